@@ -1,0 +1,138 @@
+"""The library's SQLite database: ORM mapping of the latest schema.
+
+The schema itself is created and upgraded only by :mod:`photosim.migrations`;
+the classes here describe what the newest migration produces.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    BLOB,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class FsPath(TypeDecorator):
+    """File system paths stored as their raw bytes, so non-UTF-8 names round-trip."""
+
+    impl = BLOB
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else os.fsencode(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else os.fsdecode(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Photo(Base):
+    """One photo file of the library."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(FsPath, unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String, index=True)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[str | None] = mapped_column(String)
+    camera: Mapped[str | None] = mapped_column(String)
+    orientation: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String)  # "ok" | "error"
+    error: Mapped[str | None] = mapped_column(Text)
+    scanned_at: Mapped[float] = mapped_column(Float)
+
+    def __repr__(self) -> str:
+        return f"Photo(id={self.id}, path={self.path!r}, status={self.status})"
+
+
+class Vector(Base):
+    """An embedding of a photo by one encoder; several encoders never mix in an index."""
+
+    __tablename__ = "vectors"
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    encoder_id: Mapped[str] = mapped_column(String, primary_key=True, index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Feature(Base):
+    """Pooled backbone features (float16), so a new head re-embeds without decoding."""
+
+    __tablename__ = "features"
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    backbone_id: Mapped[str] = mapped_column(String, primary_key=True, index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Album(Base):
+    __tablename__ = "albums"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    source: Mapped[str] = mapped_column(String)  # "folder" | "user"
+    created_at: Mapped[float] = mapped_column(Float)
+    members: Mapped[list["AlbumPhoto"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class AlbumPhoto(Base):
+    __tablename__ = "album_photos"
+    album_id: Mapped[int] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Mark(Base):
+    """A user's explicit judgement of one result for one query."""
+
+    __tablename__ = "marks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    result_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    label: Mapped[int] = mapped_column(Integer)  # +1 similar, -1 not similar
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+def vector_to_blob(vec: np.ndarray, dtype=np.float32) -> bytes:
+    return np.ascontiguousarray(vec, dtype=dtype).tobytes()
+
+
+def blob_to_vector(blob: bytes, dtype=np.float32) -> np.ndarray:
+    return np.frombuffer(blob, dtype=dtype)
+
+
+def make_engine(db_path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{db_path}", future=True)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return engine

@@ -1,0 +1,132 @@
+"""Loading an encoder (card + safetensors weights) and turning images into vectors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .model import ModelCard
+
+_HERE = Path(__file__).resolve().parent
+
+
+def bundled_model_dir() -> Path:
+    """The encoder shipped with photosim: inside the wheel, or ``resources/`` of a checkout."""
+    for candidate in (_HERE / "resources" / "encoder", _HERE.parent / "resources" / "encoder"):
+        if (candidate / "card.json").is_file():
+            return candidate
+    raise FileNotFoundError("photosim's bundled encoder is missing from this installation")
+
+
+def pick_device(preferred: str | None = None) -> str:
+    import torch
+
+    if preferred:
+        return preferred
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Encoder:
+    """A loaded encoder. ``features`` (backbone) and ``project`` (head) are separate
+    so cached features can be re-projected by a fine-tuned head."""
+
+    def __init__(self, card: ModelCard, net, device: str):
+        self.card = card
+        self.net = net
+        self.device = device
+        self._lock = threading.Lock()  # one forward pass at a time (GUI + scan threads)
+        self._mean = np.asarray(card.mean, dtype=np.float32).reshape(3, 1, 1)
+        self._std = np.asarray(card.std, dtype=np.float32).reshape(3, 1, 1)
+
+    # -- identity ---------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    @property
+    def dim(self) -> int:
+        return self.card.dim
+
+    @property
+    def backbone_id(self) -> str:
+        return self.card.backbone_id
+
+    # -- loading ----------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        device: str | None = None,
+        resolve_parent: Callable[[str], Path] | None = None,
+    ) -> Encoder:
+        """Load from a model directory (default: the bundled encoder).
+
+        Head-only models (fine-tunes) name their ``parent``; ``resolve_parent``
+        maps that id to the parent's directory so its backbone can be loaded.
+        """
+        import torch
+        from safetensors.torch import load_file
+
+        from .model import EncoderNet
+
+        model_dir = Path(model_dir) if model_dir else bundled_model_dir()
+        card = ModelCard.load(model_dir / "card.json")
+        net = EncoderNet(card)
+        state = load_file(str(model_dir / card.weights))
+        if card.head_only:
+            if not card.parent:
+                raise ValueError(f"head-only model {card.id} names no parent")
+            parent_dir = resolve_parent(card.parent) if resolve_parent else bundled_model_dir()
+            parent_card = ModelCard.load(parent_dir / "card.json")
+            parent_state = load_file(str(parent_dir / parent_card.weights))
+            state = {**{k: v for k, v in parent_state.items() if k.startswith("backbone.")}, **state}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("pool.")]
+        if missing or unexpected:
+            raise ValueError(f"weights of {card.id} do not fit its card: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        device = pick_device(device)
+        net = net.to(device).eval()
+        if device == "cpu":
+            net = net.to(memory_format=torch.channels_last)
+        return cls(card, net, device)
+
+    # -- inference --------------------------------------------------------
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """PIL RGB → normalised CHW float32 at the encoder's input size (thread-safe)."""
+        size = self.card.input_size
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+        arr = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        return (arr - self._mean) / self._std
+
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        """Pooled backbone features for a preprocessed (N, 3, S, S) batch."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            if self.device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.net.features(x).float().cpu().numpy()
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """Head + L2 normalisation; features are rounded to float16 first, exactly as
+        they are cached, so a fresh embedding equals one re-projected from the cache."""
+        import torch
+
+        f16 = np.asarray(features, dtype=np.float16).astype(np.float32)
+        with self._lock, torch.inference_mode():
+            out = self.net.project(torch.from_numpy(f16).to(self.device))
+            return out.float().cpu().numpy()
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = np.stack([self.preprocess(im) for im in images])
+        return self.project(self.features(batch))

@@ -1,0 +1,136 @@
+"""Explicit, ordered schema migrations; the only code that creates or alters tables.
+
+Each step moves the database from version N-1 to N inside one transaction, so
+an older library opened by a newer photosim is upgraded in place, and a crash
+mid-upgrade leaves the previous version intact. A library written by a newer
+photosim than this one is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def _v1(conn: Connection) -> None:
+    conn.execute(text("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value TEXT NOT NULL)"))
+    conn.execute(
+        text(
+            """CREATE TABLE photos (
+                id INTEGER PRIMARY KEY,
+                path BLOB NOT NULL UNIQUE,
+                size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL,
+                content_hash VARCHAR,
+                width INTEGER, height INTEGER,
+                taken_at VARCHAR, camera VARCHAR, orientation INTEGER,
+                status VARCHAR NOT NULL,
+                error TEXT,
+                scanned_at FLOAT NOT NULL)"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_photos_content_hash ON photos (content_hash)"))
+    conn.execute(
+        text(
+            """CREATE TABLE vectors (
+                photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                encoder_id VARCHAR NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (photo_id, encoder_id))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_vectors_encoder_id ON vectors (encoder_id)"))
+
+
+def _v2(conn: Connection) -> None:
+    """Cached backbone features: fine-tuned heads re-embed without decoding photos."""
+    conn.execute(
+        text(
+            """CREATE TABLE features (
+                photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                backbone_id VARCHAR NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (photo_id, backbone_id))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_features_backbone_id ON features (backbone_id)"))
+
+
+def _v3(conn: Connection) -> None:
+    """Albums and similarity marks, the labels fine-tuning learns from."""
+    conn.execute(
+        text(
+            """CREATE TABLE albums (
+                id INTEGER PRIMARY KEY,
+                name VARCHAR NOT NULL UNIQUE,
+                source VARCHAR NOT NULL,
+                created_at FLOAT NOT NULL)"""
+        )
+    )
+    conn.execute(
+        text(
+            """CREATE TABLE album_photos (
+                album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+                photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                PRIMARY KEY (album_id, photo_id))"""
+        )
+    )
+    conn.execute(
+        text(
+            """CREATE TABLE marks (
+                id INTEGER PRIMARY KEY,
+                query_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                result_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                label INTEGER NOT NULL,
+                created_at FLOAT NOT NULL,
+                UNIQUE (query_id, result_id))"""
+        )
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    has_meta = conn.execute(
+        text("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
+    ).first()
+    if not has_meta:
+        return 0
+    row = conn.execute(text("SELECT value FROM meta WHERE key='schema_version'")).first()
+    return int(row[0]) if row else 0
+
+
+def upgrade(engine: Engine) -> tuple[int, int]:
+    """Bring the database to :data:`SCHEMA_VERSION`; returns (from, to)."""
+    with engine.connect() as conn:
+        start = current_version(conn)
+    if start > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"this library was written by a newer photosim (schema {start}; "
+            f"this version understands up to {SCHEMA_VERSION}); please upgrade photosim"
+        )
+    for version in range(start + 1, SCHEMA_VERSION + 1):
+        # pysqlite does not open a transaction before DDL on its own: do it by hand,
+        # so a step is all or nothing even if the process is killed mid-way.
+        with engine.connect() as raw:
+            conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[version - 1](conn)
+                conn.execute(
+                    text("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', :v)"),
+                    {"v": str(version)},
+                )
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+    return start, SCHEMA_VERSION

@@ -1,0 +1,133 @@
+"""The encoder network: a CNN backbone, a pooling, and a projection head.
+
+Split in two on purpose: :meth:`EncoderNet.features` (backbone + pooling) is
+expensive and frozen for fine-tuning; :meth:`EncoderNet.project` (the head) is
+cheap. The library caches pooled features so a new head re-embeds a whole
+library in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CARD_FORMAT = 1
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to rebuild and trust an encoder, stored as ``card.json``."""
+
+    id: str
+    architecture: str = "mobilenet_v2"
+    pooling: str = "gem"  # "gem" | "avg"
+    gem_p: float = 3.0
+    input_size: int = 224
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    feature_dim: int = 1280
+    head: str = "linear"  # "identity" | "linear" | "mlp"
+    head_hidden: int = 0
+    dim: int = 256
+    weights: str = "encoder.safetensors"
+    #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.
+    backbone_id: str = ""
+    #: For fine-tuned models: the model whose backbone weights are reused.
+    parent: str | None = None
+    #: Head-only models store just the head; the backbone comes from ``parent``.
+    head_only: bool = False
+    format: int = CARD_FORMAT
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("format", 1) > CARD_FORMAT:
+            raise ValueError(f"model card {path} needs a newer photosim (format {data['format']})")
+        known = {f for f in cls.__dataclass_fields__}
+        extra = {k: v for k, v in data.items() if k not in known}
+        card = cls(**{k: v for k, v in data.items() if k in known})
+        card.extra.update(extra)
+        return card
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        extra = data.pop("extra")
+        data.update(extra)
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+def make_backbone_id(card: ModelCard, backbone_state: dict[str, torch.Tensor]) -> str:
+    """Hash of what determines the pooled features: weights, pooling, input pipeline."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(
+        json.dumps(
+            [card.architecture, card.pooling, card.gem_p, card.input_size, card.mean, card.std]
+        ).encode()
+    )
+    for key in sorted(backbone_state):
+        h.update(key.encode())
+        h.update(backbone_state[key].detach().cpu().contiguous().numpy().tobytes())
+    return f"{card.architecture}-{card.pooling}-{card.input_size}-{h.hexdigest()}"
+
+
+class GeM(nn.Module):
+    """Generalized-mean pooling: between average (p=1) and max; better for retrieval."""
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6):
+        super().__init__()
+        self.p = p
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(min=self.eps).pow(self.p).mean(dim=(-2, -1)).pow(1.0 / self.p)
+
+
+def build_head(card: ModelCard) -> nn.Module:
+    if card.head == "identity":
+        return nn.Identity()
+    if card.head == "linear":
+        return nn.Linear(card.feature_dim, card.dim)
+    if card.head == "mlp":
+        hidden = card.head_hidden or card.feature_dim
+        return nn.Sequential(
+            nn.Linear(card.feature_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, card.dim),
+        )
+    raise ValueError(f"unknown head {card.head!r}")
+
+
+def build_backbone(architecture: str) -> nn.Module:
+    from torchvision.models import mobilenet_v2  # deferred: torchvision import is slow
+
+    if architecture != "mobilenet_v2":
+        raise ValueError(f"unknown architecture {architecture!r}")
+    return mobilenet_v2(weights=None).features
+
+
+class EncoderNet(nn.Module):
+    def __init__(self, card: ModelCard):
+        super().__init__()
+        self.card = card
+        self.backbone = build_backbone(card.architecture)
+        self.pool = GeM(card.gem_p) if card.pooling == "gem" else nn.AdaptiveAvgPool2d(1)
+        self.head = build_head(card)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.backbone(x)).flatten(1)
+
+    def project(self, f: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(f), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.features(x))
