@@ -34,6 +34,9 @@ class ModelCard:
     feature_dim: int = 1280
     head: str = "linear"  # "identity" | "linear" | "mlp"
     head_hidden: int = 0
+    #: 4: features are pooled over the four 90° rotations of the input together,
+    #: which makes them invariant to photos stored sideways without EXIF. 1: off.
+    rotations: int = 1
     dim: int = 256
     weights: str = "encoder.safetensors"
     #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.
@@ -70,11 +73,10 @@ class ModelCard:
 def make_backbone_id(card: ModelCard, backbone_state: dict[str, torch.Tensor]) -> str:
     """Hash of what determines the pooled features: weights, pooling, input pipeline."""
     h = hashlib.blake2b(digest_size=8)
-    h.update(
-        json.dumps(
-            [card.architecture, card.pooling, card.gem_p, card.input_size, card.mean, card.std]
-        ).encode()
-    )
+    pipeline = [card.architecture, card.pooling, card.gem_p, card.input_size, card.mean, card.std]
+    if card.rotations != 1:  # only then, so that ids of older cards stay as they were
+        pipeline.append(f"rotations={card.rotations}")
+    h.update(json.dumps(pipeline).encode())
     for key in sorted(backbone_state):
         h.update(key.encode())
         h.update(backbone_state[key].detach().cpu().contiguous().numpy().tobytes())
@@ -124,7 +126,21 @@ class EncoderNet(nn.Module):
         self.head = build_head(card)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.backbone(x)).flatten(1)
+        if self.card.rotations == 1:
+            return self.pool(self.backbone(x)).flatten(1)
+        if self.card.rotations != 4:
+            raise ValueError(f"rotations must be 1 or 4, not {self.card.rotations}")
+        # One batch with the four quarter turns; pool over all their positions at once.
+        n = x.shape[0]
+        xs = torch.cat([x] + [torch.rot90(x, k, (2, 3)) for k in (1, 2, 3)])
+        if x.is_contiguous(memory_format=torch.channels_last):
+            xs = xs.contiguous(memory_format=torch.channels_last)
+        y = self.backbone(xs)
+        if isinstance(self.pool, GeM):
+            p = self.pool.p
+            m = y.clamp(min=self.pool.eps).pow(p).mean(dim=(-2, -1))
+            return m.view(4, n, -1).mean(0).pow(1.0 / p)
+        return y.mean(dim=(-2, -1)).view(4, n, -1).mean(0)
 
     def project(self, f: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(f), dim=1)

@@ -1,0 +1,188 @@
+"""The approximate nearest-neighbour index over photo vectors (hnswlib, cosine).
+
+hnswlib is not safe when ``add_items``/``resize_index`` run beside ``knn_query``,
+and the GUI queries while a scan adds, so every call goes through one lock.
+The index is a cache: the database holds every vector, and an index file that
+is missing, corrupt, from another encoder or older than the database is
+rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+INDEX_FORMAT = 1
+_M = 16
+_EF_CONSTRUCTION = 200
+_EF_SEARCH = 64
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class VectorIndex:
+    """Cosine top-k over unit vectors labelled by photo id."""
+
+    def __init__(self, dim: int, encoder_id: str, capacity: int = 1024):
+        self.dim = dim
+        self.encoder_id = encoder_id
+        self._lock = threading.RLock()
+        self._index = hnswlib.Index(space="ip", dim=dim)
+        self._index.init_index(max_elements=max(capacity, 16), ef_construction=_EF_CONSTRUCTION, M=_M)
+        self._index.set_ef(_EF_SEARCH)
+        self._live: set[int] = set()
+        self._deleted: set[int] = set()
+
+    # -- contents ---------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, photo_id: int) -> bool:
+        return photo_id in self._live
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(self._live)
+
+    def add(self, ids: Iterable[int], vectors: np.ndarray) -> None:
+        ids = np.asarray(list(ids), dtype=np.int64)
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        with self._lock:
+            needed = self._index.get_current_count() + len(ids)
+            if needed > self._index.get_max_elements():
+                self._index.resize_index(max(needed, 2 * self._index.get_max_elements()))
+            for pid in ids.tolist():
+                if pid in self._deleted:
+                    self._index.unmark_deleted(pid)
+                    self._deleted.discard(pid)
+            self._index.add_items(vectors, ids)
+            self._live.update(ids.tolist())
+
+    def remove(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            for pid in ids:
+                if pid in self._live:
+                    self._index.mark_deleted(pid)
+                    self._live.discard(pid)
+                    self._deleted.add(pid)
+
+    # -- queries ----------------------------------------------------------
+    def query(
+        self, vector: np.ndarray, k: int, exclude: Iterable[int] = ()
+    ) -> list[tuple[int, float]]:
+        """Top-k (photo id, cosine) pairs, best first, without ``exclude``d ids."""
+        exclude = set(exclude)
+        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
+        with self._lock:
+            live = len(self._live)
+            want = min(k + len(exclude & self._live), live)  # knn_query raises if k > live count
+            if want <= 0:
+                return []
+            self._index.set_ef(max(_EF_SEARCH, want * 2))
+            try:
+                labels, dists = self._index.knn_query(vector, k=want)
+            except RuntimeError:
+                # hnswlib can fail to collect `want` results on tiny or heavily
+                # deleted graphs; an exhaustive pass always succeeds.
+                self._index.set_ef(max(live, want) + len(self._deleted))
+                labels, dists = self._index.knn_query(vector, k=want)
+        out = [(int(pid), float(1.0 - d)) for pid, d in zip(labels[0], dists[0]) if int(pid) not in exclude]
+        return out[:k]
+
+    # -- persistence ------------------------------------------------------
+    def save(self, directory: Path, generation: int) -> None:
+        """Atomic: write temp files, fsync, rename; the JSON goes last and names the
+        generation and digest of the binary, so a half-written pair is detected."""
+        directory = Path(directory)
+        bin_path = directory / "index.bin"
+        tmp = directory / "index.bin.tmp"
+        with self._lock:
+            self._index.save_index(str(tmp))
+            count = len(self._live)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        digest = _file_digest(tmp)
+        os.replace(tmp, bin_path)
+        meta = {
+            "format": INDEX_FORMAT,
+            "encoder_id": self.encoder_id,
+            "dim": self.dim,
+            "generation": generation,
+            "count": count,
+            "digest": digest,
+        }
+        _atomic_write_bytes(directory / "index.json", json.dumps(meta, indent=1).encode())
+
+    @classmethod
+    def load(cls, directory: Path, encoder_id: str, dim: int, generation: int) -> VectorIndex | None:
+        """The saved index if it is intact and current, else None (caller rebuilds)."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "index.json").read_text())
+            bin_path = directory / "index.bin"
+            if (
+                meta.get("format") != INDEX_FORMAT
+                or meta.get("encoder_id") != encoder_id
+                or meta.get("dim") != dim
+                or meta.get("generation") != generation
+                or _file_digest(bin_path) != meta.get("digest")
+            ):
+                return None
+            self = cls.__new__(cls)
+            self.dim = dim
+            self.encoder_id = encoder_id
+            self._lock = threading.RLock()
+            self._index = hnswlib.Index(space="ip", dim=dim)
+            self._index.load_index(str(bin_path), allow_replace_deleted=False)
+            self._index.set_ef(_EF_SEARCH)  # ef is not saved with the index
+            all_ids = set(int(i) for i in self._index.get_ids_list())
+            self._live = all_ids
+            self._deleted = set()
+            if len(all_ids) != meta.get("count"):
+                # Deleted labels are kept in the file; recover them from the graph.
+                deleted = {i for i in all_ids if _is_deleted(self._index, i)}
+                self._live = all_ids - deleted
+                self._deleted = deleted
+            if len(self._live) != meta.get("count"):
+                return None
+            return self
+        except (OSError, ValueError, RuntimeError, KeyError, json.JSONDecodeError):
+            return None
+
+    @classmethod
+    def build(cls, encoder_id: str, dim: int, ids: list[int], vectors: np.ndarray) -> VectorIndex:
+        index = cls(dim, encoder_id, capacity=max(1024, int(len(ids) * 1.25)))
+        index.add(ids, vectors)
+        return index
+
+
+def _is_deleted(index: hnswlib.Index, label: int) -> bool:
+    try:
+        index.get_items([label])
+        return False
+    except RuntimeError:
+        return True

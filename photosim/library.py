@@ -1,0 +1,440 @@
+"""The front door: one :class:`Library` that the CLI, the GUI and the tests all use.
+
+A library is a directory holding ``library.db`` (SQLite: photos, vectors, cached
+features, albums, marks) and ``index.bin``/``index.json`` (hnswlib). The
+database is the truth; the index is a cache rebuilt from stored vectors when it
+is missing, damaged, or from another encoder.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+from PIL import Image
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import migrations
+from .db import Feature, Meta, Photo, Vector, blob_to_vector, make_engine
+from .encoder import Encoder, bundled_model_dir
+from .imageio import PhotoError, decode_bytes, open_image
+from .index import VectorIndex
+from .lock import LibraryLock, LibraryLocked
+from .model import ModelCard
+from .values import (
+    DuplicateGroup,
+    LibraryInfo,
+    Match,
+    PhotoInfo,
+    PhotosimError,
+    QueryResult,
+    ScanReport,
+)
+
+__all__ = ["Library", "LibraryLocked", "default_library_path"]
+
+ImageLike = str | os.PathLike | bytes | Image.Image
+
+
+def default_library_path() -> Path:
+    """``$PHOTOSIM_LIBRARY`` or the platform's user data dir (e.g. ~/.local/share/photosim/library)."""
+    env = os.environ.get("PHOTOSIM_LIBRARY")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("photosim", appauthor=False)) / "library"
+
+
+class Library:
+    """A photo library: scan folders, query by example, find duplicates, export vectors.
+
+    Open with ``Library.open(path)`` (or as a context manager). ``readonly=True``
+    takes no writer lock, so queries work while another process scans.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False,
+                 device: str | None = None):
+        self.path = Path(path) if path else default_library_path()
+        self.readonly = readonly
+        self.device = device
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PhotosimError(f"cannot create the library folder {self.path}: {exc.strerror}") from exc
+        self._lock = LibraryLock(self.path / "lock")
+        if not readonly:
+            self._lock.acquire()
+        try:
+            self._engine = make_engine(self.path / "library.db")
+            self.schema_from, self.schema_version = migrations.upgrade(self._engine)
+        except Exception:
+            self._lock.release()
+            raise
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._encoder: Encoder | None = None
+        self._encoder_lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.RLock()
+        self._card = self._active_card()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, **kw) -> Library:
+        return cls(path, **kw)
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        self._lock.release()
+
+    # -- internals shared with scanner/training -----------------------------
+    @contextmanager
+    def _session(self) -> Iterable[Session]:
+        with self._sessions() as s:
+            yield s
+
+    def _meta(self, key: str, default: str | None = None) -> str | None:
+        with self._session() as s:
+            row = s.get(Meta, key)
+            return row.value if row else default
+
+    def _set_meta(self, key: str, value: str, session: Session | None = None) -> None:
+        if session is not None:
+            session.merge(Meta(key=key, value=value))
+            return
+        with self._session() as s, s.begin():
+            s.merge(Meta(key=key, value=value))
+
+    def _generation(self) -> int:
+        return int(self._meta("generation", "0"))
+
+    def _bump_generation(self, session: Session | None = None) -> None:
+        """Every change to stored vectors bumps this; a saved index of another generation is stale."""
+        if session is None:
+            with self._session() as s, s.begin():
+                return self._bump_generation(s)
+        row = session.get(Meta, "generation")
+        value = int(row.value) + 1 if row else 1
+        session.merge(Meta(key="generation", value=str(value)))
+
+    def _require_writable(self) -> None:
+        if self.readonly:
+            raise PhotosimError("this library was opened read-only")
+
+    # -- encoder ------------------------------------------------------------
+    def model_dir(self, model_id: str) -> Path:
+        """Directory of a model by id: the bundled encoder or one under ``models/``."""
+        bundled = bundled_model_dir()
+        if model_id == ModelCard.load(bundled / "card.json").id:
+            return bundled
+        candidate = self.path / "models" / model_id
+        if (candidate / "card.json").is_file():
+            return candidate
+        raise PhotosimError(f"unknown model {model_id!r}")
+
+    def _active_card(self) -> ModelCard:
+        wanted = self._meta("encoder_id")
+        if wanted:
+            try:
+                return ModelCard.load(self.model_dir(wanted) / "card.json")
+            except (PhotosimError, OSError, ValueError):
+                pass  # model gone (e.g. an upgrade replaced the bundled one): fall back
+        return ModelCard.load(bundled_model_dir() / "card.json")
+
+    @property
+    def encoder_id(self) -> str:
+        return self._card.id
+
+    @property
+    def backbone_id(self) -> str:
+        return self._card.backbone_id
+
+    @property
+    def card(self) -> ModelCard:
+        return self._card
+
+    @property
+    def encoder(self) -> Encoder:
+        """The active encoder, loaded on first use (torch import and weights: ~1-2 s)."""
+        with self._encoder_lock:
+            if self._encoder is None or self._encoder.id != self._card.id:
+                self._encoder = Encoder.load(self.model_dir(self._card.id), device=self.device,
+                                             resolve_parent=self.model_dir)
+            return self._encoder
+
+    @property
+    def encoder_loaded(self) -> bool:
+        return self._encoder is not None
+
+    def set_active_encoder(self, model_id: str) -> None:
+        """Switch the library to another model; vectors come from cached features when possible
+        (call :meth:`scan` or :meth:`reembed` to fill them)."""
+        self._require_writable()
+        card = ModelCard.load(self.model_dir(model_id) / "card.json")
+        self._set_meta("encoder_id", card.id)
+        with self._index_lock:
+            self._card = card
+            self._index = None
+
+    # -- index --------------------------------------------------------------
+    def _load_vectors(self, ids: Sequence[int] | None = None) -> tuple[list[int], np.ndarray]:
+        with self._session() as s:
+            q = select(Vector.photo_id, Vector.data).join(Photo, Photo.id == Vector.photo_id).where(
+                Vector.encoder_id == self.encoder_id, Photo.status == "ok")
+            if ids is not None:
+                q = q.where(Vector.photo_id.in_(list(ids)))
+            rows = s.execute(q.order_by(Vector.photo_id)).all()
+        if not rows:
+            return [], np.zeros((0, self._card.dim), dtype=np.float32)
+        return [r.photo_id for r in rows], np.stack([blob_to_vector(r.data) for r in rows])
+
+    @property
+    def index(self) -> VectorIndex:
+        with self._index_lock:
+            if self._index is None:
+                generation = self._generation()
+                index = VectorIndex.load(self.path, self.encoder_id, self._card.dim, generation)
+                if index is None:
+                    ids, vecs = self._load_vectors()
+                    index = VectorIndex.build(self.encoder_id, self._card.dim, ids, vecs)
+                    self._index = index
+                    if not self.readonly:
+                        index.save(self.path, generation)
+                self._index = index
+            return self._index
+
+    def _index_add(self, ids: list[int], vectors: np.ndarray) -> None:
+        self.index.add(ids, vectors)
+
+    def _index_remove(self, ids: Iterable[int]) -> None:
+        self.index.remove(ids)
+
+    def _save_index(self) -> None:
+        if not self.readonly:
+            with self._index_lock:
+                self.index.save(self.path, self._generation())
+
+    def _delete_photos(self, ids: list[int]) -> None:
+        """Forget photos (the files are not touched): rows, vectors, features, labels, index."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            with self._session() as s, s.begin():
+                s.execute(delete(Photo).where(Photo.id.in_(chunk)))
+                self._bump_generation(s)
+            self._index_remove(chunk)
+
+    # -- scanning -----------------------------------------------------------
+    def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
+             batch_size: int = 32, workers: int = 2) -> ScanReport:
+        """Add or refresh the photos under ``roots``. ``progress(ScanProgress)`` is called
+        about ten times a second; ``cancel()`` returning True stops after the current batch
+        (what was committed stays). Photos are only ever opened for reading."""
+        from .scanner import Scan
+
+        self._require_writable()
+        roots = [os.path.abspath(os.fspath(r)) for r in roots]
+        report = Scan(self, roots, progress, _as_cancel(cancel), batch_size=batch_size, workers=workers).run()
+        known = set(self.roots())
+        if not report.cancelled and not known.issuperset(roots):
+            self._set_meta("roots", "\n".join(sorted(known | set(roots))))
+        return report
+
+    def roots(self) -> list[str]:
+        """Folders that have been scanned into this library."""
+        value = self._meta("roots", "")
+        return [r for r in value.split("\n") if r]
+
+    def rescan(self, **kw) -> ScanReport:
+        return self.scan(self.roots(), **kw)
+
+    # -- photos -------------------------------------------------------------
+    def photos(self, *, status: str | None = "ok", folder: str | None = None) -> list[PhotoInfo]:
+        with self._session() as s:
+            q = select(Photo)
+            if status:
+                q = q.where(Photo.status == status)
+            rows = [PhotoInfo.from_row(r) for r in s.scalars(q.order_by(Photo.id))]
+        if folder:
+            prefix = os.path.abspath(folder).rstrip(os.sep) + os.sep
+            rows = [p for p in rows if p.path.startswith(prefix)]
+        return rows
+
+    def errors(self) -> list[PhotoInfo]:
+        return self.photos(status="error")
+
+    def photo(self, ref: int | str | os.PathLike) -> PhotoInfo | None:
+        with self._session() as s:
+            if isinstance(ref, int):
+                row = s.get(Photo, ref)
+            else:
+                row = s.scalars(select(Photo).where(Photo.path == os.path.abspath(os.fspath(ref)))).first()
+            return PhotoInfo.from_row(row) if row else None
+
+    def photos_by_id(self, ids: Iterable[int]) -> dict[int, PhotoInfo]:
+        ids = list(ids)
+        out: dict[int, PhotoInfo] = {}
+        with self._session() as s:
+            for start in range(0, len(ids), 900):
+                for r in s.scalars(select(Photo).where(Photo.id.in_(ids[start:start + 900]))):
+                    out[r.id] = PhotoInfo.from_row(r)
+        return out
+
+    def vector(self, photo_id: int) -> np.ndarray | None:
+        with self._session() as s:
+            row = s.get(Vector, (photo_id, self.encoder_id))
+            return blob_to_vector(row.data).copy() if row else None
+
+    def vectors(self) -> tuple[list[PhotoInfo], np.ndarray]:
+        """Every indexed photo and its vector (same order), for export or analysis."""
+        ids, vecs = self._load_vectors()
+        by_id = self.photos_by_id(ids)
+        keep = [i for i, pid in enumerate(ids) if pid in by_id]
+        return [by_id[ids[i]] for i in keep], vecs[keep]
+
+    # -- queries ------------------------------------------------------------
+    def _matches(self, vector: np.ndarray, k: int, min_score: float | None, exclude=()) -> list[Match]:
+        hits = self.index.query(vector, k, exclude=exclude)
+        if min_score is not None:
+            hits = [(pid, sc) for pid, sc in hits if sc >= min_score]
+        by_id = self.photos_by_id([pid for pid, _ in hits])
+        return [Match(by_id[pid], sc) for pid, sc in hits if pid in by_id]
+
+    def similar(self, ref: int | str | os.PathLike | PhotoInfo, k: int = 10,
+                min_score: float | None = None) -> list[Match]:
+        """Photos most like a photo of the library (itself excluded), best first."""
+        photo = ref if isinstance(ref, PhotoInfo) else self.photo(ref)
+        if photo is None:
+            raise PhotosimError(f"not in the library: {ref}")
+        vec = self.vector(photo.id)
+        if vec is None:
+            raise PhotosimError(f"{photo.path} has no vector ({photo.error or 'not indexed yet'})")
+        return self._matches(vec, k, min_score, exclude={photo.id})
+
+    def embed_image(self, image: ImageLike) -> np.ndarray:
+        """Vector of any image (file path, encoded bytes or PIL image); nothing is stored."""
+        if isinstance(image, Image.Image):
+            from .imageio import DECODE_SIDE
+
+            im = image.copy()
+            im.thumbnail((DECODE_SIDE, DECODE_SIDE), Image.Resampling.BILINEAR)
+            im = im.convert("RGB")
+        elif isinstance(image, bytes | bytearray):
+            im = decode_bytes(bytes(image))[0]
+        else:
+            im = open_image(image)
+        return self.encoder.embed([im])[0]
+
+    def similar_to_image(self, image: ImageLike, k: int = 10, min_score: float | None = None) -> list[Match]:
+        """Photos most like an image from anywhere; a library photo's own path uses its
+        stored vector and is excluded from its results. The image is never added."""
+        if isinstance(image, str | os.PathLike):
+            photo = self.photo(image)
+            if photo is not None and photo.ok:
+                try:
+                    return self.similar(photo, k, min_score)
+                except PhotosimError:
+                    pass
+        return self._matches(self.embed_image(image), k, min_score)
+
+    def query(self, queries: Sequence[str | os.PathLike], k: int = 10,
+              min_score: float | None = None) -> list[QueryResult]:
+        """Many queries in one call; the model loads at most once. A query that cannot be
+        read gets its error instead of results and does not stop the others."""
+        out = []
+        for q in queries:
+            try:
+                out.append(QueryResult(os.fspath(q), self.similar_to_image(q, k, min_score)))
+            except (PhotoError, PhotosimError) as exc:
+                out.append(QueryResult(os.fspath(q), [], error=str(exc)))
+        return out
+
+    def duplicates(self, threshold: float = 0.95, k: int = 16) -> list[DuplicateGroup]:
+        """Groups of near-identical photos: linked when cosine similarity ≥ threshold."""
+        ids, vecs = self._load_vectors()
+        if len(ids) < 2:
+            return []
+        parent = {pid: pid for pid in ids}
+
+        def find(x):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        index = self.index
+        for pid, vec in zip(ids, vecs):
+            for other, score in index.query(vec, k, exclude={pid}):
+                if score < threshold:
+                    break
+                if other in parent:
+                    ra, rb = find(pid), find(other)
+                    if ra != rb:
+                        parent[rb] = ra
+        groups: dict[int, list[int]] = {}
+        for pid in ids:
+            groups.setdefault(find(pid), []).append(pid)
+        row_of = {pid: i for i, pid in enumerate(ids)}
+        members = [g for g in groups.values() if len(g) > 1]
+        info = self.photos_by_id([pid for g in members for pid in g])
+        out = []
+        for g in members:
+            photos = sorted((info[p] for p in g), key=lambda p: (-(p.width or 0) * (p.height or 0), -p.size, p.path))
+            keeper = vecs[row_of[photos[0].id]]
+            scores = [float(vecs[row_of[p.id]] @ keeper) for p in photos]
+            out.append(DuplicateGroup(photos, scores))
+        out.sort(key=lambda g: (-len(g.photos), g.photos[0].path))
+        return out
+
+    # -- export & info -------------------------------------------------------
+    def export_vectors(self, out: str | os.PathLike) -> int:
+        """Write ``paths`` (absolute path strings) and ``vectors`` (float32) to an .npz file."""
+        photos, vecs = self.vectors()
+        out = Path(out)
+        tmp = out.with_name(out.name + ".tmp.npz")
+        np.savez(tmp, paths=np.array([p.path for p in photos], dtype=str),
+                 vectors=vecs.astype(np.float32), encoder_id=np.array(self.encoder_id))
+        os.replace(tmp, out)
+        return len(photos)
+
+    def info(self) -> LibraryInfo:
+        with self._session() as s:
+            total = s.scalar(select(func.count()).select_from(Photo)) or 0
+            errors = s.scalar(select(func.count()).select_from(Photo).where(Photo.status == "error")) or 0
+            indexed = s.scalar(
+                select(func.count()).select_from(Vector).where(Vector.encoder_id == self.encoder_id)) or 0
+        return LibraryInfo(
+            path=str(self.path), schema_version=self.schema_version, photos=total, indexed=indexed,
+            errors=errors, encoder_id=self.encoder_id, encoder_dim=self._card.dim,
+            index_size=len(self.index), roots=self.roots(),
+            device=self._encoder.device if self._encoder else None,
+        )
+
+    def cached_features(self, ids: Sequence[int] | None = None) -> tuple[list[int], np.ndarray]:
+        """Cached backbone features (float32) of the active backbone."""
+        with self._session() as s:
+            q = select(Feature.photo_id, Feature.data).where(Feature.backbone_id == self.backbone_id)
+            if ids is not None:
+                q = q.where(Feature.photo_id.in_(list(ids)))
+            rows = s.execute(q.order_by(Feature.photo_id)).all()
+        if not rows:
+            return [], np.zeros((0, self._card.feature_dim), dtype=np.float32)
+        return [r.photo_id for r in rows], np.stack([blob_to_vector(r.data, np.float16) for r in rows]).astype(np.float32)
+
+
+def _as_cancel(cancel) -> Callable[[], bool] | None:
+    if cancel is None:
+        return None
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel

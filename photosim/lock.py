@@ -1,0 +1,67 @@
+"""One writer per library: an OS file lock, released by the OS if the process dies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class LibraryLocked(RuntimeError):
+    """Another photosim process is writing to this library."""
+
+
+class LibraryLock:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fh = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+")
+        try:
+            _lock(fh)
+        except OSError:
+            fh.seek(0)
+            owner = fh.read().strip() or "unknown"
+            fh.close()
+            raise LibraryLocked(
+                f"the library {self.path.parent} is in use by another photosim process "
+                f"(pid {owner}); close it and try again"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            try:
+                _unlock(self._fh)
+            finally:
+                self._fh.close()
+                self._fh = None
+
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
+
+try:
+    import fcntl
+
+    def _lock(fh) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fh) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+except ImportError:  # pragma: no cover - Windows
+    import msvcrt
+
+    def _lock(fh) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fh) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)

@@ -1,0 +1,425 @@
+"""Incremental scanning: list files, decode in threads while the encoder runs, commit in batches.
+
+What makes a re-scan cheap: a file whose size and mtime are unchanged and that
+already has a vector for the active encoder costs one ``stat``. A moved or
+renamed file is recognised by its content hash and keeps its vector; an
+identical copy borrows the original's vector; a deleted file leaves the index.
+Each batch is committed in one transaction, so a killed scan resumes where it
+stopped and the database never holds a half-written photo.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from .db import Feature, Photo, Vector, blob_to_vector, vector_to_blob
+from .imageio import PhotoError, PhotoVanished, decode_bytes, hash_bytes, is_supported, read_file
+from .values import PhotosimError, ScanProgress, ScanReport
+
+ProgressFn = Callable[[ScanProgress], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class _Listed:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class _Outcome:
+    """What a worker thread made of one file."""
+
+    path: str
+    row_id: int | None  # existing row at this path, if any
+    size: int = 0
+    mtime_ns: int = 0
+    content_hash: str | None = None
+    meta: object = None
+    pixels: np.ndarray | None = None  # preprocessed encoder input
+    error: str | None = None
+    vanished: bool = False
+    timings: dict = field(default_factory=dict)
+
+
+def list_photos(
+    roots: Iterable[str], skip: Iterable[str] = (), errors: list | None = None
+) -> list[_Listed]:
+    """Recursive listing of supported files; follows symlinks but never loops."""
+    out: list[_Listed] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    skip = {os.path.abspath(s) for s in skip}
+    stack = [os.path.abspath(r) for r in roots]
+    while stack:
+        folder = stack.pop()
+        if folder in skip:
+            continue
+        try:
+            st = os.stat(folder)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue  # symlink loop or the same folder twice
+            seen_dirs.add(key)
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            if errors is not None:
+                errors.append((folder, exc.strerror or str(exc)))
+            continue
+        subdirs = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    subdirs.append(entry.path)
+                elif is_supported(entry.name):
+                    est = entry.stat(follow_symlinks=True)
+                    if stat_mod.S_ISREG(est.st_mode):
+                        out.append(_Listed(entry.path, est.st_size, est.st_mtime_ns))
+            except OSError:
+                continue  # dangling symlink or vanished entry
+        stack.extend(sorted(subdirs, reverse=True))
+    return out
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+class Scan:
+    """One scan run over a library; use :meth:`photosim.library.Library.scan`."""
+
+    def __init__(self, library, roots: list[str], progress: ProgressFn | None, cancel: CancelFn | None,
+                 batch_size: int = 32, workers: int = 2):
+        self.lib = library
+        self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
+        self.progress_fn = progress
+        self.cancel_fn = cancel or (lambda: False)
+        self.batch_size = batch_size
+        self.workers = workers
+        self.report = ScanReport(roots=self.roots)
+        self.state = ScanProgress(phase="listing")
+        self._t0 = time.perf_counter()
+        self._last_emit = 0.0
+        self.timings = {"list": 0.0, "read": 0.0, "decode": 0.0, "encode": 0.0, "index": 0.0, "db": 0.0}
+        self._tlock = threading.Lock()
+
+    # -- progress ---------------------------------------------------------
+    def _emit(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        self.state.elapsed = now - self._t0
+        if self.progress_fn and (force or now - self._last_emit >= 0.1):
+            self._last_emit = now
+            self.progress_fn(ScanProgress(**self.state.__dict__))
+
+    def _cancelled(self) -> bool:
+        return bool(self.cancel_fn())
+
+    # -- main -------------------------------------------------------------
+    def run(self) -> ScanReport:
+        for root in self.roots:
+            if not os.path.isdir(root):
+                raise PhotosimError(f"not a folder: {root}")
+        self._emit(force=True)
+        t = time.perf_counter()
+        listed = list_photos(self.roots, skip=[str(self.lib.path)], errors=self.report.unreadable_folders)
+        self.timings["list"] = time.perf_counter() - t
+        self.state.total = len(listed)
+
+        enc_id = self.lib.encoder_id
+        backbone_id = self.lib.backbone_id
+        with self.lib._session() as s:
+            rows = {
+                r.path: r
+                for r in s.execute(
+                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash)
+                ).all()
+                if _under(r.path, self.roots)
+            }
+            vec_ids = set(s.scalars(select(Vector.photo_id).where(Vector.encoder_id == enc_id)))
+            feat_ids = set(s.scalars(select(Feature.photo_id).where(Feature.backbone_id == backbone_id)))
+
+        seen: set[str] = set()
+        to_read: list[tuple[_Listed, int | None]] = []
+        to_project: list[int] = []
+        for item in listed:
+            seen.add(item.path)
+            row = rows.get(item.path)
+            if row is not None and row.size == item.size and row.mtime_ns == item.mtime_ns:
+                if row.status != "ok" or row.id in vec_ids:
+                    self.state.unchanged += 1
+                    self.state.done += 1
+                    continue
+                if row.id in feat_ids:
+                    to_project.append(row.id)  # encoder changed: re-project cached features
+                    continue
+            to_read.append((item, row.id if row is not None else None))
+        self.report.unchanged = self.state.unchanged
+        # Rows whose path was not listed: moved away or deleted. A listed file with
+        # the same content hash claims the row (and its vector) instead of a new one.
+        self.missing = {p: r for p, r in rows.items() if p not in seen}
+        self.missing_by_hash: dict[str, list] = {}
+        for r in self.missing.values():
+            if r.content_hash and r.status == "ok":
+                self.missing_by_hash.setdefault(r.content_hash, []).append(r)
+        self.state.phase = "scanning"
+        self._emit(force=True)
+
+        if to_project and not self._cancelled():
+            self._reproject(to_project)
+        if not self._cancelled():
+            self._process(to_read)
+
+        if self._cancelled():
+            self.report.cancelled = True
+        else:
+            self.state.phase = "removing"
+            self._emit(force=True)
+            self._remove_missing()
+        self.state.phase = "saving"
+        self._emit(force=True)
+        t = time.perf_counter()
+        self.lib._save_index()
+        self.timings["index"] += time.perf_counter() - t
+        self.state.phase = "done"
+        self._emit(force=True)
+        r = self.report
+        r.added, r.updated, r.moved, r.removed = self.state.added, self.state.updated, self.state.moved, self.state.removed
+        r.seconds = time.perf_counter() - self._t0
+        r.timings = {k: round(v, 4) for k, v in self.timings.items()}
+        return r
+
+    # -- stages -----------------------------------------------------------
+    def _reproject(self, photo_ids: list[int]) -> None:
+        """New active encoder with the same backbone: project cached features, no decoding."""
+        encoder = self.lib.encoder
+        for start in range(0, len(photo_ids), 512):
+            chunk = photo_ids[start:start + 512]
+            with self.lib._session() as s:
+                feats = s.execute(
+                    select(Feature.photo_id, Feature.data).where(
+                        Feature.backbone_id == encoder.backbone_id, Feature.photo_id.in_(chunk)
+                    )
+                ).all()
+            if not feats:
+                continue
+            ids = [f.photo_id for f in feats]
+            vecs = encoder.project(np.stack([blob_to_vector(f.data, np.float16) for f in feats]))
+            self._commit_vectors(ids, vecs)
+            self.state.done += len(ids)
+            self.report.reembedded += len(ids)
+            self._emit()
+            if self._cancelled():
+                return
+
+    def _work(self, item: _Listed, row_id: int | None, known_hashes: set[str]) -> _Outcome:
+        out = _Outcome(path=item.path, row_id=row_id)
+        t0 = time.perf_counter()
+        try:
+            data, st = read_file(item.path)
+            out.size, out.mtime_ns = st.size, st.mtime_ns
+            out.content_hash = hash_bytes(data) if data else None
+            t1 = time.perf_counter()
+            out.timings["read"] = t1 - t0
+            if out.content_hash in known_hashes:
+                return out  # a move or a copy: the vector already exists
+            image, out.meta = decode_bytes(data)
+            del data
+            out.pixels = self.lib.encoder.preprocess(image)
+            out.timings["decode"] = time.perf_counter() - t1
+        except PhotoVanished:
+            out.vanished = True
+        except PhotoError as exc:
+            out.error = str(exc)
+        except MemoryError:
+            out.error = "not enough memory to decode this image"
+        return out
+
+    def _process(self, to_read: list[tuple[_Listed, int | None]]) -> None:
+        if not to_read:
+            return
+        encoder = self.lib.encoder  # load before threads start using preprocess
+        with self.lib._session() as s:
+            known_hashes = set(self.missing_by_hash)
+            known_hashes.update(
+                h for (h,) in s.execute(
+                    select(Photo.content_hash)
+                    .join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == encoder.id))
+                    .where(Photo.status == "ok")
+                ).all() if h
+            )
+        pending: deque[Future] = deque()
+        batch: list[_Outcome] = []
+        it = iter(to_read)
+        window = self.batch_size * 3
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="photosim-decode") as pool:
+            def fill():
+                while len(pending) < window:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        return
+                    pending.append(pool.submit(self._work, nxt[0], nxt[1], known_hashes))
+
+            fill()
+            while pending:
+                if self._cancelled():
+                    for f in pending:
+                        f.cancel()
+                    break
+                out = pending.popleft().result()
+                fill()
+                for k, v in out.timings.items():
+                    self.timings[k] += v
+                self.state.current = out.path
+                if out.pixels is not None:
+                    batch.append(out)
+                    if len(batch) >= self.batch_size:
+                        self._flush(batch)
+                        batch = []
+                elif not self._record_without_pixels(out):
+                    # Its twin disappeared meanwhile: decode it after all.
+                    retry = self._work(_Listed(out.path, out.size, out.mtime_ns), out.row_id, set())
+                    if retry.pixels is not None:
+                        batch.append(retry)
+                    else:
+                        self._record_without_pixels(retry)
+                self._emit()
+            if batch and not self._cancelled():
+                self._flush(batch)
+
+    def _record_without_pixels(self, out: _Outcome) -> bool:
+        """Errors, vanished files, moves and copies: no inference needed.
+        False when the file must be decoded after all."""
+        now = time.time()
+        if out.vanished:
+            self.state.done += 1
+            if out.row_id is not None:
+                self.lib._delete_photos([out.row_id])
+                self.state.removed += 1
+            return True
+        if out.error is not None:
+            self.state.done += 1
+            self.state.failed += 1
+            self.report.failed.append((out.path, out.error))
+            with self.lib._session() as s, s.begin():
+                row = s.get(Photo, out.row_id) if out.row_id else None
+                if row is None:
+                    row = Photo(path=out.path)
+                    s.add(row)
+                    self.state.added += 1
+                else:
+                    s.execute(delete(Vector).where(Vector.photo_id == row.id))
+                    s.execute(delete(Feature).where(Feature.photo_id == row.id))
+                    self.lib._index_remove([row.id])
+                    self.lib._bump_generation(s)
+                    self.state.updated += 1
+                row.size, row.mtime_ns = out.size, out.mtime_ns
+                row.content_hash, row.status, row.error, row.scanned_at = out.content_hash, "error", out.error, now
+                row.width = row.height = row.taken_at = row.camera = row.orientation = None
+            return True
+        # Same bytes as a known photo.
+        movers = self.missing_by_hash.get(out.content_hash) or []
+        if movers and out.row_id is None:
+            src = movers.pop()
+            self.missing.pop(src.path, None)
+            with self.lib._session() as s, s.begin():
+                row = s.get(Photo, src.id)
+                row.path, row.size, row.mtime_ns, row.scanned_at = out.path, out.size, out.mtime_ns, now
+            self.state.moved += 1
+            self.state.done += 1
+            return True
+        if self._copy_from_twin(out):
+            self.state.done += 1
+            return True
+        return False
+
+    def _copy_from_twin(self, out: _Outcome) -> bool:
+        enc = self.lib.encoder
+        with self.lib._session() as s, s.begin():
+            twin = s.execute(
+                select(Photo).join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == enc.id))
+                .where(Photo.content_hash == out.content_hash, Photo.status == "ok").limit(1)
+            ).scalar_one_or_none()
+            if twin is None:
+                return False
+            row = s.get(Photo, out.row_id) if out.row_id else None
+            if row is None:
+                row = Photo(path=out.path)
+                s.add(row)
+                self.state.added += 1
+            else:
+                self.state.updated += 1
+            for attr in ("width", "height", "taken_at", "camera", "orientation"):
+                setattr(row, attr, getattr(twin, attr))
+            row.size, row.mtime_ns, row.content_hash = out.size, out.mtime_ns, out.content_hash
+            row.status, row.error, row.scanned_at = "ok", None, time.time()
+            s.flush()
+            vec = s.get(Vector, (twin.id, enc.id))
+            feat = s.get(Feature, (twin.id, enc.backbone_id))
+            s.merge(Vector(photo_id=row.id, encoder_id=enc.id, data=vec.data))
+            if feat is not None:
+                s.merge(Feature(photo_id=row.id, backbone_id=enc.backbone_id, data=feat.data))
+            new_id = row.id
+            vector = blob_to_vector(vec.data).copy()
+            self.lib._bump_generation(s)
+        self.lib._index_add([new_id], vector[None, :])
+        return True
+
+    def _flush(self, batch: list[_Outcome]) -> None:
+        enc = self.lib.encoder
+        t = time.perf_counter()
+        feats = enc.features(np.stack([o.pixels for o in batch]))
+        vecs = enc.project(feats)
+        self.timings["encode"] += time.perf_counter() - t
+        t = time.perf_counter()
+        now = time.time()
+        ids = []
+        with self.lib._session() as s, s.begin():
+            for o, f, v in zip(batch, feats, vecs):
+                row = s.get(Photo, o.row_id) if o.row_id else None
+                if row is None:
+                    row = Photo(path=o.path)
+                    s.add(row)
+                    self.state.added += 1
+                else:
+                    self.state.updated += 1
+                m = o.meta
+                row.size, row.mtime_ns, row.content_hash = o.size, o.mtime_ns, o.content_hash
+                row.width, row.height, row.taken_at, row.camera, row.orientation = (
+                    m.width, m.height, m.taken_at, m.camera, m.orientation)
+                row.status, row.error, row.scanned_at = "ok", None, now
+                s.flush()
+                s.merge(Feature(photo_id=row.id, backbone_id=enc.backbone_id, data=vector_to_blob(f, np.float16)))
+                s.merge(Vector(photo_id=row.id, encoder_id=enc.id, data=vector_to_blob(v)))
+                ids.append(row.id)
+            self.lib._bump_generation(s)
+        self.timings["db"] += time.perf_counter() - t
+        t = time.perf_counter()
+        self.lib._index_add(ids, vecs)
+        self.timings["index"] += time.perf_counter() - t
+        self.state.done += len(batch)
+        for o in batch:
+            o.pixels = None
+
+    def _commit_vectors(self, ids: list[int], vecs: np.ndarray) -> None:
+        enc_id = self.lib.encoder_id
+        with self.lib._session() as s, s.begin():
+            for pid, v in zip(ids, vecs):
+                s.merge(Vector(photo_id=pid, encoder_id=enc_id, data=vector_to_blob(v)))
+            self.lib._bump_generation(s)
+        self.lib._index_add(ids, vecs)
+
+    def _remove_missing(self) -> None:
+        ids = [r.id for r in self.missing.values()]
+        if ids:
+            self.lib._delete_photos(ids)
+            self.state.removed += len(ids)

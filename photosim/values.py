@@ -1,0 +1,140 @@
+"""Plain value types of the public API (no ORM objects leak out of the library)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+
+class PhotosimError(Exception):
+    """An error whose message is meant for the user."""
+
+
+class Cancelled(PhotosimError):
+    """The user cancelled a long operation; nothing was lost."""
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    camera: str | None
+    orientation: int | None
+    status: str
+    error: str | None
+    content_hash: str | None
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(self.path)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def from_row(cls, row) -> PhotoInfo:
+        return cls(
+            id=row.id, path=row.path, size=row.size, mtime_ns=row.mtime_ns, width=row.width,
+            height=row.height, taken_at=row.taken_at, camera=row.camera,
+            orientation=row.orientation, status=row.status, error=row.error,
+            content_hash=row.content_hash,
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    photo: PhotoInfo
+    score: float
+
+
+@dataclass
+class QueryResult:
+    query: str
+    results: list[Match] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {"query": self.query, "results": [{"path": m.photo.path, "score": round(m.score, 6)} for m in self.results]}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class DuplicateGroup:
+    """Near-duplicates; ``scores[i]`` is the similarity of ``photos[i]`` to ``photos[0]``,
+    the suggested keeper (largest, then oldest file)."""
+
+    photos: list[PhotoInfo]
+    scores: list[float]
+
+
+@dataclass
+class ScanProgress:
+    phase: str  # "listing" | "scanning" | "removing" | "saving" | "done"
+    total: int = 0
+    done: int = 0
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    elapsed: float = 0.0
+    current: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if self.done <= 0 or self.total <= self.done or self.rate <= 0:
+            return None
+        return (self.total - self.done) / self.rate
+
+
+@dataclass
+class ScanReport:
+    roots: list[str]
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    reembedded: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    unreadable_folders: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LibraryInfo:
+    path: str
+    schema_version: int
+    photos: int
+    indexed: int
+    errors: int
+    encoder_id: str
+    encoder_dim: int
+    index_size: int
+    roots: list[str]
+    device: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
