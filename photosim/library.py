@@ -21,15 +21,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrations
-from .db import Feature, Meta, Photo, Vector, blob_to_vector, make_engine
+from .db import Album, AlbumPhoto, Feature, Mark, Meta, Photo, Vector, blob_to_vector, make_engine
 from .encoder import Encoder, bundled_model_dir
 from .imageio import PhotoError, decode_bytes, open_image
 from .index import VectorIndex
 from .lock import LibraryLock, LibraryLocked
 from .model import ModelCard
 from .values import (
+    AlbumInfo,
     DuplicateGroup,
     LibraryInfo,
+    MarkInfo,
     Match,
     PhotoInfo,
     PhotosimError,
@@ -430,6 +432,83 @@ class Library:
         if not rows:
             return [], np.zeros((0, self._card.feature_dim), dtype=np.float32)
         return [r.photo_id for r in rows], np.stack([blob_to_vector(r.data, np.float16) for r in rows]).astype(np.float32)
+
+    # -- albums and marks (labels for fine-tuning) ----------------------------
+    def albums(self) -> list[AlbumInfo]:
+        with self._session() as s:
+            rows = s.execute(
+                select(Album.id, Album.name, Album.source, func.count(AlbumPhoto.photo_id))
+                .outerjoin(AlbumPhoto, AlbumPhoto.album_id == Album.id)
+                .group_by(Album.id).order_by(Album.name)
+            ).all()
+        return [AlbumInfo(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def add_to_album(self, name: str, photo_ids: Iterable[int], source: str = "user") -> AlbumInfo:
+        """Add photos to an album, creating it if needed."""
+        import time
+
+        self._require_writable()
+        name = name.strip()
+        if not name:
+            raise PhotosimError("an album needs a name")
+        with self._session() as s, s.begin():
+            album = s.scalars(select(Album).where(Album.name == name)).first()
+            if album is None:
+                album = Album(name=name, source=source, created_at=time.time())
+                s.add(album)
+                s.flush()
+            have = set(s.scalars(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == album.id)))
+            valid = set(s.scalars(select(Photo.id).where(Photo.id.in_(list(photo_ids)))))
+            for pid in sorted(valid - have):
+                s.add(AlbumPhoto(album_id=album.id, photo_id=pid))
+            album_id = album.id
+        return next(a for a in self.albums() if a.id == album_id)
+
+    def remove_from_album(self, name: str, photo_ids: Iterable[int]) -> None:
+        self._require_writable()
+        with self._session() as s, s.begin():
+            album = s.scalars(select(Album).where(Album.name == name)).first()
+            if album is not None:
+                s.execute(delete(AlbumPhoto).where(AlbumPhoto.album_id == album.id,
+                                                   AlbumPhoto.photo_id.in_(list(photo_ids))))
+
+    def delete_album(self, name: str) -> None:
+        """Forget an album (its photos stay in the library and on disk)."""
+        self._require_writable()
+        with self._session() as s, s.begin():
+            s.execute(delete(Album).where(Album.name == name))
+
+    def album_photos(self, name: str) -> list[PhotoInfo]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(Photo).join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id)
+                .join(Album, Album.id == AlbumPhoto.album_id)
+                .where(Album.name == name).order_by(Photo.id)
+            )
+            return [PhotoInfo.from_row(r) for r in rows]
+
+    def mark(self, query: int, result: int, similar: bool) -> None:
+        """Record the user's judgement of a result; a later mark of the same pair replaces it."""
+        import time
+
+        self._require_writable()
+        if query == result:
+            raise PhotosimError("a photo cannot be marked against itself")
+        with self._session() as s, s.begin():
+            if s.get(Photo, query) is None or s.get(Photo, result) is None:
+                raise PhotosimError("both photos must be in the library")
+            s.execute(delete(Mark).where(Mark.query_id == query, Mark.result_id == result))
+            s.add(Mark(query_id=query, result_id=result, label=1 if similar else -1, created_at=time.time()))
+
+    def unmark(self, query: int, result: int) -> None:
+        self._require_writable()
+        with self._session() as s, s.begin():
+            s.execute(delete(Mark).where(Mark.query_id == query, Mark.result_id == result))
+
+    def marks(self) -> list[MarkInfo]:
+        with self._session() as s:
+            rows = s.execute(select(Mark.query_id, Mark.result_id, Mark.label).order_by(Mark.id)).all()
+        return [MarkInfo(r[0], r[1], r[2]) for r in rows]
 
 
 def _as_cancel(cancel) -> Callable[[], bool] | None:

@@ -138,3 +138,20 @@ class LibraryInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class AlbumInfo:
+    id: int
+    name: str
+    source: str  # "folder" (from a sub-folder) | "user" (made in the app)
+    count: int
+
+
+@dataclass(frozen=True)
+class MarkInfo:
+    """The user said ``result`` is (label=+1) or is not (label=-1) similar to ``query``."""
+
+    query_id: int
+    result_id: int
+    label: int

@@ -1,0 +1,81 @@
+"""Shared fixtures: photos drawn in the test, never files from ../shared."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def draw_scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A distinct 'photo': sky/ground gradient, sun, hills, objects, texture; seed-determined."""
+    rng = random.Random(seed)
+    w, h = size
+    im = Image.new("RGB", size)
+    d = ImageDraw.Draw(im)
+    top = tuple(rng.randrange(256) for _ in range(3))
+    bottom = tuple(rng.randrange(256) for _ in range(3))
+    horizon = rng.randrange(h // 3, 2 * h // 3)
+    for y in range(h):
+        t = y / h
+        c = tuple(int(a * (1 - t) + b * t) for a, b in zip(top, bottom))
+        d.line([(0, y), (w, y)], fill=c)
+    ground = tuple(rng.randrange(256) for _ in range(3))
+    pts = [(0, h)] + [(x, horizon + rng.randrange(-h // 6, h // 6)) for x in range(0, w + 80, 80)] + [(w, h)]
+    d.polygon(pts, fill=ground)
+    for _ in range(rng.randrange(4, 9)):
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        x1, y1 = x0 + rng.randrange(30, w // 2), y0 + rng.randrange(30, h // 2)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        shape = rng.choice(["ellipse", "rectangle", "polygon"])
+        if shape == "ellipse":
+            d.ellipse([x0, y0, x1, y1], fill=colour)
+        elif shape == "rectangle":
+            d.rectangle([x0, y0, x1, y1], fill=colour, outline=(0, 0, 0), width=3)
+        else:
+            d.polygon([(x0, y1), ((x0 + x1) // 2, y0), (x1, y1)], fill=colour)
+    for _ in range(40):
+        x, y = rng.randrange(w), rng.randrange(h)
+        d.line([(x, y), (x + rng.randrange(-40, 40), y + rng.randrange(-40, 40))],
+               fill=tuple(rng.randrange(256) for _ in range(3)), width=2)
+    return im.filter(ImageFilter.GaussianBlur(0.6))
+
+
+def write_scenes(folder: Path, seeds, size=(640, 480), fmt="JPEG", suffix=".jpg") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in seeds:
+        p = folder / f"scene_{seed:03d}{suffix}"
+        draw_scene(seed, size).save(p, fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def photo_dir(tmp_path) -> Path:
+    """Eight distinct generated photos in two sub-folders."""
+    root = tmp_path / "photos"
+    write_scenes(root / "trip", range(0, 4))
+    write_scenes(root / "home", range(4, 8))
+    return root
+
+
+@pytest.fixture
+def library(tmp_path):
+    from photosim import Library
+
+    lib = Library(tmp_path / "lib")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from photosim.encoder import Encoder
+
+    return Encoder.load()
