@@ -1,0 +1,522 @@
+"""Train photosim's bundled encoder (metric learning on an ImageNet MobileNetV2).
+
+Recipe (all CPU, reproducible with fixed seeds):
+
+1. The classes of the training data (one sub-folder per class) are split into
+   training classes and ``--heldout`` classes that are never seen in training;
+   the held-out list is written into the card.
+2. The frozen ImageNet backbone runs once per photo and per *view*: the photo
+   and ``--views`` edited copies of it (crops, resizes, colour, exposure, JPEG,
+   perspective from :mod:`photosim.edits`, chained). With ``--rotations 4`` the
+   backbone sees the four quarter turns of each view at once and pools over all
+   of them, so the features are invariant to 90° rotations without EXIF by
+   construction (and ``--input-size`` is lowered to keep the speed). The pooled
+   features are float16, exactly as the library caches them.
+3. A projection head (PCA-whitening initialised linear layer, or an MLP) is
+   trained on the cached features with pytorch-metric-learning: a
+   MultiSimilarityLoss + miner on class labels (same class = similar) plus one
+   on photo identity (the views of one photo = their own label group).
+4. The trained encoder and the ImageNet baseline (the interim encoder: 224 px,
+   global-average features) are both measured with
+   :func:`photosim.evaluation.evaluate_folder` on the held-out classes; the
+   figures, throughput and weight size go into ``card.json``.
+
+Usage::
+
+    python packaging/train_encoder.py --data /path/to/caltech101-dev \\
+        --out resources/encoder --cache /tmp/mnv2
+
+``--smoke --init random`` runs a tiny, network-free version (used by the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (str(ROOT), str(ROOT / "packaging")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from photosim import edits  # noqa: E402
+from photosim.evaluation import evaluate_folder, list_album, retrieval_metrics  # noqa: E402
+from photosim.model import ModelCard  # noqa: E402
+
+DATA_CREDIT = (
+    "Caltech 101 (development subset of 80 classes), CC BY 4.0. Credit: L. Fei-Fei, R. Fergus, "
+    "P. Perona, 'Learning generative visual models from few training examples: an incremental "
+    "Bayesian approach tested on 101 object categories', CVPR 2004 Workshop on Generative-Model "
+    "Based Vision."
+)
+#: Edits used for self-supervised positives (rotations are a no-op with --rotations 4).
+VIEW_KINDS = ("crop", "resize", "colour", "exposure", "jpeg", "perspective")
+
+
+def log(*args) -> None:
+    print(time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+@dataclass
+class Config:
+    data: Path
+    out: Path
+    cache: Path
+    work: Path
+    init: str = "imagenet"
+    seed: int = 0
+    heldout: int = 25
+    epochs: int = 30
+    max_per_class: int = 0
+    views: int = 4
+    input_size: int = 128
+    rotations: int = 4
+    pooling: str = "gem"
+    gem_p: float = 3.0
+    head: str = "linear"
+    head_hidden: int = 0
+    dim: int = 256
+    pca_init: bool = True
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    batch_classes: int = 16
+    batch_images: int = 4
+    instance_weight: float = 1.0
+    ms_alpha: float = 2.0
+    ms_beta: float = 50.0
+    ms_base: float = 0.5
+    miner_epsilon: float = 0.1
+    near_dup_sample: int = 200
+    eval_max_per_class: int = 0
+    throughput_batches: int = 6
+    model_id: str = ""
+    skip_baseline: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+# -- data ---------------------------------------------------------------------
+def split_classes(classes: list[str], n_heldout: int, seed: int) -> tuple[list[str], list[str]]:
+    """Fixed split: ``n_heldout`` classes drawn with ``seed`` are never trained on."""
+    classes = sorted(classes)
+    n_heldout = min(n_heldout, max(1, len(classes) // 3))
+    held = sorted(random.Random(seed).sample(classes, n_heldout))
+    return [c for c in classes if c not in held], held
+
+
+def cap_per_class(items: list[tuple[Path, str]], cap: int, seed: int) -> list[tuple[Path, str]]:
+    if not cap:
+        return items
+    by: dict[str, list] = {}
+    for it in items:
+        by.setdefault(it[1], []).append(it)
+    rng = random.Random(seed)
+    out = []
+    for c in sorted(by):
+        group = by[c]
+        out += sorted(rng.sample(group, cap)) if len(group) > cap else group
+    return out
+
+
+def link_album(items: list[tuple[Path, str]], folder: Path) -> Path:
+    """An album folder of symlinks (nothing copied) for evaluate_folder."""
+    for path, label in items:
+        d = folder / label
+        d.mkdir(parents=True, exist_ok=True)
+        target = d / path.name
+        if not target.exists():
+            os.symlink(path.resolve(), target)
+    return folder
+
+
+# -- models -------------------------------------------------------------------
+def backbone_state(cfg: Config) -> dict:
+    import torch
+
+    if cfg.init == "imagenet":
+        from pretrained import imagenet_backbone_state
+
+        return imagenet_backbone_state(cfg.cache)
+    if cfg.init == "random":  # tests only: no network needed
+        from photosim.model import build_backbone
+
+        torch.manual_seed(cfg.seed)
+        net = build_backbone("mobilenet_v2")
+        # calibrate batch-norm statistics on noise so that activations neither die nor saturate
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None
+        net.train()
+        with torch.no_grad():
+            for _ in range(2):
+                net(torch.randn(16, 3, 64, 64))
+        return {"backbone." + k: v for k, v in net.state_dict().items()}
+    raise ValueError(f"unknown --init {cfg.init!r}")
+
+
+def make_encoder(card: ModelCard, state: dict):
+    """An in-memory :class:`photosim.encoder.Encoder` (the production inference path)."""
+    import torch
+
+    from photosim.encoder import Encoder
+    from photosim.model import EncoderNet
+
+    net = EncoderNet(card)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    assert not unexpected and not [k for k in missing if not k.startswith(("pool.", "head."))], (missing, unexpected)
+    net = net.eval().to(memory_format=torch.channels_last)
+    return Encoder(card, net, "cpu")
+
+
+def baseline_card() -> ModelCard:
+    """Exactly the interim encoder of packaging/make_interim_encoder.py."""
+    return ModelCard(id="mobilenet_v2-imagenet-avg-interim", pooling="avg", head="identity", dim=1280)
+
+
+def feature_card(cfg: Config) -> ModelCard:
+    return ModelCard(
+        id="features", pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size,
+        rotations=cfg.rotations, head="identity", dim=1280,
+    )
+
+
+# -- feature cache ------------------------------------------------------------
+def make_views(img, n_views: int, rng: random.Random) -> list:
+    """The photo plus ``n_views`` edited copies (one or two chained edits each)."""
+    out = [img]
+    for _ in range(n_views):
+        view, _ = edits.random_edits(img, rng, n=rng.choice([1, 2]), kinds=VIEW_KINDS)
+        out.append(view)
+    return out
+
+
+def extract_features(cfg: Config, state: dict, items: list[tuple[Path, str]], tag: str) -> np.ndarray:
+    """(n_photos, 1 + views, 1280) float16 pooled features, cached on disk under ``--work``."""
+    from photosim.imageio import PhotoError, open_image
+
+    card = feature_card(cfg)
+    key = hashlib.blake2b(digest_size=8)
+    key.update(json.dumps([cfg.init, cfg.seed, cfg.views, card.pooling, card.gem_p, card.input_size,
+                           card.rotations, [(str(p), c) for p, c in items]]).encode())
+    path = Path(cfg.work) / f"features-{tag}-{key.hexdigest()}.npy"
+    if path.is_file():
+        log(f"features {tag}: cached {path}")
+        return np.load(path)
+    enc = make_encoder(card, state)
+    out = np.zeros((len(items), 1 + cfg.views, card.feature_dim), dtype=np.float16)
+    t0 = time.time()
+    batch, where = [], []
+
+    def flush():
+        if batch:
+            x = np.stack([enc.preprocess(im) for im in batch])
+            f = enc.features(x).astype(np.float16)
+            for (i, v), row in zip(where, f):
+                out[i, v] = row
+            batch.clear(), where.clear()
+
+    for i, (p, _) in enumerate(items):
+        rng = random.Random(f"{cfg.seed}:{p.name}:{i}")
+        try:
+            img = open_image(p)
+        except PhotoError:
+            img = None
+        if img is None:  # unreadable: leave zeros; filtered by the caller
+            continue
+        for v, view in enumerate(make_views(img, cfg.views, rng)):
+            batch.append(view)
+            where.append((i, v))
+            if len(batch) >= 32:
+                flush()
+        if (i + 1) % 200 == 0:
+            rate = (i + 1) * (1 + cfg.views) / (time.time() - t0)
+            log(f"features {tag}: {i + 1}/{len(items)} photos, {rate:.1f} views/s")
+    flush()
+    Path(cfg.work).mkdir(parents=True, exist_ok=True)
+    np.save(path, out)
+    log(f"features {tag}: {len(items)} photos in {time.time() - t0:.0f}s -> {path}")
+    return out
+
+
+# -- head training --------------------------------------------------------------
+def pca_whitening(f: np.ndarray, dim: int, eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """Weight (dim, D) and bias (dim,) of a linear layer that PCA-whitens ``f``."""
+    mu = f.mean(0)
+    x = f - mu
+    cov = x.T @ x / max(1, len(x) - 1)
+    eig, vec = np.linalg.eigh(cov)
+    order = np.argsort(eig)[::-1][:dim]
+    eig, vec = np.clip(eig[order], 0, None), vec[:, order]
+    w = (vec / np.sqrt(eig + max(eps * eig.max(), 1e-12))).T
+    return w.astype(np.float32), (-w @ mu).astype(np.float32)
+
+
+def build_head_card(cfg: Config) -> ModelCard:
+    return ModelCard(
+        id=cfg.model_id or "photosim-mnv2",
+        pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size, rotations=cfg.rotations,
+        head=cfg.head, head_hidden=cfg.head_hidden, dim=cfg.dim,
+    )
+
+
+def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray):
+    """Train the projection head on cached features; returns the head module."""
+    import torch
+    from pytorch_metric_learning import losses, miners
+
+    from photosim.model import build_head
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    card = build_head_card(cfg)
+    head = build_head(card)
+    n, n_views, _ = feats.shape
+    if cfg.head == "linear" and cfg.pca_init:
+        w, b = pca_whitening(feats[:, 0].astype(np.float64), cfg.dim)
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(w))
+            head.bias.copy_(torch.from_numpy(b))
+    if cfg.epochs <= 0:
+        return head.eval()
+
+    _, lab = np.unique(labels, return_inverse=True)
+    by_class = [np.flatnonzero(lab == c) for c in range(lab.max() + 1)]
+    class_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
+    class_miner = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
+    inst_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
+    inst_miner = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_batch = cfg.batch_classes * cfg.batch_images
+    steps_per_epoch = max(1, n // per_batch)
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    ft = torch.from_numpy(feats.astype(np.float32))
+    head.train()
+    step = 0
+    for epoch in range(cfg.epochs):
+        running = 0.0
+        for _ in range(steps_per_epoch):
+            classes = rng.choice(len(by_class), size=min(cfg.batch_classes, len(by_class)), replace=False)
+            idx = np.concatenate([
+                rng.choice(by_class[c], size=cfg.batch_images, replace=len(by_class[c]) < cfg.batch_images)
+                for c in classes
+            ])
+            # two different views of every photo (view 0 = the original)
+            v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
+            x = torch.cat([ft[idx, v[:, 0]], ft[idx, v[:, 1]]])
+            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]]))
+            y_inst = torch.from_numpy(np.concatenate([idx, idx]))
+            # a photo drawn twice in the batch is one identity: labels by photo index
+            emb = torch.nn.functional.normalize(head(x), dim=1)
+            loss = class_loss(emb, y_class, class_miner(emb, y_class))
+            if cfg.instance_weight:
+                loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running += float(loss.detach())
+        if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 5) == 0 or epoch + 1 == cfg.epochs:
+            log(f"epoch {epoch + 1}/{cfg.epochs} loss {running / steps_per_epoch:.4f}")
+    return head.eval()
+
+
+def project_np(head, feats: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        f = torch.from_numpy(np.asarray(feats, dtype=np.float16).astype(np.float32))
+        return torch.nn.functional.normalize(head(f), dim=1).numpy()
+
+
+# -- measuring ----------------------------------------------------------------
+def throughput(encoder, images: list, batches: int) -> float:
+    """Images/s of preprocess + features + project at batch 32 (after one warm-up batch)."""
+    if not images:
+        return 0.0
+    batch = [images[i % len(images)] for i in range(32)]
+    encoder.embed(batch)
+    t = time.perf_counter()
+    for _ in range(batches):
+        encoder.embed(batch)
+    return round(32 * batches / (time.perf_counter() - t), 1)
+
+
+def summarise(report) -> dict:
+    nd = report.near_duplicates or {}
+    return {
+        "map_at_r": round(report.retrieval["map_at_r"], 4),
+        "recall_at_1": round(report.retrieval["recall_at_1"], 4),
+        "precision_at_10": round(report.retrieval["precision_at_10"], 4),
+        "near_dup_recall_at_1": round(nd.get("recall_at_1", 0.0), 4),
+        "near_dup_rotation_recall_at_1": round(nd.get("rotation_recall_at_1") or 0.0, 4),
+        "near_dup_per_kind": {k: round(v, 4) for k, v in nd.get("per_kind", {}).items()},
+        "photos": report.n_photos,
+        "classes": report.n_classes,
+    }
+
+
+# -- main -----------------------------------------------------------------------
+def run(cfg: Config) -> ModelCard:
+    import torch
+
+    from packaging_helpers import write_encoder
+    from photosim.encoder import Encoder
+    from photosim.imageio import open_image
+
+    torch.set_num_threads(int(os.environ.get("PHOTOSIM_THREADS", "2")))
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    t_start = time.time()
+
+    items = list_album(cfg.data)
+    classes = sorted({c for _, c in items})
+    train_classes, held = split_classes(classes, cfg.heldout, cfg.seed)
+    train_items = cap_per_class([it for it in items if it[1] in train_classes], cfg.max_per_class, cfg.seed)
+    held_items = cap_per_class([it for it in items if it[1] in held], cfg.eval_max_per_class, cfg.seed)
+    log(f"{len(classes)} classes: {len(train_classes)} train ({len(train_items)} photos), "
+        f"{len(held)} held out ({len(held_items)} photos)")
+
+    state = backbone_state(cfg)
+    feats = extract_features(cfg, state, train_items, "train")
+    ok = np.abs(feats[:, 0]).sum(1) > 0
+    feats, labels = feats[ok], np.array([c for _, c in train_items])[ok]
+    head = train_head(cfg, feats, labels)
+    train_metrics = retrieval_metrics(project_np(head, feats[:, 0]), labels)
+    log(f"train-class mAP@R {train_metrics['map_at_r']:.4f}")
+
+    card = build_head_card(cfg)
+    full_state = {**state, **{"head." + k: v.detach().clone() for k, v in head.state_dict().items()}}
+    # write first (stamps backbone_id), then load it back: exactly what ships is measured
+    write_encoder(cfg.out, card, full_state)
+    trained = Encoder.load(cfg.out)
+
+    with tempfile.TemporaryDirectory(prefix="photosim-heldout-") as tmp:
+        folder = link_album(held_items, Path(tmp) / "heldout")
+        log("evaluating trained encoder on held-out classes")
+        rep = evaluate_folder(trained, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed)
+        metrics = {"trained": summarise(rep)}
+        log(json.dumps(metrics["trained"]))
+        if not cfg.skip_baseline:
+            log("evaluating the ImageNet baseline (interim encoder) the same way")
+            base = make_encoder(baseline_card(), state)
+            brep = evaluate_folder(base, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed)
+            metrics["baseline_imagenet_avg_224"] = summarise(brep)
+            log(json.dumps(metrics["baseline_imagenet_avg_224"]))
+        sample_imgs = [open_image(p) for p, _ in held_items[: 32]]
+    speed = throughput(trained, sample_imgs, cfg.throughput_batches)
+    weights_mb = round((Path(cfg.out) / card.weights).stat().st_size / 2**20, 2)
+    log(f"throughput {speed} img/s at batch 32, weights {weights_mb} MB")
+
+    card.description = (
+        "photosim's own encoder: ImageNet MobileNetV2 features pooled (GeM) over the four 90° "
+        "rotations of the photo, so sideways photos without EXIF match, and a projection head "
+        "trained with metric learning (multi-similarity loss on class labels and on edited copies "
+        "of each photo). Output: L2-normalised vectors."
+    )
+    card.extra.update({
+        "training": {
+            "data": DATA_CREDIT if "caltech" in str(cfg.data).lower() else str(Path(cfg.data).name),
+            "licence": "CC BY 4.0" if "caltech" in str(cfg.data).lower() else "see data",
+            "backbone_init": "ImageNet-1k (torchvision mobilenet_v2-b0353104)" if cfg.init == "imagenet" else cfg.init,
+            "train_classes": train_classes,
+            "heldout_classes": held,
+            "train_photos": int(len(feats)),
+            "heldout_photos": len(held_items),
+            "views_per_photo": cfg.views,
+            "view_edits": list(VIEW_KINDS),
+            "library": "pytorch-metric-learning MultiSimilarityLoss + MultiSimilarityMiner "
+                       "(class labels) + the same on photo identity (edited views)",
+            "hyper_parameters": {
+                k: getattr(cfg, k) for k in (
+                    "seed", "epochs", "max_per_class", "views", "input_size", "rotations", "pooling",
+                    "gem_p", "head", "head_hidden", "dim", "pca_init", "lr", "weight_decay",
+                    "batch_classes", "batch_images", "instance_weight", "ms_alpha", "ms_beta",
+                    "ms_base", "miner_epsilon")
+            },
+            "command": "python packaging/train_encoder.py " + " ".join(cfg.extra.get("argv", [])),
+            "seconds": round(time.time() - t_start),
+        },
+        "metrics": {
+            "evaluated_with": "photosim.evaluation.evaluate_folder on the held-out classes "
+                              f"(near_dup_sample={cfg.near_dup_sample}, seed={cfg.seed})",
+            **metrics,
+            "train_classes_map_at_r": round(train_metrics["map_at_r"], 4),
+            "throughput_img_per_s_batch32": speed,
+            "throughput_device": f"CPU, {torch.get_num_threads()} threads",
+            "weights_mb": weights_mb,
+        },
+    })
+    write_encoder(cfg.out, card, full_state)
+    log(f"wrote {cfg.out} in {time.time() - t_start:.0f}s")
+    return card
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="folder with one sub-folder per class")
+    ap.add_argument("--out", type=Path, required=True, help="encoder directory to write")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "photosim-build")
+    ap.add_argument("--work", type=Path, default=None, help="feature cache (default: CACHE/train-features)")
+    ap.add_argument("--init", choices=["imagenet", "random"], default="imagenet")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--heldout", type=int, default=25)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--max-per-class", type=int, default=0, help="cap of training photos per class (0: all)")
+    ap.add_argument("--eval-max-per-class", type=int, default=0)
+    ap.add_argument("--views", type=int, default=4, help="edited copies per photo")
+    ap.add_argument("--input-size", type=int, default=128)
+    ap.add_argument("--rotations", type=int, choices=[1, 4], default=4)
+    ap.add_argument("--pooling", choices=["gem", "avg"], default="gem")
+    ap.add_argument("--gem-p", type=float, default=3.0)
+    ap.add_argument("--head", choices=["linear", "mlp"], default="linear")
+    ap.add_argument("--head-hidden", type=int, default=0)
+    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--no-pca-init", action="store_true")
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--instance-weight", type=float, default=1.0)
+    ap.add_argument("--near-dup-sample", type=int, default=200)
+    ap.add_argument("--model-id", default="")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="tiny quick run (tests)")
+    a = ap.parse_args(argv)
+    cfg = Config(
+        data=a.data, out=a.out, cache=a.cache, work=a.work or (a.cache / "train-features"), init=a.init,
+        seed=a.seed, heldout=a.heldout, epochs=a.epochs, max_per_class=a.max_per_class,
+        eval_max_per_class=a.eval_max_per_class, views=a.views, input_size=a.input_size,
+        rotations=a.rotations, pooling=a.pooling, gem_p=a.gem_p, head=a.head, head_hidden=a.head_hidden,
+        dim=a.dim, pca_init=not a.no_pca_init, lr=a.lr, weight_decay=a.weight_decay,
+        instance_weight=a.instance_weight, near_dup_sample=a.near_dup_sample, model_id=a.model_id,
+        skip_baseline=a.skip_baseline,
+    )
+    if a.smoke:
+        cfg.epochs = min(cfg.epochs, 1)
+        cfg.views = min(cfg.views, 1)
+        cfg.input_size = min(cfg.input_size, 64)
+        cfg.near_dup_sample = min(cfg.near_dup_sample, 6)
+        cfg.batch_classes, cfg.batch_images = 4, 2
+        cfg.throughput_batches = 1
+        cfg.dim = min(cfg.dim, 16)
+    cfg.extra["argv"] = list(argv if argv is not None else sys.argv[1:])
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
