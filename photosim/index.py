@@ -174,7 +174,7 @@ class VectorIndex:
             return None
 
     @classmethod
-    def build(cls, encoder_id: str, dim: int, ids: list[int], vectors: np.ndarray) -> VectorIndex:
+    def build(cls, dim: int, encoder_id: str, ids: list[int], vectors: np.ndarray) -> VectorIndex:
         index = cls(dim, encoder_id, capacity=max(1024, int(len(ids) * 1.25)))
         index.add(ids, vectors)
         return index

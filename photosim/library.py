@@ -29,6 +29,7 @@ from .lock import LibraryLock, LibraryLocked
 from .model import ModelCard
 from .values import (
     AlbumInfo,
+    Cancelled,
     DuplicateGroup,
     LibraryInfo,
     MarkInfo,
@@ -209,7 +210,7 @@ class Library:
                 index = VectorIndex.load(self.path, self.encoder_id, self._card.dim, generation)
                 if index is None:
                     ids, vecs = self._load_vectors()
-                    index = VectorIndex.build(self.encoder_id, self._card.dim, ids, vecs)
+                    index = VectorIndex.build(self._card.dim, self.encoder_id, ids, vecs)
                     self._index = index
                     if not self.readonly:
                         index.save(self.path, generation)
@@ -509,6 +510,141 @@ class Library:
         with self._session() as s:
             rows = s.execute(select(Mark.query_id, Mark.result_id, Mark.label).order_by(Mark.id)).all()
         return [MarkInfo(r[0], r[1], r[2]) for r in rows]
+
+    # -- models and fine-tuning --------------------------------------------
+    # Fine-tuned models live in ``<library>/models/<id>/`` (the default library is in
+    # platformdirs' user data dir, so they are too): a model stays with the cached
+    # features and vectors it was made for. See photosim/training/.
+    def models(self) -> list:
+        """The bundled model and every fine-tune of this library (``ModelInfo``), oldest first."""
+        from .training.models_store import list_models
+
+        return list_models(self.path / "models", bundled_model_dir(), self.encoder_id)
+
+    def finetune(self, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
+                 epochs: int | None = None, seed: int = 0, progress=None, cancel=None, config=None):
+        """Train a new head on the albums (default: all) and marks; writes a new *inactive*
+        model and returns a ``FineTuneResult``. Accept it with :meth:`use_model`."""
+        from .training.runner import finetune
+
+        self._require_writable()
+        return finetune(self, albums, use_marks=use_marks, mode=mode, epochs=epochs, seed=seed,
+                        progress=progress, cancel=_as_cancel(cancel), config=config)
+
+    def reembed(self, model_id: str | None = None, *, progress=None, cancel=None) -> tuple[int, int]:
+        """Vectors of every photo under ``model_id`` (default: the active model) from cached
+        features, no decoding; returns (re-embedded, photos lacking features). Vectors of a
+        non-active model are invisible to searches until :meth:`use_model` switches to it."""
+        from sqlalchemy.dialects.sqlite import insert
+
+        from .db import vector_to_blob
+
+        self._require_writable()
+        cancel = _as_cancel(cancel) or (lambda: False)
+        model_id = model_id or self.encoder_id
+        enc = self.encoder if model_id == self.encoder_id else Encoder.load(
+            self.model_dir(model_id), device=self.device, resolve_parent=self.model_dir)
+        with self._session() as s:
+            ok = list(s.scalars(select(Photo.id).where(Photo.status == "ok").order_by(Photo.id)))
+            have = set(s.scalars(select(Feature.photo_id).where(Feature.backbone_id == enc.backbone_id)))
+        todo = [pid for pid in ok if pid in have]
+        done = 0
+        for start in range(0, len(todo), 2048):
+            if cancel():
+                raise Cancelled("re-embedding cancelled; the active model is unchanged")
+            chunk = todo[start:start + 2048]
+            with self._session() as s:
+                rows = s.execute(select(Feature.photo_id, Feature.data).where(
+                    Feature.backbone_id == enc.backbone_id, Feature.photo_id.in_(chunk))).all()
+            vecs = enc.project(np.stack([blob_to_vector(r.data, np.float16) for r in rows]))
+            with self._session() as s, s.begin():
+                s.execute(insert(Vector).prefix_with("OR REPLACE"),
+                          [{"photo_id": r.photo_id, "encoder_id": enc.id, "data": vector_to_blob(v)}
+                           for r, v in zip(rows, vecs)])
+                self._bump_generation(s)
+            done += len(rows)
+            if progress:
+                progress("re-embedding", done, len(todo))
+        if model_id == self.encoder_id:
+            self._rebuild_index(progress)
+        return done, len(ok) - len(todo)
+
+    def _rebuild_index(self, progress=None) -> None:
+        with self._index_lock:
+            self._index = None
+            if progress:
+                progress("indexing", 0, 1)
+            _ = self.index  # built from the stored vectors and saved
+            if progress:
+                progress("indexing", 1, 1)
+
+    def use_model(self, model_id: str, *, progress=None, cancel=None) -> tuple[int, int]:
+        """Make ``model_id`` the active model: all vectors first (cancellable, the old model stays
+        active meanwhile), then the switch and a new index; photos without cached features
+        (another backbone) are decoded by a re-scan afterwards. Returns :meth:`reembed`'s counts."""
+        self._require_writable()
+        previous = self.encoder_id
+        card = ModelCard.load(self.model_dir(model_id) / "card.json")
+        counts = self.reembed(card.id, progress=progress, cancel=cancel)
+        if card.id != previous:
+            history = [h for h in self._meta("model_history", "").split("\n") if h]
+            self._set_meta("model_history", "\n".join((history + [previous])[-50:]))
+        self.set_active_encoder(card.id)
+        self._rebuild_index(progress)
+        with self._session() as s, s.begin():  # other models' vectors are re-made from features on demand
+            s.execute(delete(Vector).where(Vector.encoder_id != card.id))
+        if counts[1] and self.roots():
+            self.rescan(cancel=cancel)
+        return counts
+
+    def revert_model(self, *, progress=None, cancel=None) -> str:
+        """Back to the model that was active before the current one (else the bundled one)."""
+        self._require_writable()
+        history = [h for h in self._meta("model_history", "").split("\n") if h]
+        bundled = ModelCard.load(bundled_model_dir() / "card.json").id
+        target = bundled
+        while history:
+            candidate = history.pop()
+            try:
+                self.model_dir(candidate)
+            except PhotosimError:
+                continue  # deleted since
+            if candidate != self.encoder_id:
+                target = candidate
+                break
+        self.use_model(target, progress=progress, cancel=cancel)
+        self._set_meta("model_history", "\n".join(history))
+        return target
+
+    def delete_model(self, model_id: str) -> None:
+        """Forget a fine-tuned model (never the active or the bundled one)."""
+        from .training.models_store import delete_model
+
+        self._require_writable()
+        if model_id == self.encoder_id:
+            raise PhotosimError("the active model cannot be deleted; switch to another one first")
+        delete_model(self.path / "models", model_id)
+        with self._session() as s, s.begin():
+            s.execute(delete(Vector).where(Vector.encoder_id == model_id))
+
+    def import_albums(self, folder: str | os.PathLike, *, progress=None, cancel=None) -> list[AlbumInfo]:
+        """Scan ``folder`` and make one album (source "folder") per sub-folder, named after it,
+        holding the library's photos anywhere under that sub-folder."""
+        self._require_writable()
+        folder = Path(os.path.abspath(os.fspath(folder)))
+        if not folder.is_dir():
+            raise PhotosimError(f"not a folder: {folder}")
+        report = self.scan([folder], progress=progress, cancel=cancel)
+        if report.cancelled:
+            raise Cancelled("album import cancelled")
+        out = []
+        photos = self.photos(folder=str(folder))
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            prefix = str(sub) + os.sep
+            ids = [p.id for p in photos if p.path.startswith(prefix)]
+            if ids:
+                out.append(self.add_to_album(sub.name, ids, source="folder"))
+        return out
 
 
 def _as_cancel(cancel) -> Callable[[], bool] | None:
