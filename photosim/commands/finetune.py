@@ -1,0 +1,86 @@
+"""``photosim finetune``: teach the encoder the user's albums, print before/after metrics."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("finetune", parents=[common],
+                       help="fine-tune the encoder on albums (sub-folders of DIR) and similarity marks")
+    p.add_argument("--albums", metavar="DIR", default=None,
+                   help="folder whose sub-folders are albums (scanned into the library first); "
+                        "default: the albums already in the library")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 12 quick, 40 thorough)")
+    p.add_argument("--mode", choices=["quick", "thorough"], default="quick",
+                   help="quick: semi-hard negatives, few epochs; thorough: hard negatives, more epochs")
+    p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")
+    p.add_argument("--no-activate", action="store_true", help="keep the new model inactive")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def _fmt(m: dict) -> str:
+    if not m:
+        return "n/a (too few photos to hold out)"
+    return f"Recall@1 {m.get('recall_at_1', 0):.3f}  MAP@R {m.get('map_at_r', 0):.3f}"
+
+
+def run(args) -> int:
+    from ..library import Library
+    from ..values import Cancelled
+
+    def progress(p) -> None:
+        if sys.stderr.isatty() and not args.json:
+            loss = f"{p.loss:.4f}" if p.loss is not None else "-"
+            eta = f"{p.eta:4.0f} s" if p.eta is not None else "-"
+            sys.stderr.write(f"\repoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  loss {loss}  ETA {eta}   ")
+            sys.stderr.flush()
+
+    with Library(args.library, device=args.device) as lib:
+        if args.albums:
+            albums = lib.import_albums(args.albums)
+            names = [a.name for a in albums]
+        else:
+            names = None
+        try:
+            result = lib.finetune(names, use_marks=not args.no_marks, mode=args.mode, epochs=args.epochs,
+                                  seed=args.seed, progress=progress)
+        except (KeyboardInterrupt, Cancelled):
+            sys.stderr.write("\n")
+            print("photosim: fine-tuning cancelled; the active model is unchanged", file=sys.stderr)
+            return 130
+        finally:
+            if sys.stderr.isatty() and not args.json:
+                sys.stderr.write("\n")
+        activated = False
+        note = None
+        if not args.no_activate:
+            if result.before and not result.improved:
+                note = ("the new model is not better than the active one on held-out photos; "
+                        f"kept inactive (use: photosim models use {result.model_id})")
+            else:
+                lib.use_model(result.model_id)
+                activated = True
+        if args.json:
+            d = result.to_dict()
+            d["activated"] = activated
+            d["note"] = note
+            print(json.dumps(d, indent=1))
+            return 0
+        print(f"model {result.model_id} (from {result.based_on}), {len(result.albums)} albums, "
+              f"{result.n_marks} marks, {result.n_train} photos trained, {result.n_val} held out")
+        for w in result.warnings:
+            print(f"  note: {w}")
+        print(f"  before: {_fmt(result.before)}")
+        print(f"  after:  {_fmt(result.after)}")
+        print(f"  {result.seconds:.1f} s")
+        if activated:
+            print(f"  active model is now {result.model_id}")
+        elif note:
+            print(f"  {note}")
+        else:
+            print(f"  kept inactive (use: photosim models use {result.model_id})")
+    return 0

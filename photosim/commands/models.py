@@ -1,0 +1,43 @@
+"""``photosim models list|use ID|revert|delete ID``: the versioned encoders of a library."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("models", parents=[common], help="list, switch or revert encoder models")
+    p.add_argument("action", choices=["list", "use", "revert", "delete"])
+    p.add_argument("model_id", nargs="?", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..library import Library
+    from ..values import PhotosimError
+
+    if args.action in ("use", "delete") and not args.model_id:
+        raise PhotosimError(f"models {args.action} needs a model ID (see: photosim models list)")
+    readonly = args.action == "list"
+    with Library(args.library, readonly=readonly, device=args.device) as lib:
+        if args.action == "list":
+            models = lib.models()
+            if args.json:
+                print(json.dumps([m.to_dict() for m in models], indent=1))
+                return 0
+            for m in models:
+                mark = "*" if m.active else " "
+                what = "bundled" if m.bundled else f"{m.created or '?'}  from {m.based_on}, {len(m.albums)} albums"
+                score = f"  MAP@R {m.before.get('map_at_r', 0):.3f} -> {m.after.get('map_at_r', 0):.3f}" if m.after else ""
+                print(f"{mark} {m.id}  {what}{score}")
+            return 0
+        if args.action == "use":
+            lib.use_model(args.model_id)
+            print(f"active model is now {lib.encoder_id}")
+        elif args.action == "revert":
+            print(f"active model is now {lib.revert_model()}")
+        else:
+            lib.delete_model(args.model_id)
+            print(f"deleted {args.model_id}")
+    return 0

@@ -1,0 +1,129 @@
+"""Versioned fine-tuned models, kept per library in ``<library>/models/<id>/``.
+
+The default library itself lives in platformdirs' user data dir, so its models
+do too; keeping them next to the library (rather than in one global folder)
+means a model is never separated from the cached features and vectors it was
+trained on and made for. Each model is ``card.json`` + ``encoder.safetensors``
+(head weights only; the backbone comes from the card's ``parent``). The card's
+``extra["finetune"]`` records what it was trained from (``based_on``), the
+albums, the number of marks, the metrics before/after and the date.
+
+A model is written into a hidden temporary folder and renamed into place, so a
+crash never leaves half a model; leftovers of a crash are swept on the next write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..model import ModelCard
+from ..values import PhotosimError
+
+TMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    bundled: bool
+    active: bool
+    created: str | None
+    based_on: str | None
+    albums: list[str]
+    before: dict
+    after: dict
+    path: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def new_model_id() -> str:
+    return time.strftime("ft-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def sweep_temp(root: Path) -> None:
+    """Remove half-written models left by a crash."""
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith(TMP_PREFIX):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def write_model(root: Path, card: ModelCard, state: dict) -> Path:
+    """Write weights + card atomically as ``root/<card.id>``."""
+    from safetensors.torch import save_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_temp(root)
+    final = root / card.id
+    if final.exists():
+        raise PhotosimError(f"a model named {card.id} already exists")
+    tmp = root / f"{TMP_PREFIX}{card.id}"
+    tmp.mkdir()
+    try:
+        save_file(state, str(tmp / card.weights), metadata={"id": card.id})
+        card.save(tmp / "card.json")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.rename(tmp, final)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_info(path: Path, bundled: bool, active_id: str) -> ModelInfo | None:
+    try:
+        card = ModelCard.load(path / "card.json")
+    except (OSError, ValueError, TypeError, json.JSONDecodeError):
+        return None
+    ft = card.extra.get("finetune", {}) if isinstance(card.extra, dict) else {}
+    metrics = ft.get("metrics", {})
+    return ModelInfo(
+        id=card.id, bundled=bundled, active=card.id == active_id, created=ft.get("created"),
+        based_on=ft.get("based_on"), albums=list(ft.get("albums", [])),
+        before=dict(metrics.get("before", {})), after=dict(metrics.get("after", {})), path=str(path))
+
+
+def list_models(root: Path, bundled_dir: Path, active_id: str) -> list[ModelInfo]:
+    """The bundled model first, then fine-tunes oldest first."""
+    out = []
+    b = read_info(bundled_dir, True, active_id)
+    if b is not None:
+        out.append(b)
+    if root.is_dir():
+        found = [read_info(p, False, active_id) for p in root.iterdir()
+                 if p.is_dir() and not p.name.startswith(TMP_PREFIX)]
+        out.extend(sorted((m for m in found if m is not None), key=lambda m: (m.created or "", m.id)))
+    return out
+
+
+def delete_model(root: Path, model_id: str) -> None:
+    path = root / model_id
+    if not (path / "card.json").is_file() or os.sep in model_id or model_id.startswith("."):
+        raise PhotosimError(f"unknown model {model_id!r}")
+    tmp = root / f"{TMP_PREFIX}del-{model_id}"
+    os.rename(path, tmp)  # atomic disappearance, then the slow part
+    shutil.rmtree(tmp, ignore_errors=True)

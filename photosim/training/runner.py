@@ -1,0 +1,174 @@
+"""Fine-tuning a library's active model and switching models: the steps behind
+:meth:`Library.finetune`, :meth:`Library.use_model` and :meth:`Library.reembed`.
+
+The rule that makes this safe: nothing the user relies on changes until the very
+end. Training writes only a new, inactive model folder (atomically). Switching
+first computes every vector of the new model (stored under the new model's id,
+invisible to searches), and only then flips the active model id and rebuilds
+the index. Cancelling or failing at any point leaves the previous model active
+with its vectors and index intact.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..model import ModelCard
+from ..values import Cancelled, PhotosimError
+from .finetune import TrainConfig, TrainProgress, project_with, train_head
+from .models_store import new_model_id, write_model
+from .triplets import LabelledSet, collect_labels, existing, mark_triplets
+
+#: progress(stage, done, total) for re-embedding
+ReembedProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FineTuneResult:
+    model_id: str
+    based_on: str
+    albums: list[str]
+    n_marks: int
+    before: dict
+    after: dict
+    history: list[dict]
+    warnings: list[str]
+    seconds: float
+    n_train: int
+    n_val: int
+    best_epoch: int
+    #: the labelled photos and their album index (-1: marks only), and the held-out ones
+    photo_ids: list[int] = field(default_factory=list, repr=False)
+    labels: list[int] = field(default_factory=list, repr=False)
+    val_photo_ids: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def improved(self) -> bool:
+        return self.after.get("map_at_r", 0.0) > self.before.get("map_at_r", 0.0)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("photo_ids", "labels", "val_photo_ids"):
+            d.pop(k)
+        return d
+
+
+def _parent_head_state(model_dir, card: ModelCard) -> dict:
+    from safetensors.torch import load_file
+
+    state = load_file(str(model_dir / card.weights))
+    return {k: v for k, v in state.items() if k.startswith("head.")}
+
+
+def gather(lib, albums: Sequence[str] | None, use_marks: bool) -> tuple[LabelledSet, np.ndarray]:
+    """Labels of the library cleaned for training, and their cached features (rows aligned)."""
+    known = {a.name for a in lib.albums()}
+    names = sorted(known) if albums is None else list(dict.fromkeys(albums))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise PhotosimError(f"no album named {', '.join(repr(n) for n in unknown)}")
+    album_ids = {n: [p.id for p in lib.album_photos(n)] for n in names}
+    marks = [(m.query_id, m.result_id, m.label) for m in lib.marks()] if use_marks else []
+    wanted = {pid for ids in album_ids.values() for pid in ids} | {p for m in marks for p in m[:2]}
+    infos = lib.photos_by_id(wanted)
+    present, gone = existing({pid: p.path for pid, p in infos.items() if p.status == "ok"})
+    gone |= wanted - set(infos)
+    ids, feats = lib.cached_features(sorted(present))
+    data = collect_labels(album_ids, marks, set(ids), gone)
+    row = {pid: i for i, pid in enumerate(ids)}
+    return data, feats[[row[pid] for pid in data.photo_ids]]
+
+
+def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
+             epochs: int | None = None, seed: int = 0,
+             progress: Callable[[TrainProgress], None] | None = None,
+             cancel: Callable[[], bool] | None = None, config: TrainConfig | None = None) -> FineTuneResult:
+    t0 = time.perf_counter()
+    data, feats = gather(lib, albums, use_marks)
+    active = lib.card
+    parent_dir = lib.model_dir(active.id)
+    head_state = _parent_head_state(parent_dir, active)
+    rows = data.row_of()
+    triplets = np.asarray([(rows[a], rows[p], rows[n]) for a, p, n in mark_triplets(data, random.Random(seed))],
+                          dtype=np.int64).reshape(-1, 3)
+    cfg = config or TrainConfig()
+    cfg.mode, cfg.seed = mode, seed
+    if epochs is not None:
+        cfg.epochs = epochs
+    if cfg.device is None:
+        cfg.device = lib.device
+    outcome = train_head(feats, np.asarray(data.labels), active, head_state, cfg, triplets, progress, cancel)
+    if cancel and cancel():
+        raise Cancelled("fine-tuning cancelled; the active model is unchanged")
+
+    model_id = new_model_id()
+    card = ModelCard(**{k: v for k, v in asdict(active).items() if k != "extra"})
+    card.id = model_id
+    card.head, card.dim = outcome.head, outcome.dim
+    card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
+    card.head_only = True
+    card.weights = "encoder.safetensors"
+    card.description = f"Fine-tuned by the user from {active.id} on {len(data.album_names)} albums."
+    card.extra = {"finetune": {
+        "based_on": active.id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "albums": data.album_names,
+        "marks": len(data.positives) + len(data.negatives),
+        "mode": cfg.mode, "epochs": cfg.resolved_epochs(), "best_epoch": outcome.best_epoch,
+        "seed": seed, "n_train": outcome.n_train, "n_val": outcome.n_val,
+        "metrics": {"before": outcome.before, "after": outcome.after},
+        "history": outcome.history, "warnings": data.warnings,
+    }}
+    write_model(lib.path / "models", card, outcome.head_state)
+    return FineTuneResult(
+        model_id=model_id, based_on=active.id, albums=data.album_names,
+        n_marks=len(data.positives) + len(data.negatives), before=outcome.before, after=outcome.after,
+        history=outcome.history, warnings=data.warnings, seconds=time.perf_counter() - t0,
+        n_train=outcome.n_train, n_val=outcome.n_val, best_epoch=outcome.best_epoch,
+        photo_ids=data.photo_ids, labels=data.labels,
+        val_photo_ids=[data.photo_ids[r] for r in outcome.val_rows])
+
+
+def example_queries(lib, result: FineTuneResult, n: int = 3, k: int = 4, seed: int = 0) -> list[dict]:
+    """A few held-out photos with their top-k labelled neighbours under the active model
+    (before) and the new one (after): ``{"query", "before": [(id, same_album)], "after": …}``."""
+    from safetensors.torch import load_file
+
+    pool = result.photo_ids
+    ids, feats = lib.cached_features(pool)
+    if not ids:
+        return []
+    label_of = dict(zip(result.photo_ids, result.labels))
+    active = lib.card
+    before = project_with(_parent_head_state(lib.model_dir(active.id), active), active.head,
+                          active.head_hidden, active.feature_dim, active.dim, feats)
+    card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
+    after = project_with(load_file(str(lib.model_dir(result.model_id) / card.weights)), card.head,
+                         card.head_hidden, card.feature_dim, card.dim, feats)
+    row = {pid: i for i, pid in enumerate(ids)}
+    queries = [q for q in (result.val_photo_ids or ids) if q in row and label_of.get(q, -1) >= 0]
+    rng = random.Random(seed)
+    rng.shuffle(queries)
+    # Prefer queries where the two models disagree: that is what the user wants to see.
+    def top(vecs, q):
+        sims = vecs @ vecs[row[q]]
+        sims[row[q]] = -np.inf
+        return [ids[i] for i in np.argsort(-sims)[:k]]
+
+    scored = []
+    for q in queries[:200]:
+        b, a = top(before, q), top(after, q)
+        hits = lambda lst: sum(label_of.get(p) == label_of[q] for p in lst)  # noqa: E731
+        scored.append((hits(a) - hits(b), q, b, a))
+    scored.sort(key=lambda t: -t[0])
+    out = []
+    for _, q, b, a in scored[:n]:
+        out.append({"query": q,
+                    "before": [(p, label_of.get(p) == label_of[q]) for p in b],
+                    "after": [(p, label_of.get(p) == label_of[q]) for p in a]})
+    return out
