@@ -1,0 +1,754 @@
+"""The main window: gallery on the left, similar photos on the right; drop or paste an
+image anywhere to search with it. It renders models and forwards intent; the engine
+work happens in :class:`LibraryService` workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import settings
+from .drop_query import has_usable_data, read_mime
+from .duplicates_view import DuplicatesView
+from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
+from .preview import PreviewDialog
+from .query_history import Query, QueryHistory
+from .scan_bar import ProblemsPanel, ScanBar
+from .service import LibraryService
+from .similar_panel import SimilarPanel
+from .thumb_view import ThumbnailGrid
+from .thumbnails import ThumbnailCache
+from .welcome import WelcomePage
+
+GALLERY_REFRESH_S = 1.5  # while scanning, re-read the photo list at most this often
+
+
+def merge_matches(lists, k: int):
+    """Several queries at once (a multi-file drop): each photo keeps its best score."""
+    best = {}
+    for matches in lists:
+        for m in matches:
+            if m.photo.id not in best or m.score > best[m.photo.id].score:
+                best[m.photo.id] = m
+    return sorted(best.values(), key=lambda m: -m.score)[:k]
+
+
+def reveal_in_file_manager(path: str) -> None:
+    if sys.platform == "darwin":
+        subprocess.Popen(["open", "-R", path])
+    elif sys.platform.startswith("win"):
+        subprocess.Popen(["explorer", "/select,", os.path.normpath(path)])
+    else:
+        try:  # most Linux file managers implement this D-Bus interface
+            subprocess.Popen(["dbus-send", "--session", "--dest=org.freedesktop.FileManager1", "--type=method_call",
+                              "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
+                              f"array:string:{QUrl.fromLocalFile(path).toString()}", "string:"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+
+
+class MainWindow(QMainWindow):
+    libraryOpened = Signal()
+    galleryLoaded = Signal()
+    resultsShown = Signal()
+    messageShown = Signal(str)
+
+    def __init__(self, library_path: str | None = None, device: str | None = None, thumbs_dir=None):
+        super().__init__()
+        self.setWindowTitle("photosim")
+        self.setAcceptDrops(True)
+        self.t_created = time.perf_counter()
+        self.library_path = library_path
+        self.service = LibraryService(device, self)
+        self.thumbs = ThumbnailCache(thumbs_dir, parent=self)
+        self.history = QueryHistory()
+        self.info = None
+        self.device = None
+        self._query_serial = 0
+        self._photos_serial = 0
+        self._last_refresh = 0.0
+        self._refresh_pending = False
+        self._dup_view: DuplicatesView | None = None
+        self._preview: PreviewDialog | None = None
+        self._finetune = None
+        self.gallery_ready = False
+
+        self._build_widgets()
+        self._build_actions()
+        self._restore_settings()
+
+        self.service.opened.connect(self._on_opened)
+        self.service.openFailed.connect(self._on_open_failed)
+        self.service.encoderReady.connect(self._on_encoder_ready)
+        self.service.scanProgress.connect(self._on_scan_progress)
+        self.service.scanFinished.connect(self._on_scan_finished)
+        self.service.scanFailed.connect(self._on_scan_failed)
+        self.thumbs.ready.connect(self.panel.thumbnail_arrived)
+
+        self.open_library(library_path)
+
+    # -- building -------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.model = PhotoListModel(self.thumbs, self)
+        self.grid = ThumbnailGrid(self, thumb_size=160)
+        self.grid.setModel(self.model)
+        self.grid.setAccessibleName("Gallery")
+        self.grid.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.grid.doubleClicked.connect(lambda _ix: self.show_preview())
+        self.grid.previewRequested.connect(self.show_preview)
+        self.grid.customContextMenuRequested.connect(self._gallery_context)
+
+        self.folder_combo = QComboBox()
+        self.folder_combo.setToolTip("Show only the photos of one folder")
+        self.folder_combo.setMinimumContentsLength(18)
+        self.folder_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.folder_combo.currentIndexChanged.connect(self._on_folder_changed)
+        self.sort_combo = QComboBox()
+        for key, label in SORTS.items():
+            self.sort_combo.addItem(label, key)
+        self.sort_combo.currentIndexChanged.connect(lambda _i: self._set_sort(self.sort_combo.currentData()))
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(64, 320)
+        self.size_slider.setValue(160)
+        self.size_slider.setFixedWidth(120)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        self.count_label = QLabel()
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 6, 8, 2)
+        bar.addWidget(QLabel("Folder"))
+        bar.addWidget(self.folder_combo)
+        bar.addSpacing(10)
+        bar.addWidget(QLabel("Sort by"))
+        bar.addWidget(self.sort_combo)
+        bar.addStretch(1)
+        bar.addWidget(self.count_label)
+        bar.addSpacing(10)
+        bar.addWidget(QLabel("Size"))
+        bar.addWidget(self.size_slider)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setObjectName("banner")
+        self.banner.setStyleSheet("#banner { background: palette(tool-tip-base); color: palette(tool-tip-text);"
+                                  " border: 1px solid palette(mid); border-radius: 4px; padding: 6px 10px; }")
+        self.banner.hide()
+        self._banner_timer = QTimer(self, singleShot=True, interval=7000, timeout=self.banner.hide)
+
+        self.scan_bar = ScanBar()
+        self.scan_bar.cancelRequested.connect(self.service.cancel_scan)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.setSpacing(2)
+        ll.addLayout(bar)
+        ll.addWidget(self.grid, 1)
+
+        self.panel = SimilarPanel(self.thumbs)
+        self.panel.resultClicked.connect(lambda p: self.set_query(Query(photo=p)))
+        self.panel.backRequested.connect(self.go_back)
+        self.panel.paramsChanged.connect(self.run_query)
+        self.panel.contextMenuRequested.connect(lambda p, pos: self._photo_menu([p], pos, from_results=True))
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([760, 500])
+
+        browser = QWidget()
+        bl = QVBoxLayout(browser)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.setSpacing(0)
+        bl.addWidget(self.splitter, 1)
+
+        self.welcome = WelcomePage()
+        self.welcome.chooseFolder.connect(self.add_folder)
+        self.welcome.openRecent.connect(self.open_library)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(browser)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(6, 6, 6, 0)
+        cl.setSpacing(4)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.pages, 1)
+        cl.addWidget(self.scan_bar)
+        self.setCentralWidget(central)
+
+        self.problems = ProblemsPanel()
+        self.problems_dock = QDockWidget("Files that could not be read", self)
+        self.problems_dock.setObjectName("problems")
+        self.problems_dock.setWidget(self.problems)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.problems_dock)
+        self.problems_dock.hide()
+
+        self.library_label = QLabel()
+        self.encoder_label = QLabel()
+        self.problems_button = QToolButton()
+        self.problems_button.setAutoRaise(True)
+        self.problems_button.clicked.connect(lambda: self.problems_dock.setVisible(not self.problems_dock.isVisible()))
+        self.problems_button.hide()
+        sb = self.statusBar()
+        sb.addPermanentWidget(self.problems_button)
+        sb.addPermanentWidget(self.library_label)
+        sb.addPermanentWidget(self.encoder_label)
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&Library")
+        self.act_add = m.addAction("&Add folder…", self.add_folder, QKeySequence("Ctrl+O"))
+        self.act_rescan = m.addAction("&Re-scan folders", lambda: self.start_scan(None), QKeySequence("F5"))
+        m.addSeparator()
+        m.addAction("Open &library…", self.choose_library)
+        self.recent_menu = m.addMenu("Recent libraries")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        m.addAction("&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        m = mb.addMenu("&Edit")
+        self.act_paste = m.addAction("&Paste image to search", self.paste, QKeySequence.StandardKey.Paste)
+        self.act_copy = m.addAction("&Copy path", lambda: self.copy_paths(self.selected_photos()),
+                                    QKeySequence.StandardKey.Copy)
+        self.act_album = m.addAction("Add to a&lbum…", lambda: self.add_to_album(self.selected_photos()))
+
+        m = mb.addMenu("&View")
+        self.act_back = m.addAction("&Back", self.go_back, QKeySequence("Alt+Left"))
+        self.act_preview = m.addAction("&Preview", self.show_preview)
+        m.addAction(self.problems_dock.toggleViewAction())
+        for step, key in ((24, "Ctrl++"), (-24, "Ctrl+-")):
+            m.addAction("Larger thumbnails" if step > 0 else "Smaller thumbnails",
+                        lambda s=step: self.size_slider.setValue(self.size_slider.value() + s), QKeySequence(key))
+
+        m = mb.addMenu("&Tools")
+        self.act_dups = m.addAction("Find &near-duplicates…", self.show_duplicates, QKeySequence("Ctrl+D"))
+        self.act_finetune = m.addAction("&Fine-tune…", self.show_finetune)
+        if not _finetune_available():
+            self.act_finetune.setEnabled(False)
+            self.act_finetune.setToolTip("Fine-tuning is not part of this installation")
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addAction(self.act_add)
+        tb.addAction(self.act_rescan)
+        tb.addSeparator()
+        tb.addAction(self.act_dups)
+        tb.addAction(self.act_paste)
+        self._set_library_actions(False)
+
+    def _set_library_actions(self, on: bool) -> None:
+        writable = on and not self.service.readonly
+        for act in (self.act_add, self.act_rescan, self.act_album):
+            act.setEnabled(writable)
+        for act in (self.act_dups, self.act_paste):
+            act.setEnabled(on)
+        self.act_finetune.setEnabled(writable and _finetune_available())
+
+    def _restore_settings(self) -> None:
+        geometry = settings.value("geometry")
+        if isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(geometry):
+            geometry = None
+        if not geometry:
+            self.resize(1280, 800)
+        state = settings.value("window_state")
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(state)
+        self.problems_dock.hide()
+        splitter = settings.value("splitter")
+        if isinstance(splitter, QByteArray | bytes):
+            self.splitter.restoreState(splitter)
+        size = settings.value("thumb_size", 160, int)
+        self.size_slider.setValue(int(size))
+        sort = settings.value("sort", "date")
+        i = self.sort_combo.findData(sort)
+        if i >= 0:
+            self.sort_combo.setCurrentIndex(i)
+
+    def save_settings(self) -> None:
+        settings.set_value("geometry", self.saveGeometry())
+        settings.set_value("window_state", self.saveState())
+        settings.set_value("splitter", self.splitter.saveState())
+        settings.set_value("thumb_size", self.size_slider.value())
+        settings.set_value("sort", self.model.sort)
+
+    # -- library -------------------------------------------------------------------------
+    def open_library(self, path: str | None) -> None:
+        self.service.close()
+        self.gallery_ready = False
+        self.info = None
+        self.history.clear()
+        self.panel.show_query(None, False)
+        self.model.set_photos([])
+        self._set_library_actions(False)
+        self.welcome.set_loading("Opening the library…")
+        self.pages.setCurrentWidget(self.welcome)
+        self.library_label.setText("opening library…")
+        self.encoder_label.setText("")
+        self.library_path = path
+        self.service.open(path)
+
+    def choose_library(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open or create a photosim library")
+        if path:
+            self.open_library(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in settings.recent_libraries():
+            self.recent_menu.addAction(p, lambda p=p: self.open_library(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _on_opened(self, lib) -> None:
+        settings.remember_library(str(lib.path))
+        self.library_path = str(lib.path)
+        self.setWindowTitle(f"photosim — {lib.path}")
+        self._set_library_actions(True)
+        if self.service.readonly:
+            self.show_message("Another photosim is using this library, so it is open read-only: "
+                              "you can browse and search, but not scan.", timeout=0)
+        self.libraryOpened.emit()
+        self.refresh_photos()
+
+    def _on_open_failed(self, message: str) -> None:
+        self.welcome.set_loading(None)
+        self.welcome.set_recent(settings.recent_libraries(), None)
+        self.pages.setCurrentWidget(self.welcome)
+        self.library_label.setText("no library")
+        self.show_message(f"Could not open the library: {message}", timeout=0)
+
+    def _on_encoder_ready(self, device: str) -> None:
+        self.device = device
+        self._update_status()
+
+    def refresh_photos(self) -> None:
+        """Re-read photos, problems and library info (in a worker)."""
+        self._photos_serial += 1
+        serial = self._photos_serial
+        self._refresh_pending = True
+        self._last_refresh = time.monotonic()
+
+        def load(lib):
+            return lib.photos(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
+
+        def done(value):
+            self._refresh_pending = False
+            if serial == self._photos_serial:
+                self._set_photos(*value)
+
+        def failed(msg):
+            self._refresh_pending = False
+            self.show_message(f"Could not read the library: {msg}")
+
+        self.service.call(load, done, failed)
+
+    def _set_photos(self, photos, problems, info) -> None:
+        self.info = info
+        current = self.grid.currentIndex().data(PhotoRole)
+        scroll = self.grid.verticalScrollBar().value()
+        self.model.set_photos(photos)
+        self._fill_folders()
+        if current is not None:
+            row = self.model.row_of(current.path)
+            if row is not None:
+                self.grid.selectionModel().blockSignals(True)
+                self.grid.setCurrentIndex(self.model.index(row))
+                self.grid.selectionModel().blockSignals(False)
+        self.grid.verticalScrollBar().setValue(scroll)
+        self._set_problems(problems)
+        self._update_status()
+        empty = not photos and not info.roots
+        if empty and not self.service.scanning:
+            self.welcome.set_loading(None)
+            self.welcome.set_recent(settings.recent_libraries(), self.library_path)
+            self.pages.setCurrentWidget(self.welcome)
+        else:
+            self.pages.setCurrentIndex(1)
+        if not self.gallery_ready:
+            self.gallery_ready = True
+            self.galleryLoaded.emit()
+
+    def _fill_folders(self) -> None:
+        roots = self.info.roots if self.info else []
+        folders = self.model.folders()
+        wanted = self.model.folder
+        self.folder_combo.blockSignals(True)
+        self.folder_combo.clear()
+        self.folder_combo.addItem("All folders", None)
+        for f in folders:
+            label = f
+            for r in roots:
+                if f == r or f.startswith(r.rstrip(os.sep) + os.sep):
+                    rel = os.path.relpath(f, os.path.dirname(r))
+                    label = rel
+                    break
+            self.folder_combo.addItem(label, f)
+            self.folder_combo.setItemData(self.folder_combo.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
+        i = self.folder_combo.findData(wanted) if wanted else 0
+        self.folder_combo.setCurrentIndex(max(0, i))
+        self.folder_combo.blockSignals(False)
+        if wanted and i < 0:
+            self.model.set_folder(None)
+
+    def _on_folder_changed(self, _i: int) -> None:
+        self.model.set_folder(self.folder_combo.currentData())
+        self._update_count()
+
+    def _set_sort(self, key: str) -> None:
+        current = self.grid.currentIndex().data(PhotoRole)
+        self.model.set_sort(key)
+        if current is not None and (row := self.model.row_of(current.path)) is not None:
+            self.grid.selectionModel().blockSignals(True)
+            self.grid.setCurrentIndex(self.model.index(row))
+            self.grid.selectionModel().blockSignals(False)
+            self.grid.scrollTo(self.model.index(row))
+
+    def _set_problems(self, problems) -> None:
+        self.problems.set_problems(problems)
+        n = len(problems)
+        self.problems_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read")
+        self.problems_button.setVisible(n > 0)
+
+    def _update_count(self) -> None:
+        shown, total = self.model.rowCount(), len(self.model.all_photos())
+        self.count_label.setText(f"{shown:,} photos" if shown == total else f"{shown:,} of {total:,} photos")
+
+    def _update_status(self) -> None:
+        self._update_count()
+        if self.info is not None:
+            self.library_label.setText(f"{self.info.photos - self.info.errors:,} photos in library")
+            device = self.device.upper() if self.device else "loading model…"
+            self.encoder_label.setText(f"encoder {self.info.encoder_id} · {device}")
+
+    # -- scanning -------------------------------------------------------------------------
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos")
+        if folder:
+            self.start_scan([folder])
+
+    def start_scan(self, roots: list[str] | None) -> bool:
+        if self.service.lib is None:
+            return False
+        if self.service.scanning:
+            self.show_message("A scan is already running.")
+            return False
+        if roots is None and self.info is not None and not self.info.roots:
+            self.add_folder()
+            return False
+        if not self.service.scan(roots):
+            return False
+        self.pages.setCurrentIndex(1)
+        self.scan_bar.start("Looking for photos…")
+        self.act_add.setEnabled(False)
+        self.act_rescan.setEnabled(False)
+        return True
+
+    def _on_scan_progress(self, p) -> None:
+        self.scan_bar.update_progress(p)
+        if (p.phase == "scanning" and p.done > 0 and not self._refresh_pending and time.monotonic() - self._last_refresh > GALLERY_REFRESH_S):
+            self.refresh_photos()
+
+    def _on_scan_finished(self, report) -> None:
+        self.scan_bar.hide()
+        self._set_library_actions(True)
+        parts = [f"added {report.added:,}", f"updated {report.updated:,}", f"moved {report.moved:,}",
+                 f"removed {report.removed:,}"]
+        if report.failed:
+            parts.append(f"{len(report.failed)} could not be read")
+        head = "Scan cancelled — what was indexed is kept" if report.cancelled else "Scan finished"
+        self.show_message(f"{head}: " + ", ".join(parts) + f" ({report.seconds:.1f} s).")
+        self.refresh_photos()
+        if self._dup_view is not None and self._dup_view.isVisible():
+            self._dup_view.refresh()
+
+    def _on_scan_failed(self, message: str) -> None:
+        self.scan_bar.hide()
+        self._set_library_actions(True)
+        self.show_message(f"The scan stopped: {message}", timeout=0)
+        self.refresh_photos()
+
+    # -- querying -------------------------------------------------------------------------
+    def _on_current_changed(self, current: QModelIndex, _previous) -> None:
+        photo = current.data(PhotoRole)
+        if photo is not None:
+            self.set_query(Query(photo=photo))
+
+    def select_photo(self, path: str) -> bool:
+        row = self.model.row_of(os.path.abspath(path))
+        if row is None:
+            return False
+        ix = self.model.index(row)
+        self.grid.setCurrentIndex(ix)
+        self.grid.scrollTo(ix)
+        return True
+
+    def set_query(self, q: Query) -> None:
+        self.history.push(q)
+        self.run_query()
+
+    def go_back(self) -> None:
+        if self.history.can_go_back():
+            self.history.back()
+            self.run_query()
+
+    def run_query(self) -> None:
+        q = self.history.current
+        self.act_back.setEnabled(self.history.can_go_back())
+        self.panel.show_query(q, self.history.can_go_back())
+        if q is None or self.service.lib is None:
+            return
+        self._query_serial += 1
+        serial = self._query_serial
+        k, min_score = self.panel.k(), self.panel.min_similarity()
+        t0 = time.perf_counter()
+
+        def job(lib):
+            if q.is_photo:
+                matches = lib.similar(q.photo.id, k, min_score)
+                marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
+                return matches, marks
+            return merge_matches([lib.similar_to_image(img, k, min_score) for img in q.images], k), {}
+
+        def done(value):
+            if serial == self._query_serial:
+                self.last_query_seconds = time.perf_counter() - t0
+                self.panel.show_results(*value)
+                self.resultsShown.emit()
+
+        def failed(msg):
+            if serial == self._query_serial:
+                self.panel.show_error(msg)
+                self.resultsShown.emit()
+
+        self.service.call(job, done, failed)
+
+    # -- drop & paste ----------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if has_usable_data(event.mimeData()):
+            event.acceptProposedAction()
+            self.statusBar().showMessage("Drop to find similar photos (the image is not added to the library)")
+
+    def dragMoveEvent(self, event) -> None:
+        if has_usable_data(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:
+        self.statusBar().clearMessage()
+
+    def dropEvent(self, event) -> None:
+        event.acceptProposedAction()
+        self.statusBar().clearMessage()
+        self.query_mime(event.mimeData())
+
+    def paste(self) -> None:
+        self.query_mime(QGuiApplication.clipboard().mimeData(), pasted=True)
+
+    def query_mime(self, mime, pasted: bool = False) -> bool:
+        """Search with dropped/pasted images; anything else gets a non-blocking message."""
+        content = read_mime(mime)
+        if content.rejected:
+            what = "Pasted" if pasted else "Dropped"
+            prefix = "Not used: " if content.images else f"{what} item not searched: "
+            self.show_message(prefix + content.message())
+        if not content.images:
+            return False
+        if self.service.lib is None:
+            self.show_message("Open a library first.")
+            return False
+        label = ""
+        if len(content.images) == 1:
+            first = content.images[0]
+            label = os.path.basename(first) if isinstance(first, str) else ("Pasted image" if pasted else "Dropped image")
+        self.set_query(Query(images=content.images, label=label))
+        self.grid.clearSelection()
+        return True
+
+    # -- messages ------------------------------------------------------------------------------
+    def show_message(self, text: str, timeout: int = 7000) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+        self._banner_timer.stop()
+        if timeout:
+            self._banner_timer.start(timeout)
+        self.statusBar().showMessage(text, timeout or 0)
+        self.messageShown.emit(text)
+
+    # -- context menus & everyday comforts ----------------------------------------------
+    def selected_photos(self) -> list:
+        rows = sorted(ix.row() for ix in self.grid.selectionModel().selectedIndexes())
+        photos = [self.model.photo(r) for r in rows]
+        if not photos and (p := self.grid.currentIndex().data(PhotoRole)) is not None:
+            photos = [p]
+        return [p for p in photos if p is not None]
+
+    def _gallery_context(self, pos: QPoint) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        if not self.grid.selectionModel().isSelected(index):
+            self.grid.setCurrentIndex(index)
+        self._photo_menu(self.selected_photos(), self.grid.viewport().mapToGlobal(pos))
+
+    def _photo_menu(self, photos: list, global_pos, from_results: bool = False) -> None:
+        if not photos:
+            return
+        menu = self.build_photo_menu(photos, from_results)
+        menu.exec(global_pos)
+
+    def build_photo_menu(self, photos: list, from_results: bool = False) -> QMenu:
+        p = photos[0]
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(p.path)))
+        menu.addAction("Reveal in file manager", lambda: reveal_in_file_manager(p.path))
+        menu.addAction("Copy path" + ("s" if len(photos) > 1 else ""), lambda: self.copy_paths(photos))
+        menu.addSeparator()
+        menu.addAction("Find similar", lambda: self._find_similar(p))
+        menu.addAction("Preview", lambda: self.show_preview(p))
+        album = menu.addAction("Add to album…", lambda: self.add_to_album(photos))
+        album.setEnabled(not self.service.readonly)
+        q = self.history.current
+        if from_results and q is not None and q.is_photo:
+            menu.addSeparator()
+            good = menu.addAction("Mark as similar", lambda: self.mark(q.photo, p, True))
+            bad = menu.addAction("Mark as not similar", lambda: self.mark(q.photo, p, False))
+            good.setEnabled(not self.service.readonly)
+            bad.setEnabled(not self.service.readonly)
+        return menu
+
+    def _find_similar(self, photo) -> None:
+        row = self.model.row_of(photo.path)
+        if row is not None and self.grid.currentIndex().row() != row:
+            self.select_photo(photo.path)
+        else:
+            self.set_query(Query(photo=photo))
+
+    def copy_paths(self, photos: list) -> None:
+        if photos:
+            QGuiApplication.clipboard().setText("\n".join(p.path for p in photos))
+            self.statusBar().showMessage(f"Copied {len(photos)} path{'s' if len(photos) > 1 else ''}", 3000)
+
+    def mark(self, query_photo, result_photo, similar: bool) -> None:
+        def done(_v):
+            label = 1 if similar else -1
+            cur = self.history.current
+            if cur is not None and cur.is_photo and cur.photo.id == query_photo.id:
+                self.panel.model.set_mark(result_photo.id, label)
+            self.statusBar().showMessage(
+                f"Marked {result_photo.name} as {'similar' if similar else 'not similar'} to {query_photo.name}", 4000)
+
+        self.service.call(lambda lib: lib.mark(query_photo.id, result_photo.id, similar=similar), done,
+                          lambda msg: self.show_message(f"Could not save the mark: {msg}"))
+
+    def add_to_album(self, photos: list) -> None:
+        if not photos or self.service.lib is None:
+            return
+        ids = [p.id for p in photos]
+
+        def ask(names):
+            name, ok = QInputDialog.getItem(
+                self, "Add to album", f"Add {len(ids)} photo{'s' if len(ids) > 1 else ''} to the album "
+                "(pick one or type a new name):", names, 0, True)
+            if ok and name.strip():
+                self.service.call(lambda lib: lib.add_to_album(name.strip(), ids),
+                                  lambda a: self.statusBar().showMessage(
+                                      f"Album “{a.name}” now has {a.count} photos", 4000),
+                                  lambda msg: self.show_message(f"Could not add to the album: {msg}"))
+
+        self.service.call(lambda lib: [a.name for a in lib.albums()], ask,
+                          lambda msg: self.show_message(f"Could not read the albums: {msg}"))
+
+    def show_preview(self, photo=None) -> None:
+        photo = photo or self.grid.currentIndex().data(PhotoRole)
+        if photo is None:
+            return
+        if self._preview is None:
+            self._preview = PreviewDialog(self)
+            self._preview.stepRequested.connect(self._preview_step)
+        self._preview.show_photo(photo, tooltip(photo).replace("\n", "  ·  "))
+        self._preview.show()
+        self._preview.raise_()
+
+    def _preview_step(self, step: int) -> None:
+        row = self.grid.currentIndex().row() + step
+        if 0 <= row < self.model.rowCount():
+            self.grid.setCurrentIndex(self.model.index(row))
+            self.show_preview(self.model.photo(row))
+
+    def show_duplicates(self) -> DuplicatesView:
+        if self._dup_view is None:
+            self._dup_view = DuplicatesView(self.service, self.thumbs, self)
+            self._dup_view.trashed.connect(self._on_trashed)
+        self._dup_view.show()
+        self._dup_view.raise_()
+        self._dup_view.refresh()
+        return self._dup_view
+
+    def _on_trashed(self, paths: list) -> None:
+        self.model.remove_paths(set(paths))
+        self._update_count()
+
+    def show_finetune(self) -> None:
+        try:
+            from .finetune_dialog import FineTuneDialog
+        except ImportError:
+            self.show_message("Fine-tuning is not part of this installation.")
+            return
+        if self.service.lib is None:
+            return
+        self._finetune = FineTuneDialog(self.service.lib, self)
+        self._finetune.show()
+
+    # -- closing --------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        self.save_settings()
+        if self.service.scanning:
+            self.scan_bar.label.setText("Stopping the scan…")
+            QApplication.processEvents()
+        self.thumbs.shutdown()
+        self.service.close()
+        super().closeEvent(event)
+
+    def event(self, e) -> bool:
+        if e.type() == QEvent.Type.PaletteChange:
+            self.grid.viewport().update()
+        return super().event(e)
+
+
+def _finetune_available() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("photosim.gui.finetune_dialog") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+__all__ = ["MainWindow", "merge_matches", "photo_date"]

@@ -1,0 +1,166 @@
+"""List models of photos for the views: the gallery (sortable, filterable by folder)
+and the similar-photos results (with scores and the user's marks)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from .thumbnails import ThumbnailCache
+
+PhotoRole = Qt.ItemDataRole.UserRole + 1
+ScoreRole = Qt.ItemDataRole.UserRole + 2
+MarkRole = Qt.ItemDataRole.UserRole + 3
+ThumbFailedRole = Qt.ItemDataRole.UserRole + 4
+
+SORTS = {"date": "Date taken", "name": "Name", "folder": "Folder"}
+
+
+def photo_date(p) -> str:
+    """ISO date the photo was taken, else the file's modification time."""
+    if p.taken_at:
+        return p.taken_at
+    return datetime.fromtimestamp(p.mtime_ns / 1e9).isoformat(timespec="seconds")
+
+
+def _sort_key(kind: str):
+    if kind == "name":
+        return lambda p: (p.name.lower(), p.path)
+    if kind == "folder":
+        return lambda p: (p.folder.lower(), p.name.lower())
+    return lambda p: (photo_date(p), p.path)
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def tooltip(p) -> str:
+    dims = f"{p.width}×{p.height}" if p.width else "?"
+    return f"{p.path}\n{dims} · {human_size(p.size)} · {photo_date(p).replace('T', ' ')}"
+
+
+class PhotoListModel(QAbstractListModel):
+    """Rows are PhotoInfo objects (optionally with scores); thumbnails are asked of the
+    cache only for rows a view paints, which is what keeps 100,000 rows cheap."""
+
+    def __init__(self, thumbs: ThumbnailCache | None, parent=None):
+        super().__init__(parent)
+        self.thumbs = thumbs
+        self._all: list = []
+        self._rows: list = []
+        self._scores: list[float] | None = None
+        self._row_of: dict[str, int] = {}
+        self._sort = "date"
+        self._folder: str | None = None
+        self.marks: dict[int, int] = {}  # result id -> +1/-1 for the current query
+        if thumbs is not None:
+            thumbs.ready.connect(self._thumb_ready)
+
+    # -- Qt model API -------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        p = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return p.name
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbs.get(p.path, p.size, p.mtime_ns) if self.thumbs else None
+        if role == PhotoRole:
+            return p
+        if role == ScoreRole:
+            return self._scores[index.row()] if self._scores is not None else None
+        if role == MarkRole:
+            return self.marks.get(p.id)
+        if role == ThumbFailedRole:
+            return self.thumbs.failed(p.path, p.size, p.mtime_ns) if self.thumbs else False
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(p)
+        return None
+
+    def flags(self, index):
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    # -- content ----------------------------------------------------------------------
+    def photo(self, row: int):
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def photos(self) -> list:
+        return list(self._rows)
+
+    def row_of(self, path: str) -> int | None:
+        return self._row_of.get(path)
+
+    def all_photos(self) -> list:
+        return list(self._all)
+
+    def folders(self) -> list[str]:
+        return sorted({p.folder for p in self._all})
+
+    def set_photos(self, photos: list, scores: list[float] | None = None) -> None:
+        """Replace the rows (gallery: sorted and filtered; results: in the given order)."""
+        self._all = list(photos)
+        self._scores = list(scores) if scores is not None else None
+        self._rebuild()
+
+    def remove_paths(self, paths: set[str]) -> None:
+        keep = [i for i, p in enumerate(self._all) if p.path not in paths]
+        if self._scores is not None:
+            self._scores = [self._scores[i] for i in keep]
+        self._all = [self._all[i] for i in keep]
+        self._rebuild()
+
+    def set_sort(self, kind: str) -> None:
+        if kind != self._sort:
+            self._sort = kind
+            self._rebuild()
+
+    def set_folder(self, folder: str | None) -> None:
+        if folder != self._folder:
+            self._folder = folder
+            self._rebuild()
+
+    @property
+    def sort(self) -> str:
+        return self._sort
+
+    @property
+    def folder(self) -> str | None:
+        return self._folder
+
+    def _rebuild(self) -> None:
+        rows = self._all
+        if self._scores is None:  # the gallery
+            if self._folder:
+                prefix = self._folder.rstrip(os.sep) + os.sep
+                rows = [p for p in rows if p.path.startswith(prefix)]
+            rows = sorted(rows, key=_sort_key(self._sort))
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of = {p.path: i for i, p in enumerate(rows)}
+        self.endResetModel()
+
+    def set_mark(self, photo_id: int, label: int) -> None:
+        self.marks[photo_id] = label
+        for i, p in enumerate(self._rows):
+            if p.id == photo_id:
+                ix = self.index(i)
+                self.dataChanged.emit(ix, ix, [MarkRole])
+
+    def _thumb_ready(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            ix = self.index(row)
+            self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
+
+
+__all__ = ["PhotoListModel", "PhotoRole", "ScoreRole", "MarkRole", "QPersistentModelIndex", "SORTS"]

@@ -1,0 +1,207 @@
+"""The similar-photos panel: the query, how many results and how similar, the results."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QImageReader, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .photo_model import PhotoListModel, PhotoRole
+from .query_history import Query
+from .thumb_view import ThumbnailGrid
+
+HEADER_SIDE = 96
+
+
+def preview_image(source, side: int) -> QImage:
+    """A small QImage of a path or encoded bytes (scaled decode; cheap enough for one image)."""
+    if isinstance(source, bytes | bytearray):
+        image = QImage.fromData(bytes(source))
+    else:
+        reader = QImageReader(source)
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid() and max(size.width(), size.height()) > side * 2:
+            reader.setScaledSize(size.scaled(side * 2, side * 2, Qt.AspectRatioMode.KeepAspectRatio))
+        image = reader.read()
+    return image
+
+
+class SimilarPanel(QWidget):
+    resultClicked = Signal(object)        # PhotoInfo: make it the new query
+    backRequested = Signal()
+    paramsChanged = Signal()
+    contextMenuRequested = Signal(object, object)  # PhotoInfo, global QPoint
+
+    def __init__(self, thumbs, parent=None):
+        super().__init__(parent)
+        self.thumbs = thumbs
+        self._query: Query | None = None
+        self.setMinimumWidth(300)
+
+        self.back = QToolButton(text="← Back")
+        self.back.setToolTip("Back to the previous query (Alt+Left)")
+        self.back.setEnabled(False)
+        self.back.clicked.connect(self.backRequested)
+        self.query_image = QLabel()
+        self.query_image.setFixedSize(HEADER_SIDE, HEADER_SIDE)
+        self.query_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel("Similar photos")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle = QLabel("Select a photo, or drop one onto the window.")
+        self.subtitle.setWordWrap(True)
+        self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        text = QVBoxLayout()
+        text.addWidget(self.back, 0, Qt.AlignmentFlag.AlignLeft)
+        text.addWidget(self.title)
+        text.addWidget(self.subtitle)
+        text.addStretch(1)
+        header = QHBoxLayout()
+        header.addWidget(self.query_image)
+        header.addLayout(text, 1)
+
+        self.count = QSpinBox()
+        self.count.setRange(1, 200)
+        self.count.setValue(24)
+        self.count.setToolTip("How many similar photos to show")
+        self.count.setAccessibleName("Number of results")
+        self.min_score = QSlider(Qt.Orientation.Horizontal)
+        self.min_score.setRange(0, 100)
+        self.min_score.setValue(0)
+        self.min_score.setToolTip("Hide results below this similarity")
+        self.min_score.setAccessibleName("Minimum similarity")
+        self.min_label = QLabel()
+        self.min_label.setMinimumWidth(self.min_label.fontMetrics().horizontalAdvance("≥ 0.00 "))
+        self._update_min_label()
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Show"))
+        controls.addWidget(self.count)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("Min. similarity"))
+        controls.addWidget(self.min_score, 1)
+        controls.addWidget(self.min_label)
+        self.count.valueChanged.connect(self.paramsChanged)
+        self.min_score.valueChanged.connect(self._update_min_label)
+        self.min_score.sliderReleased.connect(self.paramsChanged)
+        self.min_score.valueChanged.connect(lambda _v: None if self.min_score.isSliderDown() else self.paramsChanged.emit())
+
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.model = PhotoListModel(thumbs, self)
+        self.results = ThumbnailGrid(self, thumb_size=112)
+        self.results.setSelectionMode(ThumbnailGrid.SelectionMode.SingleSelection)
+        self.results.setModel(self.model)
+        self.results.clicked.connect(self._clicked)
+        self.results.activated.connect(self._clicked)
+        self.results.customContextMenuRequested.connect(self._context)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(header)
+        layout.addLayout(controls)
+        layout.addWidget(self.status)
+        self.hint = QLabel("Select a photo to see the photos most like it.\n\n"
+                           "Or drop an image — from your file manager or a web browser — anywhere on this "
+                           "window, or paste one with Ctrl+V. It is only searched with, never added.")
+        self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setEnabled(False)
+        self.hint.setMargin(24)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(self.results)
+        layout.addWidget(self.stack, 1)
+
+    # -- parameters -----------------------------------------------------------------------
+    def k(self) -> int:
+        return self.count.value()
+
+    def min_similarity(self) -> float | None:
+        v = self.min_score.value()
+        return v / 100 if v > 0 else None
+
+    def _update_min_label(self) -> None:
+        self.min_label.setText(f"≥ {self.min_score.value() / 100:.2f}")
+
+    # -- showing --------------------------------------------------------------------------
+    def show_query(self, q: Query | None, can_go_back: bool) -> None:
+        self._query = q
+        self.back.setEnabled(can_go_back)
+        self.model.marks = {}
+        if q is None:
+            self.title.setText("Similar photos")
+            self.subtitle.setText("Select a photo, or drop one onto the window.")
+            self.query_image.clear()
+            self.model.set_photos([], [])
+            self.status.clear()
+            self.stack.setCurrentWidget(self.hint)
+            return
+        self.stack.setCurrentWidget(self.results)
+        self.title.setText(q.title())
+        self.title.setToolTip(q.photo.path if q.is_photo else "")
+        self.subtitle.setText(q.photo.folder if q.is_photo else "from outside the library (not added)")
+        self._set_query_image()
+        self.status.setText("Searching…")
+
+    def _set_query_image(self) -> None:
+        q = self._query
+        image = None
+        if q is not None and q.is_photo:
+            image = self.thumbs.get(q.photo.path, q.photo.size, q.photo.mtime_ns)
+        elif q is not None and q.images:
+            image = preview_image(q.images[0], HEADER_SIDE)
+        if image is None or image.isNull():
+            self.query_image.clear()
+            return
+        dpr = self.devicePixelRatioF()
+        pix = QPixmap.fromImage(image.scaled(QSize(int(HEADER_SIDE * dpr), int(HEADER_SIDE * dpr)),
+                                             Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation))
+        pix.setDevicePixelRatio(dpr)
+        self.query_image.setPixmap(pix)
+
+    def thumbnail_arrived(self, path: str) -> None:
+        q = self._query
+        if q is not None and q.is_photo and q.photo.path == path:
+            self._set_query_image()
+
+    def show_results(self, matches, marks: dict[int, int] | None = None) -> None:
+        self.model.marks = dict(marks or {})
+        self.model.set_photos([m.photo for m in matches], [m.score for m in matches])
+        self.results.scrollToTop()
+        if matches:
+            self.status.setText(f"{len(matches)} similar photo{'s' if len(matches) != 1 else ''} · "
+                                "click one to search from it, right-click to mark")
+        elif self.min_similarity() is not None:
+            self.status.setText(f"No photos at or above similarity {self.min_similarity():.2f}.")
+        else:
+            self.status.setText("No similar photos yet: the library is empty or still indexing.")
+
+    def show_error(self, message: str) -> None:
+        self.model.set_photos([], [])
+        self.status.setText(f"⚠ {message}")
+
+    def _clicked(self, index: QModelIndex) -> None:
+        photo = index.data(PhotoRole)
+        if photo is not None:
+            self.resultClicked.emit(photo)
+
+    def _context(self, pos) -> None:
+        index = self.results.indexAt(pos)
+        if index.isValid():
+            self.contextMenuRequested.emit(index.data(PhotoRole), self.results.viewport().mapToGlobal(pos))
