@@ -193,7 +193,7 @@ def mark_triplets(data: LabelledSet, rng: random.Random) -> list[tuple[int, int,
             if cands:
                 out.append((anchor, rng.choice(cands), neg))
                 break
-    return out
+    return list(dict.fromkeys(out))
 
 
 def existing(paths: dict[int, str]) -> tuple[set[int], set[int]]:

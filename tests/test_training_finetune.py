@@ -1,0 +1,237 @@
+"""Fine-tuning a library on generated photos: it learns, and bad input or cancel changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import draw_scene
+from photosim import Library
+from photosim.evaluation import retrieval_metrics
+from photosim.values import Cancelled, PhotosimError
+
+TINTS = {"warm": (255, 140, 0), "cool": (0, 120, 255)}
+
+
+def _tinted(seed: int, rgb) -> Image.Image:
+    """Same kind of random scene, with a colour cast: the album is the cast, not the content,
+    which the ImageNet features mostly describe, so the base model confuses the two."""
+    a = np.asarray(draw_scene(seed, (160, 120))).astype(np.float32) * 0.75 + np.float32(rgb) * 0.25
+    return Image.fromarray(a.clip(0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A scanned library with albums 'warm' and 'cool' (12 photos each) and 12 held-out
+    photos of both kinds in 'test/' (not in any album)."""
+    root = tmp_path_factory.mktemp("ft")
+    for i, (name, rgb) in enumerate(TINTS.items()):
+        for s in range(12):
+            (root / "photos" / name).mkdir(parents=True, exist_ok=True)
+            _tinted(100 * i + s, rgb).save(root / "photos" / name / f"{s}.jpg", quality=90)
+        for s in range(12, 18):
+            (root / "test").mkdir(exist_ok=True)
+            _tinted(100 * i + s, rgb).save(root / "test" / f"{name}_{s}.jpg", quality=90)
+    with Library(root / "lib") as lib:
+        lib.import_albums(root / "photos")
+        lib.scan([root / "test"])
+    return root
+
+
+@pytest.fixture
+def lib(base, tmp_path):
+    shutil.copytree(base / "lib", tmp_path / "lib")
+    with Library(tmp_path / "lib") as lib:
+        yield lib
+
+
+def _heldout(lib, base) -> tuple[np.ndarray, list[str]]:
+    photos = lib.photos(folder=str(base / "test"))
+    vecs = np.stack([lib.vector(p.id) for p in photos])
+    return vecs, ["warm" if "warm_" in p.path else "cool" for p in photos]
+
+
+def _state(lib) -> tuple:
+    photos, vecs = lib.vectors()
+    return lib.encoder_id, [m.id for m in lib.models()], [p.id for p in photos], vecs.copy(), len(lib.index)
+
+
+def _assert_untouched(lib, before) -> None:
+    after = _state(lib)
+    assert after[0] == before[0]
+    assert after[1] == before[1]
+    assert after[2] == before[2]
+    assert np.array_equal(after[3], before[3])
+    assert after[4] == before[4]
+    assert not [p for p in (lib.path / "models").glob("*")] if (lib.path / "models").exists() else True
+
+
+def test_import_albums_one_per_subfolder(lib):
+    albums = {a.name: a for a in lib.albums()}
+    assert set(albums) == {"warm", "cool"}
+    assert albums["warm"].count == 12 and albums["warm"].source == "folder"
+
+
+def test_short_finetune_separates_albums_the_base_model_confuses(lib, base):
+    vecs, labels = _heldout(lib, base)
+    before = retrieval_metrics(vecs, labels)
+    assert before["map_at_r"] < 0.8  # the base model does confuse them
+    untouched = _state(lib)
+    result = lib.finetune(epochs=6)
+    # Written, but nothing active changed before accepting.
+    assert lib.encoder_id == untouched[0]
+    assert (lib.path / "models" / result.model_id / "card.json").is_file()
+    card = lib.models()[-1]
+    assert card.id == result.model_id and card.based_on == untouched[0] and set(card.albums) == {"warm", "cool"}
+    assert card.after["map_at_r"] >= card.before["map_at_r"]
+    lib.use_model(result.model_id)
+    assert lib.encoder_id == result.model_id
+    vecs, labels = _heldout(lib, base)
+    after = retrieval_metrics(vecs, labels)
+    assert after["map_at_r"] > before["map_at_r"] + 0.15, (before, after)
+    # The index follows the new model; queries work.
+    assert len(lib.index) == len(lib.photos())
+    assert lib.similar(lib.photos()[0].id, k=3)
+
+
+def test_model_switching_and_revert_survive_reopen(lib):
+    bundled = lib.encoder_id
+    first = lib.finetune(epochs=1).model_id
+    lib.use_model(first)
+    second = lib.finetune(epochs=1).model_id  # a fine-tune of the fine-tune
+    lib.use_model(second)
+    assert lib.encoder_id == second
+    assert lib.models()[-1].based_on == first
+    path = lib.path
+    lib.close()
+    with Library(path) as again:
+        assert again.encoder_id == second
+        assert again.similar(again.photos()[0].id, k=2)
+        assert again.revert_model() == first
+        assert again.encoder_id == first
+        assert again.revert_model() == bundled
+        again.use_model(second)
+        again.use_model(bundled)  # switch to any earlier model, or the bundled one
+        assert again.encoder_id == bundled
+        assert len(again.index) == len(again.photos())
+        again.delete_model(first)
+        assert first not in [m.id for m in again.models()]
+        with pytest.raises(PhotosimError):
+            again.delete_model(bundled)
+
+
+def test_marks_survive_and_train(lib):
+    warm = [p.id for p in lib.album_photos("warm")]
+    cool = [p.id for p in lib.album_photos("cool")]
+    lib.mark(warm[0], warm[1], True)
+    lib.mark(warm[0], cool[0], False)
+    for name in ("warm", "cool"):
+        lib.delete_album(name)
+    result = lib.finetune(epochs=1)  # marks only
+    assert result.n_marks == 2 and result.albums == []
+
+
+def test_cancel_leaves_everything_untouched(lib):
+    before = _state(lib)
+    with pytest.raises(Cancelled):
+        lib.finetune(epochs=3, cancel=lambda: True)
+    _assert_untouched(lib, before)
+    result = lib.finetune(epochs=1)
+    with pytest.raises(Cancelled):
+        lib.use_model(result.model_id, cancel=lambda: True)
+    assert lib.encoder_id == before[0]
+    assert np.array_equal(lib.vectors()[1], before[3])
+
+
+def test_bad_input_leaves_everything_untouched(lib, base, monkeypatch):
+    before = _state(lib)
+    # Fewer than two albums.
+    with pytest.raises(PhotosimError, match="at least two albums"):
+        lib.finetune(["warm"])
+    with pytest.raises(PhotosimError, match="no album named"):
+        lib.finetune(["warm", "nope"])
+    # An album with one photo.
+    lib.add_to_album("lonely", [lib.photos(folder=str(base / "test"))[0].id])
+    with pytest.raises(PhotosimError, match="'lonely' has fewer than two"):
+        lib.finetune(["warm", "lonely"])
+    # Contradicting marks only.
+    warm = [p.id for p in lib.album_photos("warm")]
+    lib.mark(warm[0], warm[1], True)
+    lib.mark(warm[1], warm[0], False)
+    with pytest.raises(PhotosimError, match="both similar and not similar"):
+        lib.finetune(["warm"])
+    # A loss that becomes NaN.
+    from pytorch_metric_learning import losses
+
+    class NaNLoss(losses.TripletMarginLoss):
+        def forward(self, emb, *a, **k):
+            return super().forward(emb, *a, **k) * float("nan")
+
+    monkeypatch.setattr(losses, "TripletMarginLoss", NaNLoss)
+    with pytest.raises(PhotosimError, match="NaN"):
+        lib.finetune(epochs=2)
+    monkeypatch.undo()
+    # Running out of memory.
+    import photosim.training.finetune as ft
+
+    def oom(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(ft, "_train", oom)
+    with pytest.raises(PhotosimError, match="out of memory"):
+        lib.finetune(epochs=1)
+    monkeypatch.undo()
+    # A crash mid-training.
+    def crash(p):
+        if p.epoch == 2:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        lib.finetune(epochs=3, progress=crash)
+    _assert_untouched(lib, before)
+
+
+def test_labelled_photos_that_no_longer_exist(lib, base, tmp_path):
+    warm = lib.album_photos("warm")
+    lib.add_to_album("pair", [warm[0].id, warm[1].id])
+    shutil.move(warm[0].path, tmp_path / "moved.jpg")
+    before = _state(lib)
+    with pytest.raises(PhotosimError, match="no longer exist"):
+        lib.finetune(["pair", "cool"])
+    _assert_untouched(lib, before)
+    result = lib.finetune(["warm", "cool"], epochs=1)  # one missing photo of 12: a note, not a failure
+    assert any("no longer exist" in w for w in result.warnings)
+
+
+def test_half_written_model_is_ignored_and_swept(lib):
+    (lib.path / "models" / ".tmp-ft-crashed").mkdir(parents=True)
+    assert [m.id for m in lib.models()] == [lib.encoder_id]
+    lib.finetune(epochs=1)
+    assert not (lib.path / "models" / ".tmp-ft-crashed").exists()
+
+
+def test_cli_finetune_and_models(base, tmp_path, capsys):
+    import json
+
+    from photosim.cli import main
+
+    shutil.copytree(base / "lib", tmp_path / "lib")
+    lib = str(tmp_path / "lib")
+    assert main(["finetune", "--albums", str(base / "photos"), "--epochs", "3", "--json",
+                 "--library", lib]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["activated"] and out["after"]["map_at_r"] > out["before"]["map_at_r"]
+    assert main(["models", "list", "--library", lib, "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    assert [m["active"] for m in models] == [False, True]
+    assert main(["models", "revert", "--library", lib]) == 0
+    assert main(["models", "use", out["model_id"], "--library", lib]) == 0
+    assert main(["finetune", "--epochs", "1", "--no-activate", "--library", lib]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "--library", lib, "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    assert [m["id"] for m in models if m["active"]] == [out["model_id"]]
+    assert main(["models", "use", "nope", "--library", lib]) == 2

@@ -1,0 +1,84 @@
+"""Labels → training data: albums and marks to triplets, and what gets left out (no torch)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from photosim.training.triplets import album_triplets, collect_labels, mark_triplets
+from photosim.values import PhotosimError
+
+ALL = set(range(100))
+
+
+def test_albums_become_triplets_with_positive_from_same_album_and_negative_from_another():
+    data = collect_labels({"a": [1, 2, 3], "b": [4, 5], "c": [6, 7, 8]}, [], ALL)
+    assert data.album_names == ["a", "b", "c"]
+    labels = data.labels
+    t = album_triplets(labels, 500, random.Random(0))
+    assert t.shape == (500, 3)
+    lab = np.asarray(labels)
+    assert (lab[t[:, 0]] == lab[t[:, 1]]).all()
+    assert (t[:, 0] != t[:, 1]).all()
+    assert (lab[t[:, 0]] != lab[t[:, 2]]).all()
+    # Seeded: the same triplets again.
+    assert (album_triplets(labels, 500, random.Random(0)) == t).all()
+
+
+@pytest.mark.parametrize("albums", [{}, {"only": [1, 2, 3]}, {"a": [1], "b": [2]}])
+def test_fewer_than_two_usable_albums_is_a_clear_error(albums):
+    with pytest.raises(PhotosimError, match="at least two albums"):
+        collect_labels(albums, [], ALL)
+
+
+def test_album_with_one_photo_is_left_out_with_a_note():
+    data = collect_labels({"a": [1, 2], "b": [3, 4], "single": [5]}, [], ALL)
+    assert data.album_names == ["a", "b"]
+    assert any("'single'" in w for w in data.warnings)
+    with pytest.raises(PhotosimError, match="'single' has fewer than two"):
+        collect_labels({"a": [1, 2], "single": [5]}, [], ALL)
+
+
+def test_gone_and_unscanned_photos_are_left_out():
+    data = collect_labels({"a": [1, 2, 3], "b": [4, 5, 6]}, [], usable={1, 2, 4, 5, 6}, gone={3})
+    assert 3 not in data.photo_ids
+    assert any("no longer exist" in w for w in data.warnings)
+    data = collect_labels({"a": [1, 2, 3], "b": [4, 5, 6]}, [], usable={1, 2, 4, 5, 6})
+    assert any("not scanned" in w for w in data.warnings)
+    with pytest.raises(PhotosimError, match="no longer exist"):
+        collect_labels({"a": [1, 2], "b": [4, 5]}, [], usable={1, 4, 5}, gone={2})
+
+
+def test_photo_in_two_albums_counts_once():
+    data = collect_labels({"a": [1, 2, 3], "b": [3, 4, 5]}, [], ALL)
+    assert sorted(data.photo_ids) == [1, 2, 3, 4, 5]
+    assert any("more than one album" in w for w in data.warnings)
+
+
+def test_marks_become_triplets():
+    albums = {"a": [1, 2, 3], "b": [4, 5, 6]}
+    marks = [(1, 10, +1), (1, 11, -1), (20, 21, +1), (20, 22, -1)]
+    data = collect_labels(albums, marks, ALL)
+    assert {10, 11, 20, 21, 22} <= set(data.photo_ids)
+    trips = mark_triplets(data, random.Random(0))
+    assert (1, 10, 11) in trips
+    assert (20, 21, 22) in trips
+    for a, p, n in trips:
+        assert len({a, p, n}) == 3
+
+
+def test_marks_alone_are_enough_to_train():
+    data = collect_labels({}, [(1, 2, +1), (1, 3, -1)], ALL)
+    assert mark_triplets(data, random.Random(0)) == [(1, 2, 3)]
+
+
+def test_contradicting_marks_are_dropped_with_a_note():
+    albums = {"a": [1, 2, 3], "b": [4, 5, 6]}
+    marks = [(1, 9, +1), (9, 1, -1), (1, 2, -1), (1, 4, -1)]
+    data = collect_labels(albums, marks, ALL)
+    assert data.positives == []
+    assert data.negatives == [(1, 4)]  # (1, 2) contradicts album "a"; (1, 9) both ways
+    assert any("both similar and not similar" in w for w in data.warnings)
+    assert any("same album" in w for w in data.warnings)
