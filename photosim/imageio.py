@@ -29,9 +29,9 @@ SUPPORTED_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif"}
 )
 
-#: Long side, in pixels, of the reduced image handed to the encoder. Twice the
-#: encoder input leaves room for a good downscale without decoding full size.
-DECODE_SIDE = 448
+#: Long side, in pixels, of the reduced image handed to the encoder: a little
+#: above its input size, so JPEG DCT scaling does most of the downscale for free.
+DECODE_SIDE = 320
 
 _EXIF_IFD = 0x8769
 _TAG_ORIENTATION = 0x0112
@@ -157,8 +157,10 @@ def _decode(source, max_side: int) -> tuple[Image.Image, PhotoMeta]:
             im = Image.open(source)
             meta = read_meta(im)
             im.seek(0)  # first frame of animations
-            # thumbnail() calls draft() (JPEG DCT scaling) before load() and uses
-            # reduce() for other formats, so a 40 MP photo never decodes at full size.
+            # draft() (JPEG DCT scaling to the smallest scale still >= max_side) must
+            # come before load(); thumbnail() then uses reduce() for other formats,
+            # so a 40 MP photo never decodes at full size.
+            im.draft(None, (max_side, max_side))
             im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
             im = ImageOps.exif_transpose(im) if meta.orientation != 1 else im
             if im.mode != "RGB":

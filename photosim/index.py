@@ -21,7 +21,7 @@ import numpy as np
 
 INDEX_FORMAT = 1
 _M = 16
-_EF_CONSTRUCTION = 200
+_EF_CONSTRUCTION = 100
 _EF_SEARCH = 64
 
 
