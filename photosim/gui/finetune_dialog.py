@@ -1,0 +1,510 @@
+"""The fine-tune dialog: teach photosim what "similar" means to this user.
+
+Pick albums (and see how many similar / not similar marks exist), choose quick or
+thorough, start; a live loss curve and validation metrics follow the training,
+which runs in a QThread with the engine's progress and cancel callbacks. At the
+end the dialog compares the active model and the new one (metrics and a few
+held-out example queries side by side) and the user accepts (re-embed, switch)
+or discards (the new model is deleted). Until Accept nothing the user relies on
+changes. Works inside the app (``FineTuneDialog(library, parent)``) or alone.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QThread, Signal
+from PySide6.QtGui import QColor, QImageReader, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+THUMB = 64
+METRICS = (("recall_at_1", "Recall@1"), ("map_at_r", "MAP@R"), ("precision_at_10", "Precision@10"))
+
+
+class _Worker(QThread):
+    """Runs ``fn(progress, cancel)`` off the GUI thread; reports through signals."""
+
+    progressed = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, bool)  # message, cancelled
+
+    def __init__(self, fn, parent=None):
+        super().__init__(parent)
+        self._fn = fn
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        from photosim.values import Cancelled, PhotosimError
+
+        try:
+            self.succeeded.emit(self._fn(self.progressed.emit, self.cancel_event.is_set))
+        except Cancelled as exc:
+            self.failed.emit(str(exc), True)
+        except PhotosimError as exc:
+            self.failed.emit(str(exc), False)
+        except Exception as exc:  # noqa: BLE001 - the user must hear about any failure
+            self.failed.emit(f"fine-tuning failed ({type(exc).__name__}: {exc}); "
+                             f"the active model is unchanged", False)
+
+
+class LossCurve(QWidget):
+    """Training loss per step (blue) and validation MAP@R per epoch (green, 0-1 scale)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.losses: list[float] = []
+        self.val: list[tuple[int, float]] = []  # (step, map@r)
+        self.setMinimumSize(360, 120)
+
+    def clear(self) -> None:
+        self.losses, self.val = [], []
+        self.update()
+
+    def add_loss(self, value: float) -> None:
+        self.losses.append(value)
+        self.update()
+
+    def add_val(self, value: float) -> None:
+        self.val.append((len(self.losses), value))
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(420, 140)
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.base())
+        r = QRectF(self.rect()).adjusted(56, 10, -40, -22)
+        p.setPen(QPen(pal.mid().color(), 1))
+        p.drawRect(r)
+        text = pal.text().color()
+        p.setPen(text)
+        p.drawText(QRectF(0, r.bottom() + 4, self.width(), 16), Qt.AlignmentFlag.AlignCenter,
+                   "steps" if self.losses else "the loss curve appears here while training")
+        if not self.losses:
+            return
+        n = max(2, len(self.losses))
+        hi = max(self.losses) or 1.0
+        # Smoothed loss (running mean over a few steps) keeps the curve readable.
+        w = max(1, len(self.losses) // 60)
+        smooth = [sum(self.losses[max(0, i - w):i + 1]) / (i + 1 - max(0, i - w)) for i in range(len(self.losses))]
+        path = QPainterPath()
+        for i, v in enumerate(smooth):
+            pt = QPointF(r.left() + r.width() * i / (n - 1), r.bottom() - r.height() * min(v / hi, 1.0))
+            path.moveTo(pt) if i == 0 else path.lineTo(pt)
+        p.setPen(QPen(QColor(40, 110, 220), 2))
+        p.drawPath(path)
+        p.drawText(QRectF(0, r.top() - 4, 52, 16), Qt.AlignmentFlag.AlignRight, f"{hi:.3g}")
+        p.drawText(QRectF(0, r.bottom() - 12, 52, 16), Qt.AlignmentFlag.AlignRight, "0")
+        p.drawText(QRectF(r.left() + 4, r.top() + 2, 120, 16), Qt.AlignmentFlag.AlignLeft, "loss")
+        if self.val:
+            p.setPen(QPen(QColor(30, 150, 70), 2))
+            pts = [QPointF(r.left() + r.width() * max(0, s - 1) / (n - 1), r.bottom() - r.height() * v) for s, v in self.val]
+            for a, b in zip(pts, pts[1:]):
+                p.drawLine(a, b)
+            for pt in pts:
+                p.drawEllipse(pt, 3, 3)
+            p.setPen(QColor(30, 150, 70))
+            p.drawText(QRectF(r.right() + 4, r.top() - 4, 36, 16), Qt.AlignmentFlag.AlignLeft, "1.0")
+            p.drawText(QRectF(r.right() + 4, r.bottom() - 12, 36, 16), Qt.AlignmentFlag.AlignLeft, "0")
+            p.drawText(QRectF(r.right() - 160, r.top() + 2, 156, 16), Qt.AlignmentFlag.AlignRight,
+                       f"validation MAP@R {self.val[-1][1]:.3f}")
+
+
+def _thumb(path: str) -> QPixmap:
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and size.width() > 0 and size.height() > 0:
+        reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        pm = QPixmap(THUMB, THUMB)
+        pm.fill(QColor(200, 200, 200))
+        return pm
+    return QPixmap.fromImage(image)
+
+
+def _thumb_label(path: str, good: bool | None) -> QLabel:
+    label = QLabel()
+    label.setPixmap(_thumb(path))
+    label.setFixedSize(THUMB + 8, THUMB + 8)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    colour = "#888" if good is None else ("#1e9646" if good else "#d03030")
+    label.setStyleSheet(f"border: 3px solid {colour}; background: palette(base);")
+    label.setToolTip(path + ("" if good is None else ("\nsame album" if good else "\nanother album")))
+    return label
+
+
+class FineTuneDialog(QDialog):
+    """Fine-tune the library's model on its albums and marks; Accept switches to the result."""
+
+    model_accepted = Signal(str)
+
+    def __init__(self, library, parent=None):
+        super().__init__(parent)
+        self.library = library
+        self.result = None
+        self._worker: _Worker | None = None
+        self.setWindowTitle("Teach photosim what similar means to you")
+        self.resize(780, 820)
+
+        root = QVBoxLayout(self)
+        intro = QLabel("photosim learns from your albums: photos of one album should come out similar, "
+                       "photos of different albums not. Your similar / not similar marks count too. "
+                       "Nothing changes until you accept the result.")
+        intro.setWordWrap(True)
+        root.addWidget(intro)
+
+        top = QHBoxLayout()
+        albums_box = QGroupBox("Albums to learn from")
+        ab = QVBoxLayout(albums_box)
+        self.album_list = QListWidget()
+        self.album_list.setMinimumHeight(110)
+        ab.addWidget(self.album_list)
+        self.marks_check = QCheckBox()
+        ab.addWidget(self.marks_check)
+        top.addWidget(albums_box, 3)
+
+        mode_box = QGroupBox("Training")
+        mb = QVBoxLayout(mode_box)
+        self.quick = QRadioButton("Quick (head only, seconds)")
+        self.thorough = QRadioButton("Thorough (hard negatives, longer)")
+        self.quick.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.quick)
+        group.addButton(self.thorough)
+        mb.addWidget(self.quick)
+        mb.addWidget(self.thorough)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Epochs:"))
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setValue(12)
+        self.quick.toggled.connect(lambda on: self.epochs.setValue(12 if on else 40))
+        row.addWidget(self.epochs)
+        row.addStretch(1)
+        mb.addLayout(row)
+        buttons = QHBoxLayout()
+        self.start_btn = QPushButton("Start")
+        self.start_btn.setDefault(True)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        buttons.addWidget(self.start_btn)
+        buttons.addWidget(self.cancel_btn)
+        mb.addLayout(buttons)
+        mb.addStretch(1)
+        top.addWidget(mode_box, 2)
+        root.addLayout(top)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        root.addWidget(self.progress)
+        self.status = QLabel("Choose albums and press Start.")
+        self.status.setWordWrap(True)
+        root.addWidget(self.status)
+        self.curve = LossCurve()
+        root.addWidget(self.curve, 1)
+        self.curve.setMaximumHeight(200)
+
+        self.metrics_box = QGroupBox("Before / after (held-out photos of your albums)")
+        self.metrics_grid = QGridLayout(self.metrics_box)
+        root.addWidget(self.metrics_box)
+        self.examples_area = QScrollArea()
+        self.examples_area.setWidgetResizable(True)
+        self.examples_area.setMinimumHeight(3 * (THUMB + 14) + 24)
+        self.examples_area.setFrameShape(QFrame.Shape.NoFrame)
+        root.addWidget(self.examples_area, 2)
+
+        end = QHBoxLayout()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        end.addWidget(self.message, 1)
+        self.discard_btn = QPushButton("Discard")
+        self.accept_btn = QPushButton("Accept")
+        self.close_btn = QPushButton("Close")
+        for b in (self.discard_btn, self.accept_btn):
+            b.setEnabled(False)
+        end.addWidget(self.discard_btn)
+        end.addWidget(self.accept_btn)
+        end.addWidget(self.close_btn)
+        root.addLayout(end)
+
+        self.start_btn.clicked.connect(self.start)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.accept_btn.clicked.connect(self.accept_model)
+        self.discard_btn.clicked.connect(self.discard_model)
+        self.close_btn.clicked.connect(self.reject)
+        self._fill_metrics(None)
+        self.refresh_labels()
+
+    # -- labels ------------------------------------------------------------
+    def refresh_labels(self) -> None:
+        self.album_list.clear()
+        for a in self.library.albums():
+            item = QListWidgetItem(f"{a.name}   ({a.count} photo{'s' if a.count != 1 else ''}"
+                                   f"{', from a folder' if a.source == 'folder' else ''})")
+            item.setData(Qt.ItemDataRole.UserRole, a.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if a.count >= 2 else Qt.CheckState.Unchecked)
+            if a.count < 2:
+                item.setToolTip("an album needs at least two photos")
+            self.album_list.addItem(item)
+        marks = self.library.marks()
+        pos = sum(1 for m in marks if m.label > 0)
+        self.marks_check.setText(f"Use my marks ({pos} similar, {len(marks) - pos} not similar)")
+        self.marks_check.setChecked(bool(marks))
+        self.marks_check.setEnabled(bool(marks))
+
+    def selected_albums(self) -> list[str]:
+        out = []
+        for i in range(self.album_list.count()):
+            item = self.album_list.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(item.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    # -- training ------------------------------------------------------------
+    def _busy(self, busy: bool) -> None:
+        self.start_btn.setEnabled(not busy)
+        self.cancel_btn.setEnabled(busy)
+        self.album_list.setEnabled(not busy)
+        for w in (self.quick, self.thorough, self.epochs, self.close_btn):
+            w.setEnabled(not busy)
+        self.marks_check.setEnabled(not busy and bool(self.library.marks()))
+
+    def start(self) -> None:
+        if self.result is not None:
+            self._discard_result()
+        albums = self.selected_albums()
+        mode = "quick" if self.quick.isChecked() else "thorough"
+        epochs = self.epochs.value()
+        use_marks = self.marks_check.isChecked()
+        self.curve.clear()
+        self._fill_metrics(None)
+        self._set_examples([])
+        self._set_message("")
+        self.progress.setRange(0, 0)
+        self.status.setText("Preparing: reading cached features of your albums…")
+        lib = self.library
+
+        def job(progress, cancel):
+            from photosim.training import example_queries
+
+            result = lib.finetune(albums, use_marks=use_marks, mode=mode, epochs=epochs,
+                                  progress=progress, cancel=cancel)
+            try:
+                examples = example_queries(lib, result)
+            except Exception:  # noqa: BLE001 - examples are a nicety, never a failure
+                examples = []
+            return result, examples
+
+        self._run(job, self._trained)
+
+    def _run(self, job, on_success) -> None:
+        self._busy(True)
+        self._worker = _Worker(job, self)
+        self._worker.progressed.connect(self._on_progress)
+        self._worker.succeeded.connect(on_success)
+        self._worker.failed.connect(self._failed)
+        self._worker.finished.connect(lambda: self._busy(False))
+        self._worker.start()
+
+    def cancel(self) -> None:
+        if self._worker is not None and self._worker.isRunning():
+            self._worker.cancel_event.set()
+            self.status.setText("Cancelling…")
+
+    def _on_progress(self, p) -> None:
+        if isinstance(p, tuple):  # re-embedding: (stage, done, total)
+            stage, done, total = p
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(done)
+            self.status.setText(f"{stage.capitalize()}: {done} / {total}")
+            return
+        total = p.epochs * p.steps
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue((p.epoch - 1) * p.steps + p.step)
+        if p.phase == "training" and p.loss is not None:
+            self.curve.add_loss(p.loss)
+        if p.phase == "validating" and p.val:
+            self.curve.add_val(p.val.get("map_at_r", 0.0))
+        eta = f" · about {p.eta:.0f} s left" if p.eta is not None else ""
+        loss = f" · loss {p.loss:.4f}" if p.loss is not None else ""
+        val = f" · validation MAP@R {p.val['map_at_r']:.3f}" if p.val and "map_at_r" in p.val else ""
+        self.status.setText(f"Epoch {p.epoch} of {p.epochs}{loss}{val}{eta}")
+
+    def _trained(self, payload) -> None:
+        self.result, examples = payload
+        r = self.result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.status.setText(f"Trained in {r.seconds:.1f} s on {r.n_train} photos from {len(r.albums)} albums"
+                            f"{f' and {r.n_marks} mark' + ('s' if r.n_marks != 1 else '') if r.n_marks else ''}; {r.n_val} held out for "
+                            f"the comparison (best epoch {r.best_epoch}).")
+        self._fill_metrics(r)
+        self._set_examples(examples)
+        verdict = ("The new model finds your albums better." if r.improved else
+                   "The new model is not better on held-out photos; you may want to discard it.")
+        self._set_message(" ".join([verdict] + [f"Note: {w}." for w in r.warnings]), ok=r.improved)
+        self.accept_btn.setEnabled(True)
+        self.discard_btn.setEnabled(True)
+
+    def _failed(self, message: str, cancelled: bool) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Cancelled." if cancelled else "Stopped.")
+        if cancelled and "re-embedding" not in message:
+            message = "Fine-tuning cancelled; your active model and library are unchanged."
+        self._set_message(message, ok=None if cancelled else False)
+        if self.result is not None:
+            self.accept_btn.setEnabled(True)
+            self.discard_btn.setEnabled(True)
+
+    # -- the comparison --------------------------------------------------------
+    def _fill_metrics(self, r) -> None:
+        while self.metrics_grid.count():
+            w = self.metrics_grid.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        heads = ["", "active model", "new model", "change"]
+        for c, h in enumerate(heads):
+            lab = QLabel(f"<b>{h}</b>")
+            self.metrics_grid.addWidget(lab, 0, c)
+        for row, (key, name) in enumerate(METRICS, 1):
+            self.metrics_grid.addWidget(QLabel(name), row, 0)
+            b = r.before.get(key) if r else None
+            a = r.after.get(key) if r else None
+            self.metrics_grid.addWidget(QLabel("–" if b is None else f"{b:.3f}"), row, 1)
+            self.metrics_grid.addWidget(QLabel("–" if a is None else f"{a:.3f}"), row, 2)
+            if a is not None and b is not None:
+                d = a - b
+                colour = "#1e9646" if d > 0.0005 else ("#d03030" if d < -0.0005 else "palette(text)")
+                self.metrics_grid.addWidget(QLabel(f"<span style='color:{colour}'>{d:+.3f}</span>"), row, 3)
+            else:
+                self.metrics_grid.addWidget(QLabel("–"), row, 3)
+
+    def _set_examples(self, examples: list[dict]) -> None:
+        box = QWidget()
+        grid = QGridLayout(box)
+        grid.setHorizontalSpacing(4)
+        if not examples:
+            grid.addWidget(QLabel("Example queries (held-out photos, their nearest photos before and after) "
+                                  "appear here after training."), 0, 0)
+        else:
+            grid.addWidget(QLabel("<b>query</b>"), 0, 0)
+            grid.addWidget(QLabel("<b>active model</b> (green: same album)"), 0, 1, 1, 4)
+            grid.addWidget(QLabel("<b>new model</b>"), 0, 6, 1, 4)
+            ids = {e["query"] for e in examples}
+            for e in examples:
+                ids.update(p for p, _ in e["before"] + e["after"])
+            photos = self.library.photos_by_id(ids)
+            for row, e in enumerate(examples, 1):
+                grid.addWidget(_thumb_label(photos[e["query"]].path, None), row, 0)
+                for col, (pid, good) in enumerate(e["before"], 1):
+                    grid.addWidget(_thumb_label(photos[pid].path, good), row, col)
+                sep = QFrame()
+                sep.setFrameShape(QFrame.Shape.VLine)
+                grid.addWidget(sep, row, 5)
+                for col, (pid, good) in enumerate(e["after"], 6):
+                    grid.addWidget(_thumb_label(photos[pid].path, good), row, col)
+            grid.setColumnStretch(10, 1)
+        self.examples_area.setWidget(box)
+
+    def _set_message(self, text: str, ok: bool | None = None) -> None:
+        colour = {True: "#1e9646", False: "#d03030", None: "palette(text)"}[ok]
+        self.message.setStyleSheet(f"color: {colour};")
+        self.message.setText(text)
+
+    # -- accept / discard --------------------------------------------------------
+    def accept_model(self) -> None:
+        if self.result is None:
+            return
+        model_id = self.result.model_id
+        lib = self.library
+        self.accept_btn.setEnabled(False)
+        self.discard_btn.setEnabled(False)
+        self.status.setText("Re-embedding your library with the new model…")
+
+        def job(progress, cancel):
+            lib.use_model(model_id, progress=lambda *a: progress(a), cancel=cancel)
+            return model_id
+
+        self._run(job, self._accepted)
+
+    def _accepted(self, model_id: str) -> None:
+        self.result = None
+        self._set_message(f"The new model {model_id} is now active.", ok=True)
+        self.model_accepted.emit(model_id)
+        self.accept()
+
+    def _discard_result(self) -> None:
+        if self.result is not None:
+            try:
+                self.library.delete_model(self.result.model_id)
+            except Exception:  # noqa: BLE001 - already gone is fine
+                pass
+            self.result = None
+
+    def discard_model(self) -> None:
+        self._discard_result()
+        self.accept_btn.setEnabled(False)
+        self.discard_btn.setEnabled(False)
+        self._set_message("Discarded; the active model is unchanged.")
+
+    def wait_idle(self, ms: int = 600_000) -> bool:
+        return self._worker is None or self._worker.wait(ms)
+
+    def reject(self) -> None:
+        if self._worker is not None and self._worker.isRunning():
+            self.cancel()
+            self._worker.wait()
+        self._discard_result()  # a result never accepted is not kept
+        super().reject()
+
+    def closeEvent(self, event) -> None:
+        if self._worker is not None and self._worker.isRunning():
+            self.cancel()
+            self._worker.wait()
+        super().closeEvent(event)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone: ``python -m photosim.gui.finetune_dialog [LIBRARY]``."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from photosim.library import Library
+
+    argv = sys.argv[1:] if argv is None else argv
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with Library(argv[0] if argv else None) as lib:
+        dialog = FineTuneDialog(lib)
+        dialog.show()
+        return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The fine-tune dialog under pytest-qt (offscreen): train, compare, accept / discard, cancel."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import draw_scene
+
+pytest.importorskip("PySide6")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SHOT = os.environ.get("PHOTOSIM_DIALOG_SHOT")  # e.g. /tmp/finetune_dialog.png, to look at it
+
+
+@pytest.fixture
+def albums_lib(tmp_path):
+    from photosim import Library
+
+    for i, (name, rgb) in enumerate({"warm": (255, 140, 0), "cool": (0, 120, 255)}.items()):
+        folder = tmp_path / "photos" / name
+        folder.mkdir(parents=True)
+        for s in range(10):
+            a = np.asarray(draw_scene(100 * i + s, (160, 120))).astype(np.float32) * 0.75 + np.float32(rgb) * 0.25
+            Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(folder / f"{s}.jpg", quality=90)
+    lib = Library(tmp_path / "lib")
+    lib.import_albums(tmp_path / "photos")
+    warm = [p.id for p in lib.album_photos("warm")]
+    lib.mark(warm[0], warm[1], True)
+    yield lib
+    lib.close()
+
+
+def _train(qtbot, dlg, epochs=4):
+    dlg.epochs.setValue(epochs)
+    dlg.start_btn.click()
+    qtbot.waitUntil(lambda: dlg.accept_btn.isEnabled() or "Stopped" in dlg.status.text(), timeout=60_000)
+    dlg.wait_idle()
+
+
+def test_dialog_trains_compares_and_accepts(qtbot, albums_lib):
+    from photosim.gui.finetune_dialog import FineTuneDialog
+
+    lib = albums_lib
+    bundled = lib.encoder_id
+    dlg = FineTuneDialog(lib)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.selected_albums() == ["cool", "warm"]
+    assert "1 similar" in dlg.marks_check.text()
+    _train(qtbot, dlg)
+    assert dlg.result is not None
+    assert dlg.curve.losses and dlg.curve.val
+    assert lib.encoder_id == bundled  # nothing changes before Accept
+    qtbot.waitUntil(lambda: dlg.examples_area.widget() is not None)
+    if SHOT:
+        dlg.grab().save(SHOT)
+    model_id = dlg.result.model_id
+    with qtbot.waitSignal(dlg.model_accepted, timeout=60_000) as sig:
+        dlg.accept_btn.click()
+    assert sig.args == [model_id]
+    dlg.wait_idle()
+    assert lib.encoder_id == model_id
+
+
+def test_dialog_discard_and_errors_keep_the_model(qtbot, albums_lib):
+    from photosim.gui.finetune_dialog import FineTuneDialog
+
+    lib = albums_lib
+    bundled = lib.encoder_id
+    dlg = FineTuneDialog(lib)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    _train(qtbot, dlg, epochs=1)
+    model_id = dlg.result.model_id
+    dlg.discard_btn.click()
+    assert model_id not in [m.id for m in lib.models()]
+    assert lib.encoder_id == bundled
+    # Fewer than two albums: a clear message, nothing changes.
+    dlg.album_list.item(0).setCheckState(dlg.album_list.item(0).checkState().__class__.Unchecked)
+    dlg.marks_check.setChecked(False)
+    dlg.start_btn.click()
+    qtbot.waitUntil(lambda: "at least two albums" in dlg.message.text(), timeout=30_000)
+    dlg.wait_idle()
+    assert dlg.start_btn.isEnabled()
+    assert [m.id for m in lib.models()] == [bundled]
+
+
+def test_dialog_cancel(qtbot, albums_lib):
+    from photosim.gui.finetune_dialog import FineTuneDialog
+
+    lib = albums_lib
+    bundled = lib.encoder_id
+    dlg = FineTuneDialog(lib)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.epochs.setValue(500)
+    dlg.start_btn.click()
+    qtbot.waitUntil(lambda: len(dlg.curve.losses) > 3, timeout=30_000)
+    dlg.cancel_btn.click()
+    qtbot.waitUntil(lambda: "cancelled" in dlg.message.text(), timeout=30_000)
+    dlg.wait_idle()
+    assert lib.encoder_id == bundled
+    assert [m.id for m in lib.models()] == [bundled]
