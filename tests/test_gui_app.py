@@ -1,0 +1,309 @@
+"""The desktop app against one scanned library of generated photos (shared by the module)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from conftest import draw_scene, write_scenes  # noqa: E402
+
+WAIT = 30_000
+
+
+@pytest.fixture(scope="module")
+def gui_env(tmp_path_factory):
+    """Photos (with edited copies), a scanned library, and settings/cache dirs of our own."""
+    from photosim import Library
+    from photosim.edits import colour
+
+    root = tmp_path_factory.mktemp("gui")
+    photos = root / "photos"
+    write_scenes(photos / "trip", range(0, 5), size=(320, 240))
+    write_scenes(photos / "home", range(5, 10), size=(320, 240))
+    base = draw_scene(3, (320, 240))
+    base.resize((256, 192)).save(photos / "home" / "copy_of_003.jpg", quality=70)
+    colour(base, random.Random(2)).save(photos / "home" / "edited_003.jpg", quality=85)
+    outside = root / "outside"
+    outside.mkdir()
+    colour(draw_scene(7, (320, 240)), random.Random(5)).save(outside / "query.jpg", quality=90)
+    (outside / "notes.txt").write_text("not a photo")
+    old = {k: os.environ.get(k) for k in ("PHOTOSIM_SETTINGS", "PHOTOSIM_CACHE_DIR")}
+    os.environ["PHOTOSIM_SETTINGS"] = str(root / "settings.ini")
+    os.environ["PHOTOSIM_CACHE_DIR"] = str(root / "cache")
+    with Library(root / "lib") as lib:
+        lib.scan([photos])
+    yield {"root": root, "photos": photos, "lib": root / "lib", "outside": outside}
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def window(gui_env, qapp):
+    from photosim.gui.main_window import MainWindow
+
+    w = MainWindow(str(gui_env["lib"]))
+    w.resize(1200, 760)
+    w.show()
+    deadline_ok = _spin_until(lambda: w.gallery_ready, 60)
+    assert deadline_ok, "gallery never loaded"
+    yield w
+    w.close()
+
+
+def _spin_until(cond, seconds: float) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+def _run_and_wait_results(qtbot, window, action):
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        action()
+
+
+def test_window_shows_gallery_and_status(window):
+    assert window.pages.currentIndex() == 1
+    assert window.model.rowCount() == 12
+    assert "12 photos" in window.count_label.text()
+    assert "encoder" in window.encoder_label.text()
+    assert window.windowTitle().startswith("photosim")
+
+
+def test_select_photo_shows_similar_with_scores(qtbot, window, gui_env):
+    target = str(gui_env["photos"] / "trip" / "scene_003.jpg")
+    _run_and_wait_results(qtbot, window, lambda: window.select_photo(target))
+    panel = window.panel
+    assert panel.title.text() == "scene_003.jpg"
+    photos = panel.model.photos()
+    assert photos and target not in [p.path for p in photos]
+    top = {p.name for p in photos[:2]}
+    assert top == {"copy_of_003.jpg", "edited_003.jpg"}
+    scores = [panel.model.data(panel.model.index(i), Qt.ItemDataRole.UserRole + 2) for i in range(len(photos))]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1.0001
+
+
+def test_count_and_min_similarity_controls(qtbot, window, gui_env):
+    window.select_photo(str(gui_env["photos"] / "trip" / "scene_001.jpg"))
+    qtbot.waitSignal(window.resultsShown, timeout=WAIT).wait()
+    _run_and_wait_results(qtbot, window, lambda: window.panel.count.setValue(3))
+    assert window.panel.model.rowCount() == 3
+    _run_and_wait_results(qtbot, window, lambda: window.panel.min_score.setValue(99))
+    assert window.panel.model.rowCount() == 0
+    assert "No photos at or above" in window.panel.status.text()
+    _run_and_wait_results(qtbot, window, lambda: window.panel.min_score.setValue(0))
+    _run_and_wait_results(qtbot, window, lambda: window.panel.count.setValue(24))
+
+
+def test_click_result_browses_and_back_returns(qtbot, window, gui_env):
+    first = str(gui_env["photos"] / "trip" / "scene_000.jpg")
+    _run_and_wait_results(qtbot, window, lambda: window.select_photo(first))
+    result_view = window.panel.results
+    ix = window.panel.model.index(0)
+    clicked = window.panel.model.photo(0)
+    rect = result_view.visualRect(ix)
+    _run_and_wait_results(qtbot, window, lambda: qtbot.mouseClick(result_view.viewport(), Qt.MouseButton.LeftButton,
+                                                                   pos=rect.center()))
+    assert window.panel.title.text() == clicked.name
+    assert window.panel.back.isEnabled()
+    _run_and_wait_results(qtbot, window, window.panel.back.click)
+    assert window.panel.title.text() == "scene_000.jpg"
+
+
+def _drop(window, mime):
+    pos = QPointF(200, 200)
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    accepted = enter.isAccepted()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    return accepted
+
+
+def test_drop_file_url_queries_without_adding(qtbot, window, gui_env):
+    query = gui_env["outside"] / "query.jpg"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(query))])
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        assert _drop(window, mime)
+    assert window.panel.title.text() == "query.jpg"
+    assert window.panel.model.photos()[0].name == "scene_007.jpg"
+    assert "not added" in window.panel.subtitle.text()
+    assert window.model.rowCount() == 12  # never added to the library
+    assert window.last_query_seconds < 10
+
+
+def test_drop_two_files_merges_results(qtbot, window, gui_env):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(gui_env["outside"] / "query.jpg")),
+                  QUrl.fromLocalFile(str(gui_env["photos"] / "trip" / "scene_002.jpg"))])
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        _drop(window, mime)
+    names = [p.name for p in window.panel.model.photos()]
+    assert "2 dropped images" in window.panel.title.text()
+    assert "scene_007.jpg" in names[:2]
+
+
+def test_drop_raw_image_data_from_browser(qtbot, window):
+    image = QImage(str(window.model.photos()[0].path))  # any picture; the pixels are what count
+    mime = QMimeData()
+    mime.setImageData(image)
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        assert _drop(window, mime)
+    assert window.panel.title.text() == "Dropped image"
+    assert window.panel.model.rowCount() > 0
+
+    png = QMimeData()
+    from photosim.gui.drop_query import qimage_to_png
+
+    png.setData("image/png", qimage_to_png(image))
+    png.setUrls([QUrl("https://example.com/photo.png")])
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        _drop(window, png)
+    assert window.panel.model.rowCount() > 0
+
+
+def test_drop_non_image_shows_message(qtbot, window, gui_env):
+    before = window.panel.title.text()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(gui_env["outside"] / "notes.txt"))])
+    with qtbot.waitSignal(window.messageShown, timeout=2000) as sig:
+        _drop(window, mime)
+    assert "notes.txt is not an image" in sig.args[0]
+    assert window.banner.isVisible() and "not an image" in window.banner.text()
+    assert QApplication.activeModalWidget() is None
+    assert window.panel.title.text() == before
+
+    web = QMimeData()
+    web.setUrls([QUrl("https://example.com/page.html")])
+    with qtbot.waitSignal(window.messageShown, timeout=2000) as sig:
+        _drop(window, web)
+    assert "web link" in sig.args[0]
+
+
+def test_paste_image_from_clipboard(qtbot, window, gui_env):
+    QGuiApplication.clipboard().setImage(QImage(str(gui_env["outside"] / "query.jpg")))
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.act_paste.trigger()
+    assert window.panel.title.text() == "Pasted image"
+    assert window.panel.model.photos()[0].name == "scene_007.jpg"
+
+
+def test_sort_filter_and_thumbnail_size(qtbot, window, gui_env):
+    window.sort_combo.setCurrentIndex(window.sort_combo.findData("name"))
+    names = [p.name for p in window.model.photos()]
+    assert names == sorted(names, key=str.lower)
+    trip = str(gui_env["photos"] / "trip")
+    window.folder_combo.setCurrentIndex(window.folder_combo.findData(trip))
+    assert window.model.rowCount() == 5 and "5 of 12" in window.count_label.text()
+    window.folder_combo.setCurrentIndex(0)
+    assert window.model.rowCount() == 12
+    window.size_slider.setValue(96)
+    assert window.grid.gridSize().width() < 140
+    window.size_slider.setValue(160)
+    window.sort_combo.setCurrentIndex(window.sort_combo.findData("date"))
+
+
+def test_thumbnails_are_cached_on_disk(qtbot, window, gui_env):
+    qtbot.waitUntil(lambda: window.thumbs.pending == 0, timeout=WAIT)
+    window.grid.viewport().repaint()
+    qtbot.waitUntil(lambda: window.thumbs.pending == 0, timeout=WAIT)
+    cached = list((gui_env["root"] / "cache" / "thumbnails").rglob("*.jpg"))
+    assert len(cached) >= 8
+
+
+def test_context_menu_marks_and_album(qtbot, window, gui_env, monkeypatch):
+    from photosim.gui import main_window
+
+    target = str(gui_env["photos"] / "trip" / "scene_003.jpg")
+    _run_and_wait_results(qtbot, window, lambda: window.select_photo(target))
+    result = window.panel.model.photo(0)
+    menu = window.build_photo_menu([result], from_results=True)
+    texts = [a.text() for a in menu.actions() if a.text()]
+    for wanted in ("Open", "Reveal in file manager", "Copy path", "Find similar", "Add to album…",
+                   "Mark as similar", "Mark as not similar"):
+        assert wanted in texts
+    next(a for a in menu.actions() if a.text() == "Copy path").trigger()
+    assert QGuiApplication.clipboard().text() == result.path
+
+    with qtbot.waitSignal(window.panel.model.dataChanged, timeout=WAIT):
+        next(a for a in menu.actions() if a.text() == "Mark as similar").trigger()
+    assert window.panel.model.data(window.panel.model.index(0), Qt.ItemDataRole.UserRole + 3) == 1
+
+    monkeypatch.setattr(main_window.QInputDialog, "getItem", lambda *a, **k: ("Holiday", True))
+    window.add_to_album([window.model.photo(0), window.model.photo(1)])
+    got = {}
+    qtbot.waitUntil(lambda: not window.service.busy, timeout=WAIT)
+    window.service.call(lambda lib: (lib.marks(), lib.album_photos("Holiday")), lambda v: got.update(v=v))
+    qtbot.waitUntil(lambda: "v" in got, timeout=WAIT)
+    marks, album = got["v"]
+    q = window.history.current.photo
+    assert any(m.query_id == q.id and m.result_id == result.id and m.label == 1 for m in marks)
+    assert len(album) == 2
+
+
+def test_preview_opens_on_space(qtbot, window):
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.model.index(0))
+    qtbot.keyClick(window.grid, Qt.Key.Key_Space)
+    assert window._preview is not None and window._preview.isVisible()
+    assert window._preview.image.pixmap() is not None and not window._preview.image.pixmap().isNull()
+    window._preview.close()
+
+
+def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, window, gui_env, monkeypatch):
+    from photosim.gui import duplicates_view
+
+    view = window.show_duplicates()
+    view.threshold.setValue(0.90)
+    view.refresh()
+    qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
+    group = next(g for g in view.groups if any(p.name == "scene_003.jpg" for p in g.photos))
+    names = {p.name for p in group.photos}
+    assert {"scene_003.jpg", "copy_of_003.jpg", "edited_003.jpg"} <= names
+    view.group_list.setCurrentRow(view.groups.index(group))
+    assert len(view.cards) == len(group.photos)
+    assert "Suggested keeper" in " ".join(lbl.text() for lbl in view.cards[0].findChildren(duplicates_view.QLabel))
+
+    trashed = []
+    import send2trash
+
+    monkeypatch.setattr(send2trash, "send2trash", lambda p: trashed.append(p))
+    monkeypatch.setattr(duplicates_view, "confirm", lambda *a: False)
+    view.cards[1].check.setChecked(True)
+    victim = view.cards[1].photo.path
+    assert view.trash_selected() == []
+    assert trashed == []  # no confirmation, nothing moved
+
+    asked = []
+    monkeypatch.setattr(duplicates_view, "confirm", lambda parent, title, text: asked.append(text) or True)
+    assert view.trash_selected() == [victim]
+    assert trashed == [victim] and victim in asked[0]
+    assert window.model.row_of(victim) is None  # left the gallery
+    view.close()
+
+
+def test_settings_remember_library_and_geometry(window, gui_env):
+    from photosim.gui import settings
+
+    assert settings.recent_libraries()[0] == os.path.abspath(gui_env["lib"])
+    window.save_settings()
+    assert settings.value("geometry") is not None
