@@ -1,0 +1,118 @@
+"""Launching the app: first-run welcome, scanning with progress and cancel, the CLI command."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from conftest import write_scenes  # noqa: E402
+
+WAIT = 60_000
+
+
+@pytest.fixture
+def gui_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHOTOSIM_SETTINGS", str(tmp_path / "settings.ini"))
+    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _open(qtbot, path):
+    from photosim.gui.main_window import MainWindow
+
+    w = MainWindow(str(path))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.gallery_ready, timeout=WAIT)
+    return w
+
+
+def test_first_run_welcome_then_scan_with_progress_and_problems(qtbot, gui_dirs):
+    photos = gui_dirs / "photos"
+    write_scenes(photos / "a", range(0, 6), size=(256, 192))
+    (photos / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    w = _open(qtbot, gui_dirs / "lib")
+    assert w.pages.currentWidget() is w.welcome
+    assert w.welcome.button.isVisible()
+
+    progress = []
+    w.service.scanProgress.connect(progress.append)
+    with qtbot.waitSignal(w.service.scanFinished, timeout=WAIT) as done:
+        assert w.start_scan([str(photos)])
+        assert w.scan_bar.isVisible()
+    report = done.args[0]
+    assert len(report.failed) == 1 and not report.cancelled
+    assert any(p.phase == "scanning" and p.total == 7 for p in progress)
+    assert progress[-1].done == 7
+    qtbot.waitUntil(lambda: w.model.rowCount() == 6, timeout=WAIT)
+    assert not w.scan_bar.isVisible()
+    assert w.pages.currentIndex() == 1
+    assert "Scan finished" in w.banner.text()
+    # the failed file is listed in a panel the user opens, not a modal dialog
+    assert w.problems_button.isVisible() and "1 file could not be read" in w.problems_button.text()
+    assert not w.problems_dock.isVisible()
+    w.problems_button.click()
+    assert w.problems_dock.isVisible()
+    assert w.problems.count() == 1
+    assert w.problems.table.item(0, 0).text().endswith("broken.jpg")
+    assert "recognised" in w.problems.table.item(0, 1).text()
+    # the progress text has count, rate and ETA
+    from photosim.values import ScanProgress
+
+    w.scan_bar.update_progress(ScanProgress("scanning", total=100, done=25, elapsed=5.0))
+    assert "25 / 100" in w.scan_bar.label.text() and "5.0 photos/s" in w.scan_bar.label.text()
+    assert "ETA 00:15" in w.scan_bar.label.text()
+
+
+def test_scan_cancel_keeps_what_was_indexed(qtbot, gui_dirs):
+    photos = gui_dirs / "many"
+    write_scenes(photos, range(0, 70), size=(160, 120))
+    w = _open(qtbot, gui_dirs / "lib")
+    cancelled = []
+
+    def on_progress(p):
+        if p.phase == "scanning" and p.done > 0 and not cancelled:
+            cancelled.append(p.done)
+            w.scan_bar.cancel.click()
+
+    w.service.scanProgress.connect(on_progress)
+    with qtbot.waitSignal(w.service.scanFinished, timeout=WAIT) as done:
+        w.start_scan([str(photos)])
+    report = done.args[0]
+    assert cancelled and report.cancelled
+    assert report.added < 70
+    assert "cancelled" in w.banner.text().lower()
+    qtbot.waitUntil(lambda: not w.service.busy, timeout=WAIT)
+    assert 0 < w.model.rowCount() < 70
+    assert w.act_rescan.isEnabled()
+
+
+def test_gui_command_is_registered_without_importing_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys; from photosim.cli import build_parser; "
+            "a = build_parser().parse_args(['gui', '--library', 'x', '--screenshot', 'o.png']); "
+            "print(a.screenshot, 'PySide6' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["o.png", "False"]
+
+
+def test_screenshot_mode_saves_png(qtbot, gui_dirs, monkeypatch):
+    from PySide6.QtGui import QImage
+
+    from photosim import Library
+    from photosim.gui import app
+
+    photos = write_scenes(gui_dirs / "p", range(20, 24), size=(200, 150))
+    with Library(gui_dirs / "lib") as lib:
+        lib.scan([gui_dirs / "p"])
+    out = gui_dirs / "shot.png"
+    monkeypatch.setattr(app, "make_app", lambda argv=None: __import__("PySide6.QtWidgets").QtWidgets.QApplication.instance())
+    code = app.main(["--library", str(gui_dirs / "lib"), "--screenshot", str(out), "--select", str(photos[0]),
+                     "--size", "900x600"])
+    assert code == 0
+    image = QImage(str(out))
+    assert not image.isNull() and image.width() >= 900
