@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--screenshot", metavar="OUT.png", default=None,
+                   help="open, wait until the gallery is painted, save a PNG of the window and exit")
+    p.add_argument("--select", metavar="PATH", default=None,
+                   help="with --screenshot: select this photo and wait for its similar photos")
+    p.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1280x800")
+
 
 def register(sub, common) -> None:
-    from photosim.gui.app import add_arguments
-
     p = sub.add_parser("gui", parents=[common], help="open the desktop app")
     add_arguments(p)
     p.set_defaults(func=_run)

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from photosim.commands.gui import add_arguments
+
 SCREENSHOT_TIMEOUT_S = 120
 
 
@@ -22,14 +24,6 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--library", metavar="LIB", type=Path, default=None, help="library folder")
     ap.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     return ap
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--screenshot", metavar="OUT.png", default=None,
-                   help="open, wait until the gallery is painted, save a PNG of the window and exit")
-    p.add_argument("--select", metavar="PATH", default=None,
-                   help="with --screenshot: select this photo and wait for its similar photos")
-    p.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1280x800")
 
 
 def make_app(argv: list[str] | None = None):

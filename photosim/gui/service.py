@@ -48,6 +48,15 @@ def error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _warm_up(lib) -> str:
+    """Load the model and run it once (the first inference is several times slower), so
+    the user's first drop is answered as fast as the next ones."""
+    from PIL import Image
+
+    lib.embed_image(Image.new("RGB", (224, 224), (128, 128, 128)))
+    return lib.encoder.device
+
+
 class LibraryService(QObject):
     """Owns the library; all engine work is submitted here."""
 
@@ -124,7 +133,7 @@ class LibraryService(QObject):
         def done(value):
             self.lib, self.readonly = value
             self.opened.emit(self.lib)
-            self.call(lambda lib: lib.encoder.device, self.encoderReady.emit, lambda _msg: None)
+            self.call(_warm_up, self.encoderReady.emit, lambda _msg: None)
 
         self.run(job, done, self.openFailed.emit)
 
