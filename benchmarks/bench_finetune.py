@@ -1,0 +1,195 @@
+"""Fine-tuning figures: CIFAR-10 albums, Caltech-101 half/half, and the 10k timing.
+
+Reads ``../shared/datasets`` when present (nothing here goes into the repo):
+
+* **CIFAR-10** (``cifar10-train-1000per-class.tar``, extracted under /tmp): one album
+  per class from 800 photos of it; the other 200 per class are never used in
+  training and are the test set. Reported before (bundled encoder) and after the
+  fine-tune: triplet accuracy on 10,000 seeded random test triplets (anchor,
+  positive of its class, negative of another; correct when the positive is closer),
+  Recall@1 and MAP@R of the test photos among themselves.
+* **Caltech-101 dev**: each class is an album made of half its photos; MAP@R and
+  Recall@1 on the other halves, before and after.
+* **Timing**: a quick fine-tune on all 10,000 CIFAR photos as albums plus accepting
+  it (re-embedding the 10,000-photo library and rebuilding the index).
+
+Scanning is the slow part (~25 photos/s on 2 cores); pass ``--cifar-lib`` /
+``--caltech-lib`` to reuse libraries already scanned (they are copied, never changed).
+
+    python benchmarks/bench_finetune.py --cifar-lib /tmp/bench_cifar_lib --caltech-lib /tmp/bench_caltech_lib
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from photosim import Library  # noqa: E402
+from photosim.evaluation import retrieval_metrics  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "datasets"
+SEED_ARTICLE_TRIPLET_ACCURACY = 0.915
+
+
+def triplet_accuracy(vectors: np.ndarray, labels: list[str], n: int = 10_000, seed: int = 0) -> float:
+    rng = random.Random(seed)
+    by: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by.setdefault(lab, []).append(i)
+    classes = sorted(c for c in by if len(by[c]) >= 2)
+    v = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    good = 0
+    for _ in range(n):
+        c = rng.choice(classes)
+        a, p = rng.sample(by[c], 2)
+        neg = rng.choice(by[rng.choice([k for k in classes if k != c])])
+        good += float(v[a] @ v[p]) > float(v[a] @ v[neg])
+    return good / n
+
+
+def _copy_lib(src: Path, name: str) -> Path:
+    dst = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    shutil.copytree(src, dst / "lib", ignore=shutil.ignore_patterns("lock"))
+    return dst / "lib"
+
+
+def _scanned(path: Path | None, folder: Path, name: str) -> Path:
+    if path is not None and (path / "library.db").is_file():
+        return _copy_lib(path, name)
+    lib_path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) / "lib"
+    t = time.perf_counter()
+    with Library(lib_path) as lib:
+        lib.scan([folder])
+    print(f"[{name}] scanned {folder} in {time.perf_counter() - t:.0f} s", flush=True)
+    return lib_path
+
+
+def _class_of(path: str) -> str:
+    return Path(path).parent.name
+
+
+def _measure(lib: Library, ids: list[int], labels: list[str]) -> dict:
+    vecs = np.stack([lib.vector(i) for i in ids])
+    m = retrieval_metrics(vecs, labels)
+    return {"triplet_accuracy": triplet_accuracy(vecs, labels), "recall_at_1": m["recall_at_1"],
+            "map_at_r": m["map_at_r"], "n": len(ids)}
+
+
+def _split_albums(lib: Library, test_fraction: float, seed: int = 0) -> tuple[list[int], list[str]]:
+    """Albums from the train part of every class folder; returns the test photos."""
+    rng = random.Random(seed)
+    by: dict[str, list[int]] = {}
+    for p in lib.photos():
+        by.setdefault(_class_of(p.path), []).append(p.id)
+    test_ids, test_labels = [], []
+    for c in sorted(by):
+        ids = sorted(by[c])
+        rng.shuffle(ids)
+        k = int(round(len(ids) * test_fraction))
+        test_ids += ids[:k]
+        test_labels += [c] * k
+        if len(ids) - k >= 2:
+            lib.add_to_album(c, ids[k:], source="folder")
+    return test_ids, test_labels
+
+
+def _fmt(m: dict) -> str:
+    return (f"triplet acc {m['triplet_accuracy']:.3f}  R@1 {m['recall_at_1']:.3f}  "
+            f"MAP@R {m['map_at_r']:.3f}  (n={m['n']})")
+
+
+def experiment(name: str, lib_path: Path, test_fraction: float, mode: str, epochs: int | None) -> dict:
+    with Library(lib_path) as lib:
+        test_ids, test_labels = _split_albums(lib, test_fraction)
+        before = _measure(lib, test_ids, test_labels)
+        print(f"[{name}] before ({lib.encoder_id}): {_fmt(before)}", flush=True)
+        t = time.perf_counter()
+        result = lib.finetune(mode=mode, epochs=epochs)
+        train_s = time.perf_counter() - t
+        t = time.perf_counter()
+        lib.use_model(result.model_id)
+        accept_s = time.perf_counter() - t
+        after = _measure(lib, test_ids, test_labels)
+        print(f"[{name}] after  ({result.model_id}): {_fmt(after)}", flush=True)
+        print(f"[{name}] validation (held out from the albums): MAP@R {result.before.get('map_at_r', 0):.3f}"
+              f" -> {result.after.get('map_at_r', 0):.3f}; fine-tune {train_s:.1f} s, "
+              f"accept (re-embed + index) {accept_s:.1f} s, {result.n_train} photos trained", flush=True)
+        return {"before": before, "after": after, "train_s": train_s, "accept_s": accept_s,
+                "validation": {"before": result.before, "after": result.after},
+                "encoder": result.based_on, "albums": len(result.albums)}
+
+
+def timing(lib_path: Path) -> dict:
+    with Library(lib_path) as lib:
+        n = len(lib.photos())
+        by: dict[str, list[int]] = {}
+        for p in lib.photos():
+            by.setdefault(_class_of(p.path), []).append(p.id)
+        for c, ids in sorted(by.items()):
+            lib.add_to_album(c, ids, source="folder")
+        t = time.perf_counter()
+        result = lib.finetune(mode="quick")
+        train_s = time.perf_counter() - t
+        lib.use_model(result.model_id)
+        total = time.perf_counter() - t
+        print(f"[timing] quick fine-tune on {n} labelled photos {train_s:.1f} s; with re-embedding the "
+              f"{n}-photo library and rebuilding its index: {total:.1f} s (budget 300 s)", flush=True)
+        return {"photos": n, "train_s": train_s, "total_s": total}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cifar-lib", type=Path, default=None, help="library with the CIFAR photos scanned")
+    ap.add_argument("--caltech-lib", type=Path, default=None, help="library with Caltech-101 dev scanned")
+    ap.add_argument("--only", choices=["cifar", "caltech", "timing"], action="append")
+    ap.add_argument("--mode", default="quick")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args(argv)
+    only = set(args.only or ["cifar", "caltech", "timing"])
+    print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
+    out = {}
+    cifar_dir = Path("/tmp/photosim-cifar10")
+    if only & {"cifar", "timing"}:
+        tar = SHARED / "cifar10-train-1000per-class.tar"
+        if args.cifar_lib is None and not (cifar_dir / "train").is_dir():
+            if not tar.is_file():
+                print("CIFAR-10 tar not found; skipping", flush=True)
+                only -= {"cifar", "timing"}
+            else:
+                with tarfile.open(tar) as tf:
+                    tf.extractall(cifar_dir, filter="data")
+    if "cifar" in only:
+        out["cifar10"] = experiment("cifar10", _scanned(args.cifar_lib, cifar_dir / "train", "cifar"),
+                                    0.2, args.mode, args.epochs)
+        ok = out["cifar10"]["after"]["triplet_accuracy"] > SEED_ARTICLE_TRIPLET_ACCURACY
+        print(f"[cifar10] beats the seed article's {SEED_ARTICLE_TRIPLET_ACCURACY}: {ok}", flush=True)
+    if "caltech" in only:
+        folder = SHARED / "caltech101-dev"
+        if folder.is_dir() or args.caltech_lib:
+            out["caltech101"] = experiment("caltech101", _scanned(args.caltech_lib, folder, "caltech"),
+                                           0.5, args.mode, args.epochs)
+        else:
+            print("Caltech-101 dev not found; skipping", flush=True)
+    if "timing" in only:
+        out["timing"] = timing(_scanned(args.cifar_lib, cifar_dir / "train", "cifar-timing"))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
