@@ -12,7 +12,7 @@ def register(sub, common) -> None:
     p.add_argument("--albums", metavar="DIR", default=None,
                    help="folder whose sub-folders are albums (scanned into the library first); "
                         "default: the albums already in the library")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 12 quick, 40 thorough)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 12 quick, 40 thorough; more, up to 60, for few photos)")
     p.add_argument("--mode", choices=["quick", "thorough"], default="quick",
                    help="quick: semi-hard negatives, few epochs; thorough: hard negatives, more epochs")
     p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")

@@ -199,9 +199,9 @@ class FineTuneDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(QLabel("Epochs:"))
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 500)
-        self.epochs.setValue(12)
-        self.quick.toggled.connect(lambda on: self.epochs.setValue(12 if on else 40))
+        self.epochs.setRange(0, 500)
+        self.epochs.setSpecialValueText("auto")  # 0: the engine decides from the number of photos
+        self.epochs.setValue(0)
         row.addWidget(self.epochs)
         row.addStretch(1)
         mb.addLayout(row)
@@ -299,7 +299,7 @@ class FineTuneDialog(QDialog):
             self._discard_result()
         albums = self.selected_albums()
         mode = "quick" if self.quick.isChecked() else "thorough"
-        epochs = self.epochs.value()
+        epochs = self.epochs.value() or None
         use_marks = self.marks_check.isChecked()
         self.curve.clear()
         self._fill_metrics(None)

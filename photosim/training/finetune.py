@@ -34,7 +34,7 @@ MODES = ("quick", "thorough")
 @dataclass
 class TrainConfig:
     mode: str = "quick"  # "quick": few epochs, semi-hard; "thorough": more epochs, hard negatives
-    epochs: int | None = None  # default: 12 quick, 40 thorough
+    epochs: int | None = None  # default: 12 quick, 40 thorough (more, up to 60, for few photos)
     batch_size: int = 160
     per_album: int = 8
     lr: float = 1e-3
@@ -258,6 +258,8 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         steps = max(1, min(config.max_steps_per_epoch, math.ceil(n_labelled / (albums_per_batch * per))))
     else:
         steps = max(1, min(config.max_steps_per_epoch, math.ceil(len(mark_triplets) / 64)))
+    if config.epochs is None:  # small label sets: enough steps to learn (an epoch is cheap then)
+        epochs = int(np.clip(math.ceil((400 if config.mode == "quick" else 1200) / steps), epochs, 60))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
     total_steps = epochs * steps
     done_steps = 0

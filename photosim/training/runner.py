@@ -119,7 +119,7 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "albums": data.album_names,
         "marks": len(data.positives) + len(data.negatives),
-        "mode": cfg.mode, "epochs": cfg.resolved_epochs(), "best_epoch": outcome.best_epoch,
+        "mode": cfg.mode, "epochs": len(outcome.history), "best_epoch": outcome.best_epoch,
         "seed": seed, "n_train": outcome.n_train, "n_val": outcome.n_val,
         "metrics": {"before": outcome.before, "after": outcome.after},
         "history": outcome.history, "warnings": data.warnings,
