@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -20,7 +22,7 @@ from PySide6.QtWidgets import (
 def fmt_seconds(s: float | None) -> str:
     if s is None:
         return "--:--"
-    s = int(s)
+    s = int(math.ceil(s))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 

@@ -30,7 +30,7 @@ class WelcomePage(QWidget):
         self.recent.setMaximumHeight(140)
         self.recent.itemActivated.connect(lambda item: self.openRecent.emit(item.text()))
         box = QWidget()
-        box.setMaximumWidth(560)
+        box.setFixedWidth(560)
         inner = QVBoxLayout(box)
         inner.setSpacing(14)
         inner.addWidget(self.title, 0, Qt.AlignmentFlag.AlignHCenter)
