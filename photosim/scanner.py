@@ -351,18 +351,7 @@ class Scan:
             ).scalar_one_or_none()
             if twin is None:
                 return False
-            row = s.get(Photo, out.row_id) if out.row_id else None
-            if row is None:
-                row = Photo(path=out.path)
-                s.add(row)
-                self.state.added += 1
-            else:
-                self.state.updated += 1
-            for attr in ("width", "height", "taken_at", "camera", "orientation"):
-                setattr(row, attr, getattr(twin, attr))
-            row.size, row.mtime_ns, row.content_hash = out.size, out.mtime_ns, out.content_hash
-            row.status, row.error, row.scanned_at = "ok", None, time.time()
-            s.flush()
+            row = self._row_for(s, out, twin)
             vec = s.get(Vector, (twin.id, enc.id))
             feat = s.get(Feature, (twin.id, enc.backbone_id))
             s.merge(Vector(photo_id=row.id, encoder_id=enc.id, data=vec.data))
@@ -374,6 +363,23 @@ class Scan:
         self.lib._index_add([new_id], vector[None, :])
         return True
 
+    def _row_for(self, s, out: _Outcome, meta) -> Photo:
+        """The photo row for ``out`` (new or updated), marked readable, with ``meta``'s
+        width, height, date, camera and orientation; flushed so it has an id."""
+        row = s.get(Photo, out.row_id) if out.row_id else None
+        if row is None:
+            row = Photo(path=out.path)
+            s.add(row)
+            self.state.added += 1
+        else:
+            self.state.updated += 1
+        for attr in ("width", "height", "taken_at", "camera", "orientation"):
+            setattr(row, attr, getattr(meta, attr))
+        row.size, row.mtime_ns, row.content_hash = out.size, out.mtime_ns, out.content_hash
+        row.status, row.error, row.scanned_at = "ok", None, time.time()
+        s.flush()
+        return row
+
     def _flush(self, batch: list[_Outcome]) -> None:
         enc = self.lib.encoder
         t = time.perf_counter()
@@ -381,23 +387,10 @@ class Scan:
         vecs = enc.project(feats)
         self.timings["encode"] += time.perf_counter() - t
         t = time.perf_counter()
-        now = time.time()
         ids = []
         with self.lib._session() as s, s.begin():
             for o, f, v in zip(batch, feats, vecs):
-                row = s.get(Photo, o.row_id) if o.row_id else None
-                if row is None:
-                    row = Photo(path=o.path)
-                    s.add(row)
-                    self.state.added += 1
-                else:
-                    self.state.updated += 1
-                m = o.meta
-                row.size, row.mtime_ns, row.content_hash = o.size, o.mtime_ns, o.content_hash
-                row.width, row.height, row.taken_at, row.camera, row.orientation = (
-                    m.width, m.height, m.taken_at, m.camera, m.orientation)
-                row.status, row.error, row.scanned_at = "ok", None, now
-                s.flush()
+                row = self._row_for(s, o, o.meta)
                 s.merge(Feature(photo_id=row.id, backbone_id=enc.backbone_id, data=vector_to_blob(f, np.float16)))
                 s.merge(Vector(photo_id=row.id, encoder_id=enc.id, data=vector_to_blob(v)))
                 ids.append(row.id)
