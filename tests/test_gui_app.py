@@ -307,3 +307,22 @@ def test_settings_remember_library_and_geometry(window, gui_env):
     assert settings.recent_libraries()[0] == os.path.abspath(gui_env["lib"])
     window.save_settings()
     assert settings.value("geometry") is not None
+
+
+def test_drag_shows_hint_and_finetune_action_opens_dialog(qtbot, window, gui_env):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(gui_env["outside"] / "query.jpg"))])
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted() and window.drop_hint.isVisible()
+    from PySide6.QtGui import QDragLeaveEvent
+
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not window.drop_hint.isVisible()
+
+    pytest.importorskip("photosim.gui.finetune_dialog")
+    assert window.act_finetune.isEnabled()
+    window.act_finetune.trigger()
+    qtbot.waitUntil(lambda: window._finetune is not None and window._finetune.isVisible(), timeout=WAIT)
+    window._finetune.close()

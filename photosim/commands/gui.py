@@ -10,6 +10,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="open, wait until the gallery is painted, save a PNG of the window and exit")
     p.add_argument("--select", metavar="PATH", default=None,
                    help="with --screenshot: select this photo and wait for its similar photos")
+    p.add_argument("--view", choices=["main", "duplicates"], default="main",
+                   help="with --screenshot: which window to save (default main)")
     p.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1280x800")
 
 

@@ -65,7 +65,7 @@ def run(args) -> int:
     if os.environ.get("PHOTOSIM_GUI_TIMING"):
         print(f"window shown after {time.perf_counter() - t0:.3f} s", file=sys.stderr)
     if getattr(args, "screenshot", None):
-        shooter = Screenshotter(window, args.screenshot, args.select)
+        shooter = Screenshotter(window, args.screenshot, args.select, getattr(args, "view", "main"))
         shooter.start()
         code = app.exec()
         return code or (0 if shooter.saved else 1)
@@ -75,12 +75,14 @@ def run(args) -> int:
 class Screenshotter:
     """Polls until the window shows what was asked, then grabs it."""
 
-    def __init__(self, window, out: str, select: str | None):
+    def __init__(self, window, out: str, select: str | None, view: str = "main"):
         from PySide6.QtCore import QTimer
 
         self.window = window
         self.out = out
         self.select = select
+        self.view = view
+        self.target = window
         self.saved = False
         self.stage = "gallery"
         self.started = time.monotonic()
@@ -115,6 +117,17 @@ class Screenshotter:
                 self.stage = "results"
                 return
             self.stage = "thumbs"
+            if self.view == "duplicates":
+                self.target = w.show_duplicates()
+                self.target.resize(w.width(), w.height() * 4 // 5)
+                self.stage = "duplicates"
+                return
+        if self.stage == "duplicates":
+            if not self.target.find.isEnabled():
+                return
+            if self.target.groups:
+                self.target._pick_copies()
+            self.stage = "thumbs"
         if self.stage == "results":
             if not self._results:
                 return
@@ -134,7 +147,7 @@ class Screenshotter:
 
         self.timer.stop()
         Path(self.out).parent.mkdir(parents=True, exist_ok=True)
-        self.saved = self.window.grab().save(self.out)
+        self.saved = self.target.grab().save(self.out)
         print(f"saved {self.out}" if self.saved else f"photosim: could not write {self.out}", file=sys.stderr)
         self.window.close()
         QApplication.instance().quit()

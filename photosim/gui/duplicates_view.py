@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from .photo_model import human_size, photo_date
 
-CARD_SIDE = 240
+CARD_SIDE = 220
 
 
 def confirm(parent, title: str, text: str) -> bool:

@@ -202,6 +202,18 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.scan_bar)
         self.setCentralWidget(central)
 
+        self.drop_hint = QLabel("Drop to find similar photos\n(it is not added to the library)", self)
+        self.drop_hint.setObjectName("dropHint")
+        self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        font = self.drop_hint.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.drop_hint.setFont(font)
+        self.drop_hint.setStyleSheet("#dropHint { background: rgba(40, 110, 220, 60); color: palette(text);"
+                                     " border: 3px dashed palette(highlight); border-radius: 12px; }")
+        self.drop_hint.hide()
+
         self.problems = ProblemsPanel()
         self.problems_dock = QDockWidget("Files that could not be read", self)
         self.problems_dock.setObjectName("problems")
@@ -555,6 +567,9 @@ class MainWindow(QMainWindow):
         if has_usable_data(event.mimeData()):
             event.acceptProposedAction()
             self.statusBar().showMessage("Drop to find similar photos (the image is not added to the library)")
+            self.drop_hint.setGeometry(self.centralWidget().geometry().adjusted(12, 12, -12, -12))
+            self.drop_hint.show()
+            self.drop_hint.raise_()
 
     def dragMoveEvent(self, event) -> None:
         if has_usable_data(event.mimeData()):
@@ -562,10 +577,12 @@ class MainWindow(QMainWindow):
 
     def dragLeaveEvent(self, event) -> None:
         self.statusBar().clearMessage()
+        self.drop_hint.hide()
 
     def dropEvent(self, event) -> None:
         event.acceptProposedAction()
         self.statusBar().clearMessage()
+        self.drop_hint.hide()
         self.query_mime(event.mimeData())
 
     def paste(self) -> None:
@@ -723,8 +740,23 @@ class MainWindow(QMainWindow):
             return
         if self.service.lib is None:
             return
-        self._finetune = FineTuneDialog(self.service.lib, self)
+        if self._finetune is None or not self._finetune.isVisible():
+            self._finetune = FineTuneDialog(self.service.lib, self)
+            accepted = getattr(self._finetune, "model_accepted", None)
+            if accepted is not None:
+                accepted.connect(self._on_model_changed)
         self._finetune.show()
+        self._finetune.raise_()
+
+    def _on_model_changed(self, model_id: str) -> None:
+        """The library now uses another encoder: new vectors, so new results."""
+        self.device = None
+        self.show_message(f"Now searching with model {model_id}.")
+        self.refresh_photos()
+        self.run_query()
+        from .service import _warm_up
+
+        self.service.call(_warm_up, self._on_encoder_ready, lambda _msg: None)
 
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

@@ -30,9 +30,15 @@ class _Job(QRunnable):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the user
             if not _is_user_error(exc):
                 traceback.print_exc()
-            self._deliver(False, exc)
+            self._safe_deliver(False, exc)
             return
-        self._deliver(True, value)
+        self._safe_deliver(True, value)
+
+    def _safe_deliver(self, ok: bool, value: object) -> None:
+        try:
+            self._deliver(ok, value)
+        except RuntimeError:  # the window closed while this ran: nobody to tell
+            pass
 
 
 def _is_user_error(exc: BaseException) -> bool:
@@ -82,11 +88,14 @@ class LibraryService(QObject):
         self._tokens = itertools.count(1)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._scan_cancel: threading.Event | None = None
+        self._closed = False
         self._result.connect(self._on_result)
 
     # -- generic calls ----------------------------------------------------------
     def run(self, fn: Callable[[], object], on_done: Callable | None = None,
             on_error: Callable | None = None, pool: QThreadPool | None = None) -> int:
+        if self._closed:
+            return -1
         token = next(self._tokens)
         self._callbacks[token] = (on_done, on_error)
         self.busyChanged.emit(True)
@@ -97,7 +106,9 @@ class LibraryService(QObject):
         """Run ``fn(library)`` in the query worker; callbacks run on the GUI thread."""
         def job():
             if self.lib is None:
-                raise RuntimeError("no library is open")
+                from photosim.values import PhotosimError
+
+                raise PhotosimError("no library is open")
             return fn(self.lib)
         return self.run(job, on_done, on_error)
 
@@ -121,6 +132,7 @@ class LibraryService(QObject):
         """Open (or create) a library in a worker; falls back to read-only when another
         process holds the writer lock. Then loads the encoder in the background."""
         device = self.device
+        self._closed = False
 
         def job():
             from photosim.library import Library, LibraryLocked
@@ -138,6 +150,8 @@ class LibraryService(QObject):
         self.run(job, done, self.openFailed.emit)
 
     def close(self) -> None:
+        """Stop the scan, finish running work, close the library; later calls are dropped."""
+        self._closed = True
         self.cancel_scan()
         self.scan_pool.waitForDone()
         self.pool.waitForDone()
