@@ -189,7 +189,7 @@ class FineTuneDialog(QDialog):
         mode_box = QGroupBox("Training")
         mb = QVBoxLayout(mode_box)
         self.quick = QRadioButton("Quick (head only, seconds)")
-        self.thorough = QRadioButton("Thorough (hard negatives, longer)")
+        self.thorough = QRadioButton("Thorough (head only, 3x longer)")
         self.quick.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.quick)

@@ -7,7 +7,6 @@ from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPixmap, QPixmapCache
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
-from .photo_model import MarkRole, PhotoRole, ScoreRole, ThumbFailedRole
 
 QPixmapCache.setCacheLimit(192 * 1024)  # KB
 
@@ -36,9 +35,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         side = self.view.thumb_size
         fm = option.fontMetrics
         box = QRect(cell.x() + (cell.width() - side) // 2, cell.y() + 5, side, side)
-        image = index.data(Qt.ItemDataRole.DecorationRole)
+        photo, image, score, mark, failed = index.model().cell(index.row())
         if image is not None and not image.isNull():
-            pix = self._scaled(index.data(PhotoRole), image, box.size(), painter.device().devicePixelRatioF())
+            pix = self._scaled(photo, image, box.size(), painter.device().devicePixelRatioF())
             w, h = pix.width() / pix.devicePixelRatio(), pix.height() / pix.devicePixelRatio()
             target = QRectF(box.x() + (side - w) / 2, box.y() + side - h, w, h)  # caption hugs the photo
             painter.drawPixmap(target.topLeft(), pix)
@@ -47,18 +46,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
             placeholder = QColor(pal.color(QPalette.ColorRole.Mid))
             placeholder.setAlpha(70)
             inner = box.adjusted(side // 10, side // 6, -side // 10, -side // 6)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(placeholder)
-            painter.drawRoundedRect(inner, 4, 4)
-            if index.data(ThumbFailedRole):
+            painter.fillRect(inner, placeholder)
+            if failed:
                 painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
                 painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "can't\nshow")
             img_rect = inner
-        score = index.data(ScoreRole)
         if score is not None:
             self._badge(painter, img_rect, f"{score:.2f}", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
                         QColor(0, 0, 0, 170), QColor("white"))
-        mark = index.data(MarkRole)
         if mark:
             good = mark > 0
             self._badge(painter, img_rect, "✓ similar" if good else "✗ not similar",
@@ -67,7 +62,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         text_rect = QRect(cell.x() + 4, box.bottom() + 4, cell.width() - 8, fm.height())
         painter.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "", Qt.TextElideMode.ElideMiddle,
+                         fm.elidedText(photo.name, Qt.TextElideMode.ElideMiddle,
                                        text_rect.width()))
         painter.restore()
 

@@ -102,6 +102,8 @@ class ThumbnailCache(QObject):
         self._in_flight: set[str] = set()
         self._queue_limit = queue_limit
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads or max(2, (os.cpu_count() or 2) - 1))
         self._workers = 0
@@ -129,15 +131,20 @@ class ThumbnailCache(QObject):
             self._queue[path] = key
             while len(self._queue) > self._queue_limit:
                 self._queue.popitem(last=False)  # oldest request: scrolled away long ago
-            start = self._workers < self._pool.maxThreadCount()
+            start = self._workers < self._pool.maxThreadCount() and not self._stopping
             if start:
                 self._workers += 1
+            else:
+                self._wake.notify()
         if start:
             self._pool.start(_Worker(self))
 
     def _next_job(self) -> tuple[str, str] | None:
         with self._lock:
-            if not self._queue:
+            if not self._queue and not self._stopping:
+                # stay a moment: starting a pool thread per burst costs more than waiting
+                self._wake.wait(timeout=2.0)
+            if not self._queue or self._stopping:
                 self._workers -= 1
                 return None
             path, key = self._queue.popitem(last=True)  # newest first
@@ -169,5 +176,8 @@ class ThumbnailCache(QObject):
             self._queue.clear()
 
     def shutdown(self) -> None:
-        self.clear_queue()
+        with self._lock:
+            self._stopping = True
+            self._queue.clear()
+            self._wake.notify_all()
         self._pool.waitForDone()
