@@ -14,7 +14,7 @@ def register(sub, common) -> None:
                         "default: the albums already in the library")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 12 quick, 40 thorough; more, up to 60, for few photos)")
     p.add_argument("--mode", choices=["quick", "thorough"], default="quick",
-                   help="quick: semi-hard negatives, few epochs; thorough: hard negatives, more epochs")
+                   help="quick: head only, seconds; thorough: head only, 3x the epochs at a lower learning rate")
     p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")
     p.add_argument("--no-activate", action="store_true", help="keep the new model inactive")
     p.add_argument("--seed", type=int, default=0)
