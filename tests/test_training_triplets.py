@@ -82,3 +82,27 @@ def test_contradicting_marks_are_dropped_with_a_note():
     assert data.negatives == [(1, 4)]  # (1, 2) contradicts album "a"; (1, 9) both ways
     assert any("both similar and not similar" in w for w in data.warnings)
     assert any("same album" in w for w in data.warnings)
+
+
+@pytest.mark.parametrize("head", ["identity", "linear", "mlp"])
+def test_engine_learns_from_any_parent_head(head):
+    """Synthetic features: two albums differ along a direction the parent head ignores."""
+    import torch
+
+    from photosim.model import ModelCard, build_head
+    from photosim.training import TrainConfig, train_head
+
+    rng = np.random.default_rng(0)
+    n, d = 120, 1280
+    labels = np.repeat([0, 1], n // 2)
+    feats = rng.random((n, d)).astype(np.float32) + 1.0
+    feats[:, 7] += np.where(labels == 0, 0.8, -0.8)  # the album's signal, small next to the rest
+    card = ModelCard(id="parent", head=head, dim=1280 if head == "identity" else 64, head_hidden=128)
+    torch.manual_seed(0)
+    state = {f"head.{k}": v for k, v in build_head(card).state_dict().items()}
+    seen = []
+    out = train_head(feats, labels, card, state, TrainConfig(epochs=8, seed=1), progress=seen.append)
+    assert out.after["map_at_r"] > out.before["map_at_r"]
+    assert all(torch.isfinite(v).all() for v in out.head_state.values())
+    assert seen[-1].phase == "done" and any(p.phase == "validating" for p in seen)
+    assert out.dim == (1280 if head == "identity" else 64)
