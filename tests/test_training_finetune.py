@@ -235,3 +235,19 @@ def test_cli_finetune_and_models(base, tmp_path, capsys):
     models = json.loads(capsys.readouterr().out)
     assert [m["id"] for m in models if m["active"]] == [out["model_id"]]
     assert main(["models", "use", "nope", "--library", lib]) == 2
+
+
+def test_labels_survive_reopen_and_rescan_and_go_with_removed_photos(lib, tmp_path):
+    warm = lib.album_photos("warm")
+    lib.mark(warm[0].id, warm[1].id, True)
+    lib.mark(warm[2].id, warm[3].id, False)
+    path = lib.path
+    lib.rescan()
+    assert {a.name: a.count for a in lib.albums()} == {"warm": 12, "cool": 12}
+    assert len(lib.marks()) == 2
+    shutil.move(warm[0].path, tmp_path / "gone.jpg")
+    lib.rescan()
+    lib.close()
+    with Library(path) as again:
+        assert {a.name: a.count for a in again.albums()} == {"warm": 11, "cool": 12}
+        assert [(m.query_id, m.result_id) for m in again.marks()] == [(warm[2].id, warm[3].id)]
