@@ -265,6 +265,9 @@ def test_preview_opens_on_space(qtbot, window):
     window.grid.setCurrentIndex(window.model.index(0))
     qtbot.keyClick(window.grid, Qt.Key.Key_Space)
     assert window._preview is not None and window._preview.isVisible()
+    assert window._preview.wait_loaded()
+    photo = window.model.photo(0)
+    qtbot.waitUntil(lambda: window._preview._source.width() == photo.width, timeout=WAIT)  # the full image
     assert window._preview.image.pixmap() is not None and not window._preview.image.pixmap().isNull()
     window._preview.close()
 
@@ -326,3 +329,16 @@ def test_drag_shows_hint_and_finetune_action_opens_dialog(qtbot, window, gui_env
     window.act_finetune.trigger()
     qtbot.waitUntil(lambda: window._finetune is not None and window._finetune.isVisible(), timeout=WAIT)
     window._finetune.close()
+
+
+def test_keyboard_navigation_changes_query(qtbot, window):
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.model.index(0))
+    qtbot.waitUntil(lambda: not window.service.busy, timeout=WAIT)
+    first = window.history.current.photo
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        qtbot.keyClick(window.grid, Qt.Key.Key_Right)
+    assert window.history.current.photo.path == window.model.photo(1).path != first.path
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        qtbot.keyClick(window.grid, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert window.history.current.photo.path == first.path

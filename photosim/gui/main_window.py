@@ -709,7 +709,8 @@ class MainWindow(QMainWindow):
         if self._preview is None:
             self._preview = PreviewDialog(self)
             self._preview.stepRequested.connect(self._preview_step)
-        self._preview.show_photo(photo, tooltip(photo).replace("\n", "  ·  "))
+        self._preview.show_photo(photo, tooltip(photo).replace("\n", "  ·  "),
+                                 self.thumbs.get(photo.path, photo.size, photo.mtime_ns))
         self._preview.show()
         self._preview.raise_()
 

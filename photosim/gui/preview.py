@@ -1,10 +1,44 @@
-"""A large preview of one photo (double-click or Space); arrows step through the gallery."""
+"""A large preview of one photo (double-click or Space); arrows step through the gallery.
+
+The thumbnail shows at once; the full image is decoded in a worker thread (a 40 MP
+JPEG takes a few hundred milliseconds) and replaces it when ready.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QImage, QImageReader, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout
+
+LIMIT = QSize(2400, 2400)
+
+
+def load_full(path: str) -> tuple[QImage, str]:
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and (size.width() > LIMIT.width() or size.height() > LIMIT.height()):
+        reader.setScaledSize(size.scaled(LIMIT, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    return image, reader.errorString()
+
+
+class _Loaded(QObject):
+    done = Signal(str, QImage, str)
+
+
+class _Load(QRunnable):
+    def __init__(self, path: str, signals: _Loaded):
+        super().__init__()
+        self.path = path
+        self.signals = signals
+
+    def run(self) -> None:
+        image, error = load_full(self.path)
+        try:
+            self.signals.done.emit(self.path, image, error)
+        except RuntimeError:  # the dialog went away
+            pass
 
 
 class PreviewDialog(QDialog):
@@ -28,22 +62,36 @@ class PreviewDialog(QDialog):
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, activated=lambda: self.stepRequested.emit(-1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, activated=lambda: self.stepRequested.emit(1))
         self._source = QPixmap()
+        self._path = None
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = _Loaded(self)
+        self._signals.done.connect(self._loaded)
         self.resize(1000, 760)
 
-    def show_photo(self, photo, caption: str) -> None:
+    def show_photo(self, photo, caption: str, thumbnail: QImage | None = None) -> None:
         self.setWindowTitle(photo.name)
-        reader = QImageReader(photo.path)
-        reader.setAutoTransform(True)
-        size = reader.size()
-        limit = QSize(2400, 2400)
-        if size.isValid() and (size.width() > limit.width() or size.height() > limit.height()):
-            reader.setScaledSize(size.scaled(limit, Qt.AspectRatioMode.KeepAspectRatio))
-        image = reader.read()
-        self._source = QPixmap.fromImage(image) if not image.isNull() else QPixmap()
+        self._path = photo.path
         self.caption.setText(caption)
+        self._source = QPixmap.fromImage(thumbnail) if thumbnail is not None and not thumbnail.isNull() else QPixmap()
         if self._source.isNull():
-            self.image.setText(f"Cannot show this photo: {reader.errorString()}")
+            self.image.setText("Loading…")
         self._fit()
+        self._pool.clear()
+        self._pool.start(_Load(photo.path, self._signals))
+
+    def _loaded(self, path: str, image: QImage, error: str) -> None:
+        if path != self._path:
+            return
+        if image.isNull():
+            if self._source.isNull():
+                self.image.setText(f"Cannot show this photo: {error}")
+            return
+        self._source = QPixmap.fromImage(image)
+        self._fit()
+
+    def wait_loaded(self, ms: int = 10_000) -> bool:
+        return self._pool.waitForDone(ms)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
