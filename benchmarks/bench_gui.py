@@ -161,8 +161,6 @@ def run_startup(lib: Path, query: Path, env: dict) -> dict:
 
 # -- scrolling -----------------------------------------------------------------------------
 def bench_scroll(photos: list[Path], entries: int, env_cache: Path) -> dict:
-    from PySide6.QtWidgets import QApplication
-
     from photosim.gui.app import make_app
     from photosim.gui.photo_model import PhotoListModel
     from photosim.gui.thumb_view import ThumbnailGrid

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -115,10 +116,16 @@ class DuplicatesView(QWidget):
         self.find.clicked.connect(self.refresh)
         self.threshold.editingFinished.connect(self.refresh)
         self.status = QLabel()
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(160)
+        self.busy.setMaximumHeight(12)
+        self.busy.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Similarity at least"))
         top.addWidget(self.threshold)
         top.addWidget(self.find)
+        top.addWidget(self.busy)
         top.addWidget(self.status, 1)
 
         self.group_list = QListWidget()
@@ -158,19 +165,22 @@ class DuplicatesView(QWidget):
         self._serial += 1
         serial = self._serial
         threshold = self.threshold.value()
-        self.status.setText("Looking for near-duplicates…")
+        self.status.setText("Comparing every photo with its neighbours…")
         self.find.setEnabled(False)
+        self.busy.show()
 
         def done(groups):
             if serial == self._serial:
                 self.find.setEnabled(True)
+                self.busy.hide()
                 self.set_groups(groups)
 
         def failed(msg):
             self.find.setEnabled(True)
+            self.busy.hide()
             self.status.setText(f"⚠ {msg}")
 
-        self.service.call(lambda lib: lib.duplicates(threshold=threshold), done, failed)
+        self.service.call(lambda lib: lib.duplicates(threshold=threshold), done, failed, long=True)
 
     def set_groups(self, groups) -> None:
         self.groups = [g for g in groups if len(g.photos) > 1]

@@ -10,7 +10,7 @@ import sys
 import time
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self._photos_serial = 0
         self._last_refresh = 0.0
         self._refresh_pending = False
+        self._refresh_interval = GALLERY_REFRESH_S
         self._dup_view: DuplicatesView | None = None
         self._preview: PreviewDialog | None = None
         self._finetune = None
@@ -369,10 +370,15 @@ class MainWindow(QMainWindow):
         self._last_refresh = time.monotonic()
 
         def load(lib):
-            return lib.photos(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
+            t = time.perf_counter()
+            out = lib.photos(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
+            return out, time.perf_counter() - t
 
         def done(value):
             self._refresh_pending = False
+            value, seconds = value
+            # while scanning, refresh no more often than 5x what a refresh costs (big libraries)
+            self._refresh_interval = max(GALLERY_REFRESH_S, 5 * seconds)
             if serial == self._photos_serial:
                 self._set_photos(*value)
 
@@ -485,7 +491,8 @@ class MainWindow(QMainWindow):
 
     def _on_scan_progress(self, p) -> None:
         self.scan_bar.update_progress(p)
-        if (p.phase == "scanning" and p.done > 0 and not self._refresh_pending and time.monotonic() - self._last_refresh > GALLERY_REFRESH_S):
+        due = time.monotonic() - self._last_refresh > self._refresh_interval
+        if p.phase == "scanning" and p.done > 0 and not self._refresh_pending and due:
             self.refresh_photos()
 
     def _on_scan_finished(self, report) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 
 from .thumbnails import ThumbnailCache
 
@@ -174,4 +174,4 @@ class PhotoListModel(QAbstractListModel):
             self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
 
 
-__all__ = ["PhotoListModel", "PhotoRole", "ScoreRole", "MarkRole", "QPersistentModelIndex", "SORTS"]
+__all__ = ["PhotoListModel", "PhotoRole", "ScoreRole", "MarkRole", "SORTS"]

@@ -85,6 +85,8 @@ class LibraryService(QObject):
         self.pool.setMaxThreadCount(1)
         self.scan_pool = QThreadPool(self)
         self.scan_pool.setMaxThreadCount(1)
+        self.long_pool = QThreadPool(self)  # slow whole-library work (duplicates) beside queries
+        self.long_pool.setMaxThreadCount(1)
         self._tokens = itertools.count(1)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._scan_cancel: threading.Event | None = None
@@ -102,15 +104,17 @@ class LibraryService(QObject):
         (pool or self.pool).start(_Job(fn, lambda ok, v, t=token: self._result.emit(t, ok, v)))
         return token
 
-    def call(self, fn: Callable, on_done: Callable | None = None, on_error: Callable | None = None) -> int:
-        """Run ``fn(library)`` in the query worker; callbacks run on the GUI thread."""
+    def call(self, fn: Callable, on_done: Callable | None = None, on_error: Callable | None = None,
+             long: bool = False) -> int:
+        """Run ``fn(library)`` in the query worker (``long``: in the worker for slow jobs, so
+        queries are not stuck behind them); callbacks run on the GUI thread."""
         def job():
             if self.lib is None:
                 from photosim.values import PhotosimError
 
                 raise PhotosimError("no library is open")
             return fn(self.lib)
-        return self.run(job, on_done, on_error)
+        return self.run(job, on_done, on_error, pool=self.long_pool if long else None)
 
     @Slot(int, bool, object)
     def _on_result(self, token: int, ok: bool, value: object) -> None:
@@ -154,6 +158,7 @@ class LibraryService(QObject):
         self._closed = True
         self.cancel_scan()
         self.scan_pool.waitForDone()
+        self.long_pool.waitForDone()
         self.pool.waitForDone()
         if self.lib is not None:
             self.lib.close()
