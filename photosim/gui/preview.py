@@ -102,6 +102,9 @@ class PreviewDialog(QDialog):
             return
         dpr = self.devicePixelRatioF()
         target = self.image.size() * dpr
+        if self._source.width() <= target.width() and self._source.height() <= target.height() \
+                and self._source.width() >= 400:
+            target = self._source.size()  # small photos at 100 %, never blown up (thumbnails may be)
         pix = self._source.scaled(target, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         pix.setDevicePixelRatio(dpr)
         self.image.setPixmap(pix)
