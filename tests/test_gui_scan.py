@@ -116,3 +116,18 @@ def test_screenshot_mode_saves_png(qtbot, gui_dirs, monkeypatch):
     assert code == 0
     image = QImage(str(out))
     assert not image.isNull() and image.width() >= 900
+
+
+def test_library_in_use_opens_read_only(qtbot, gui_dirs):
+    from photosim import Library
+
+    write_scenes(gui_dirs / "p", range(30, 33), size=(160, 120))
+    with Library(gui_dirs / "lib") as lib:
+        lib.scan([gui_dirs / "p"])
+        w = _open(qtbot, gui_dirs / "lib")  # the writer lock is held: browse and search only
+        assert w.service.readonly
+        assert "read-only" in w.banner.text()
+        assert not w.act_add.isEnabled() and not w.act_rescan.isEnabled()
+        assert w.model.rowCount() == 3
+        assert not w.start_scan([str(gui_dirs / "p")])
+        w.close()

@@ -475,6 +475,9 @@ class MainWindow(QMainWindow):
     def start_scan(self, roots: list[str] | None) -> bool:
         if self.service.lib is None:
             return False
+        if self.service.readonly:
+            self.show_message("This library is open read-only (another photosim is using it), so it cannot scan.")
+            return False
         if self.service.scanning:
             self.show_message("A scan is already running.")
             return False
