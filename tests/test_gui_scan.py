@@ -100,7 +100,7 @@ def test_gui_command_is_registered_without_importing_qt():
     assert out.split() == ["o.png", "False"]
 
 
-def test_screenshot_mode_saves_png(qtbot, gui_dirs, monkeypatch):
+def test_screenshot_mode_saves_png(qtbot, gui_dirs):
     from PySide6.QtGui import QImage
 
     from photosim import Library
@@ -110,7 +110,6 @@ def test_screenshot_mode_saves_png(qtbot, gui_dirs, monkeypatch):
     with Library(gui_dirs / "lib") as lib:
         lib.scan([gui_dirs / "p"])
     out = gui_dirs / "shot.png"
-    monkeypatch.setattr(app, "make_app", lambda argv=None: __import__("PySide6.QtWidgets").QtWidgets.QApplication.instance())
     code = app.main(["--library", str(gui_dirs / "lib"), "--screenshot", str(out), "--select", str(photos[0]),
                      "--size", "900x600"])
     assert code == 0

@@ -45,7 +45,11 @@ def make_app(argv: list[str] | None = None):
 
 
 def run(args) -> int:
+    from PySide6.QtCore import QEventLoop, Qt
+    from PySide6.QtWidgets import QApplication
+
     t0 = time.perf_counter()
+    owns_app = QApplication.instance() is None
     app = make_app()
     from .main_window import MainWindow
 
@@ -64,12 +68,19 @@ def run(args) -> int:
     window.show()
     if os.environ.get("PHOTOSIM_GUI_TIMING"):
         print(f"window shown after {time.perf_counter() - t0:.3f} s", file=sys.stderr)
+    # Inside another Qt program (or a test) run a local loop: app.exec() and app.quit()
+    # would end that program's event processing for good.
+    loop = app if owns_app else QEventLoop()
     if getattr(args, "screenshot", None):
         shooter = Screenshotter(window, args.screenshot, args.select, getattr(args, "view", "main"))
+        shooter.quit = loop.quit
         shooter.start()
-        code = app.exec()
+        code = loop.exec()
         return code or (0 if shooter.saved else 1)
-    return app.exec()
+    if not owns_app:
+        window.destroyed.connect(loop.quit)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    return loop.exec()
 
 
 class Screenshotter:
@@ -88,6 +99,7 @@ class Screenshotter:
         self.started = time.monotonic()
         self.settle = 0
         self.timer = QTimer(window, interval=100, timeout=self._tick)
+        self.quit = None
         self._results = False
         window.resultsShown.connect(self._on_results)
 
@@ -150,7 +162,7 @@ class Screenshotter:
         self.saved = self.target.grab().save(self.out)
         print(f"saved {self.out}" if self.saved else f"photosim: could not write {self.out}", file=sys.stderr)
         self.window.close()
-        QApplication.instance().quit()
+        (self.quit or QApplication.instance().quit)()
 
 
 def main(argv: list[str] | None = None) -> int:
