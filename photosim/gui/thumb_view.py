@@ -126,10 +126,22 @@ class ThumbnailGrid(QListView):
 
     def set_thumb_size(self, side: int) -> None:
         self.thumb_size = side
-        text = self.fontMetrics().height()
-        self.setGridSize(QSize(side + 18, side + text + 18))
         self.verticalScrollBar().setSingleStep(max(20, side // 4))
-        self.doItemsLayout()
+        self._fit_grid()
+
+    def _fit_grid(self) -> None:
+        """Cells share the row's spare width, so the grid fills the view edge to edge."""
+        side = self.thumb_size
+        base = side + 18
+        avail = max(base, self.viewport().width() - 2)
+        columns = max(1, avail // base)
+        size = QSize(avail // columns, side + self.fontMetrics().height() + 18)
+        if size != self.gridSize():
+            self.setGridSize(size)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_grid()
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.modifiers():
