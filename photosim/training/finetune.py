@@ -45,6 +45,14 @@ class TrainConfig:
     device: str | None = None
     #: "triplet" (TripletMarginLoss on mined triplets) or "multisimilarity" (pairs)
     loss: str = "triplet"
+    #: None: start from the parent's head; "mlp": a new MLP head (mlp_hidden → mlp_dim)
+    new_head: str | None = None
+    mlp_hidden: int = 1024
+    mlp_dim: int = 256
+    #: weight of the Proxy-Anchor loss added to the triplet loss (0: triplets only)
+    proxy_weight: float = 0.0
+    #: TripletMarginMiner's choice: "semihard", "hard" or "all" (every violating triplet)
+    triplets: str = "semihard"
     #: an identity parent head starts as "subtract the mean feature" (see new_head_from)
     center_init: bool = True
     #: safety cap on optimisation steps per epoch (large libraries)
@@ -80,6 +88,7 @@ class TrainOutcome:
     after: dict
     best_epoch: int
     history: list[dict] = field(default_factory=list)
+    head_hidden: int = 0
     n_train: int = 0
     n_val: int = 0
     n_mark_triplets: int = 0
@@ -222,10 +231,19 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
 
     x = torch.from_numpy(feats).to(device)
     center = feats[train_rows].mean(0) if config.center_init and len(train_rows) else None
-    (head_kind, head_hidden, dim), head = new_head_from(parent_card, parent_head_state, center)
+    if config.new_head == "mlp":  # a fresh, wider non-linear head (not initialised from the parent)
+        from ..model import ModelCard, build_head
+
+        hidden, dim = config.mlp_hidden, config.mlp_dim
+        head_kind, head_hidden = "mlp", hidden
+        head = build_head(ModelCard(id="tmp", head="mlp", head_hidden=hidden,
+                                    feature_dim=parent_card.feature_dim, dim=dim))
+        has_bn = False  # its batch-norm statistics are learnt here
+    else:
+        (head_kind, head_hidden, dim), head = new_head_from(parent_card, parent_head_state, center)
+        # A batch-norm (MLP) head keeps the parent's running statistics: train it in eval mode.
+        has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in head.modules())
     head = head.to(device)
-    # A batch-norm (MLP) head keeps the parent's running statistics: train it in eval mode.
-    has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in head.modules())
 
     def evaluate(h) -> dict:
         if len(val_rows) == 0:
@@ -251,11 +269,20 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
     else:
         # Semi-hard in both modes: "hard" negatives collapsed the embedding in our CIFAR-10
         # runs (best epoch 1); thorough trains longer at a lower rate instead.
-        miner = miners.TripletMarginMiner(margin=config.margin, type_of_triplets="semihard")
+        miner = miners.TripletMarginMiner(margin=config.margin, type_of_triplets=config.triplets)
         loss_fn = losses.TripletMarginLoss(margin=config.margin)
     mark_loss_fn = losses.TripletMarginLoss(margin=config.margin)
     lr = config.lr if config.mode == "quick" else config.lr * 0.3
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=config.weight_decay)
+    groups = [{"params": list(head.parameters())}]
+    proxy_fn = None
+    n_albums = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    if config.proxy_weight > 0 and n_albums >= 2:
+        # Proxy-Anchor (Kim et al., CVPR 2020): one learnt proxy per album pulls the whole
+        # album together and pushes all others away: global structure that in-batch
+        # triplets alone learn slowly. Triplets keep the fine, photo-to-photo ordering.
+        proxy_fn = losses.ProxyAnchorLoss(num_classes=n_albums, embedding_size=dim).to(device)
+        groups.append({"params": list(proxy_fn.parameters()), "lr": lr * 100, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=config.weight_decay)
 
     by_album: dict[int, np.ndarray] = {}
     for lab in np.unique(labels[train_rows]):
@@ -293,6 +320,8 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
                 yb = torch.from_numpy(labels[rows]).to(device)
                 emb = torch.nn.functional.normalize(head(xb), dim=1)
                 loss = loss + loss_fn(emb, yb, miner(emb, yb))
+                if proxy_fn is not None:
+                    loss = loss + config.proxy_weight * proxy_fn(emb, yb)
             if len(mark_triplets):
                 pick = mark_triplets[rng.choice(len(mark_triplets), size=min(64, len(mark_triplets)),
                                                 replace=False)]
@@ -334,7 +363,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
     after = evaluate(head) if best[1] else dict(before)
     state = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     outcome = TrainOutcome(
-        head_state=state, head=head_kind, dim=dim, before=before, after=after, best_epoch=best[1],
+        head_state=state, head=head_kind, head_hidden=head_hidden, dim=dim, before=before, after=after, best_epoch=best[1],
         history=history, n_train=int(len(train_rows)), n_val=int(len(val_rows)),
         n_mark_triplets=int(len(mark_triplets)), seconds=time.perf_counter() - t0, device=device,
         val_rows=val_rows.tolist())

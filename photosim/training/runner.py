@@ -109,7 +109,7 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     model_id = new_model_id()
     card = ModelCard(**{k: v for k, v in asdict(active).items() if k != "extra"})
     card.id = model_id
-    card.head, card.dim = outcome.head, outcome.dim
+    card.head, card.head_hidden, card.dim = outcome.head, outcome.head_hidden, outcome.dim
     card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
     card.head_only = True
     card.weights = "encoder.safetensors"
