@@ -197,13 +197,16 @@ def test_bad_input_leaves_everything_untouched(lib, base, monkeypatch):
 def test_labelled_photos_that_no_longer_exist(lib, base, tmp_path):
     warm = lib.album_photos("warm")
     lib.add_to_album("pair", [warm[0].id, warm[1].id])
-    shutil.move(warm[0].path, tmp_path / "moved.jpg")
-    before = _state(lib)
-    with pytest.raises(PhotosimError, match="no longer exist"):
-        lib.finetune(["pair", "cool"])
-    _assert_untouched(lib, before)
-    result = lib.finetune(["warm", "cool"], epochs=1)  # one missing photo of 12: a note, not a failure
-    assert any("no longer exist" in w for w in result.warnings)
+    shutil.move(warm[0].path, tmp_path / "moved.jpg")  # the photos folder is shared: put it back
+    try:
+        before = _state(lib)
+        with pytest.raises(PhotosimError, match="no longer exist"):
+            lib.finetune(["pair", "cool"])
+        _assert_untouched(lib, before)
+        result = lib.finetune(["warm", "cool"], epochs=1)  # one missing photo of 12: a note, not a failure
+        assert any("no longer exist" in w for w in result.warnings)
+    finally:
+        shutil.move(tmp_path / "moved.jpg", warm[0].path)
 
 
 def test_half_written_model_is_ignored_and_swept(lib):
@@ -245,8 +248,11 @@ def test_labels_survive_reopen_and_rescan_and_go_with_removed_photos(lib, tmp_pa
     lib.rescan()
     assert {a.name: a.count for a in lib.albums()} == {"warm": 12, "cool": 12}
     assert len(lib.marks()) == 2
-    shutil.move(warm[0].path, tmp_path / "gone.jpg")
-    lib.rescan()
+    shutil.move(warm[0].path, tmp_path / "gone.jpg")  # the photos folder is shared: put it back
+    try:
+        lib.rescan()
+    finally:
+        shutil.move(tmp_path / "gone.jpg", warm[0].path)
     lib.close()
     with Library(path) as again:
         assert {a.name: a.count for a in again.albums()} == {"warm": 11, "cool": 12}
