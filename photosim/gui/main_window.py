@@ -528,8 +528,11 @@ class MainWindow(QMainWindow):
         if row is None:
             return False
         ix = self.model.index(row)
+        already = self.grid.currentIndex().row() == row
         self.grid.setCurrentIndex(ix)
         self.grid.scrollTo(ix)
+        if already:  # no currentChanged: ask anyway
+            self.set_query(Query(photo=self.model.photo(row)))
         return True
 
     def set_query(self, q: Query) -> None:

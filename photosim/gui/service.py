@@ -10,6 +10,7 @@ thread so the gallery and the similar panel keep answering while it runs.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -39,6 +40,26 @@ class _Job(QRunnable):
             self._deliver(ok, value)
         except RuntimeError:  # the window closed while this ran: nobody to tell
             pass
+
+
+def set_torch_threads(n: int) -> None:
+    """torch's intra-op thread count, for the calling thread (and threads started later);
+    0 means torch's default.
+
+    One interactive query embeds one image: a single thread answers in ~40 ms, while two
+    threads on a busy CPU (a scan, other programs) spin-wait and take up to seconds."""
+    global _default_threads
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if _default_threads is None:
+        _default_threads = torch.get_num_threads()  # torch's own choice (physical cores)
+    n = n or _default_threads
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+_default_threads: int | None = None
 
 
 def _is_user_error(exc: BaseException) -> bool:
@@ -113,6 +134,7 @@ class LibraryService(QObject):
                 from photosim.values import PhotosimError
 
                 raise PhotosimError("no library is open")
+            set_torch_threads(1)
             return fn(self.lib)
         return self.run(job, on_done, on_error, pool=self.long_pool if long else None)
 
@@ -177,6 +199,7 @@ class LibraryService(QObject):
         lib = self.lib
 
         def job():
+            set_torch_threads(0)  # torch's default: a scan embeds batches
             progress = self.scanProgress.emit
             if roots is None:
                 return lib.rescan(progress=progress, cancel=cancel)
