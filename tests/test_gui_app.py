@@ -342,3 +342,11 @@ def test_keyboard_navigation_changes_query(qtbot, window):
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
         qtbot.keyClick(window.grid, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
     assert window.history.current.photo.path == first.path
+
+
+def test_selecting_the_current_photo_still_shows_its_results(qtbot, window):
+    photo = window.model.photo(2)
+    _run_and_wait_results(qtbot, window, lambda: window.select_photo(photo.path))
+    qtbot.waitUntil(lambda: not window.service.busy, timeout=WAIT)
+    _run_and_wait_results(qtbot, window, lambda: window.select_photo(photo.path))
+    assert window.panel.title.text() == photo.name
