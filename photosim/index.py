@@ -113,6 +113,21 @@ class VectorIndex:
         out = [(int(pid), float(1.0 - d)) for pid, d in zip(labels[0], dists[0]) if int(pid) not in exclude]
         return out[:k]
 
+    def query_many(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k labels and cosine scores for many vectors at once (hnswlib's own threads)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            want = min(k, len(self._live))
+            if want <= 0 or len(vectors) == 0:
+                return np.zeros((len(vectors), 0), np.int64), np.zeros((len(vectors), 0), np.float32)
+            self._index.set_ef(max(_EF_SEARCH, want * 2))
+            try:
+                labels, dists = self._index.knn_query(vectors, k=want)
+            except RuntimeError:
+                self._index.set_ef(max(len(self._live), want) + len(self._deleted))
+                labels, dists = self._index.knn_query(vectors, k=want)
+        return labels.astype(np.int64), 1.0 - dists
+
     # -- persistence ------------------------------------------------------
     def save(self, directory: Path, generation: int) -> None:
         """Atomic: write temp files, fsync, rename; the JSON goes last and names the

@@ -362,8 +362,13 @@ class Library:
                 out.append(QueryResult(os.fspath(q), [], error=str(exc)))
         return out
 
-    def duplicates(self, threshold: float = 0.95, k: int = 16) -> list[DuplicateGroup]:
-        """Groups of near-identical photos: linked when cosine similarity ≥ threshold."""
+    def duplicates(self, threshold: float = 0.95, k: int = 16, *, progress=None,
+                   cancel=None) -> list[DuplicateGroup]:
+        """Groups of near-identical photos: linked when cosine similarity ≥ threshold.
+
+        ``progress(done, total)`` is called per chunk; ``cancel()`` returning True raises
+        :class:`Cancelled`."""
+        cancel = _as_cancel(cancel) or (lambda: False)
         ids, vecs = self._load_vectors()
         if len(ids) < 2:
             return []
@@ -376,14 +381,21 @@ class Library:
             return x
 
         index = self.index
-        for pid, vec in zip(ids, vecs):
-            for other, score in index.query(vec, k, exclude={pid}):
-                if score < threshold:
-                    break
-                if other in parent:
-                    ra, rb = find(pid), find(other)
-                    if ra != rb:
-                        parent[rb] = ra
+        chunk = 1024
+        for start in range(0, len(ids), chunk):
+            if cancel():
+                raise Cancelled("duplicate search cancelled")
+            labels, scores = index.query_many(vecs[start:start + chunk], k + 1)
+            for pid, row_labels, row_scores in zip(ids[start:start + chunk], labels, scores):
+                for other, score in zip(row_labels.tolist(), row_scores.tolist()):
+                    if score < threshold:
+                        break
+                    if other != pid and other in parent:
+                        ra, rb = find(pid), find(other)
+                        if ra != rb:
+                            parent[rb] = ra
+            if progress:
+                progress(min(start + chunk, len(ids)), len(ids))
         groups: dict[int, list[int]] = {}
         for pid in ids:
             groups.setdefault(find(pid), []).append(pid)
@@ -398,6 +410,31 @@ class Library:
             out.append(DuplicateGroup(photos, scores))
         out.sort(key=lambda g: (-len(g.photos), g.photos[0].path))
         return out
+
+    def forget(self, photo_ids: Iterable[int]) -> None:
+        """Remove photos from the library (vectors, labels, index); the files are not touched."""
+        self._require_writable()
+        self._delete_photos(list(photo_ids))
+        self._save_index()
+
+    def move_to_trash(self, photo_ids: Iterable[int]) -> list[tuple[str, str]]:
+        """Send photos' files to the system trash (never a hard delete) and forget them.
+        Returns (path, reason) for files that could not be trashed; those stay in the library."""
+        from send2trash import send2trash
+
+        self._require_writable()
+        trashed, failed = [], []
+        for pid, photo in self.photos_by_id(list(photo_ids)).items():
+            try:
+                send2trash(photo.path)
+                trashed.append(pid)
+            except FileNotFoundError:
+                trashed.append(pid)  # already gone: nothing to keep
+            except OSError as exc:
+                failed.append((photo.path, str(exc) or type(exc).__name__))
+        if trashed:
+            self.forget(trashed)
+        return failed
 
     # -- export & info -------------------------------------------------------
     def export_vectors(self, out: str | os.PathLike) -> int:

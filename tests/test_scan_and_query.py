@@ -228,3 +228,31 @@ def test_cli_json_outputs(scanned, capsys):
         assert "error" in capsys.readouterr().out
     finally:
         lib.__init__(base / "lib")
+
+
+def test_duplicates_progress_cancel_and_trash(tmp_path, monkeypatch):
+    from photosim import Cancelled
+
+    root = tmp_path / "photos"
+    paths = write_scenes(root, range(500, 504))
+    rng = random.Random(2)
+    copy = root / "copy.jpg"
+    jpeg(Image.open(paths[0]), rng, 60, 70).save(copy)
+    trashed = []
+    monkeypatch.setattr("send2trash.send2trash", lambda p: (trashed.append(p), os.remove(p)))
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        seen = []
+        groups = lib.duplicates(threshold=0.9, progress=lambda d, t: seen.append((d, t)))
+        assert seen[-1] == (5, 5) and len(groups) == 1
+        with pytest.raises(Cancelled):
+            lib.duplicates(threshold=0.9, cancel=lambda: True)
+        victim = next(p for p in groups[0].photos if p.name == "copy.jpg")
+        assert lib.move_to_trash([victim.id]) == []
+        assert trashed == [str(copy)] and not copy.exists()
+        assert lib.photo(victim.id) is None and victim.id not in lib.index
+        assert lib.duplicates(threshold=0.9) == []
+        # forget() drops a photo from the library but never touches the file
+        keep = lib.photo(paths[1])
+        lib.forget([keep.id])
+        assert lib.photo(paths[1]) is None and paths[1].exists()
