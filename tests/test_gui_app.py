@@ -301,6 +301,7 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     assert view.trash_selected() == [victim]
     assert trashed == [victim] and victim in asked[0]
     assert window.model.row_of(victim) is None  # left the gallery
+    assert window.service.lib.photo(victim) is None  # and the library
     view.close()
 
 

@@ -36,18 +36,15 @@ def confirm(parent, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def move_to_trash(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Send files to the system trash; returns (moved, [(path, reason)])."""
-    import send2trash
-
-    moved, failed = [], []
-    for p in paths:
-        try:
-            send2trash.send2trash(p)
-            moved.append(p)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            failed.append((p, str(exc) or type(exc).__name__))
-    return moved, failed
+def move_to_trash(lib, photos) -> tuple[list[str], list[tuple[str, str]]]:
+    """Send photos to the system trash through the engine (which also forgets them);
+    returns (moved paths, [(path, reason)])."""
+    try:
+        failed = lib.move_to_trash([p.id for p in photos])
+    except Exception as exc:  # noqa: BLE001 - shown to the user (e.g. a read-only library)
+        return [], [(p.path, str(exc) or type(exc).__name__) for p in photos]
+    bad = {path for path, _ in failed}
+    return [p.path for p in photos if p.path not in bad], failed
 
 
 class _Card(QFrame):
@@ -251,11 +248,11 @@ class DuplicatesView(QWidget):
                     + "\n".join(p.path for p in photos) + "\n\nYou can restore them from the trash.")
         if not confirm(self, "Move to trash", text):
             return []
-        moved, failed = move_to_trash([p.path for p in photos])
+        moved, failed = move_to_trash(self.service.lib, photos)
         if failed:
             self.status.setText("⚠ Could not move: " + "; ".join(f"{os.path.basename(p)} ({r})" for p, r in failed))
         else:
-            self.status.setText(f"Moved {len(moved)} to the trash; they leave the library at the next re-scan.")
+            self.status.setText(f"Moved {len(moved)} to the trash and out of the library.")
         if moved:
             gone = set(moved)
             row = self.group_list.currentRow()
