@@ -5,17 +5,18 @@ Recipe (all CPU, reproducible with fixed seeds):
 1. The classes of the training data (one sub-folder per class) are split into
    training classes and ``--heldout`` classes that are never seen in training;
    the held-out list is written into the card.
-2. The frozen ImageNet backbone runs once per photo and per *view*: the photo
-   and ``--views`` edited copies of it (crops, resizes, colour, exposure, JPEG,
-   perspective from :mod:`photosim.edits`, chained). With ``--rotations 4`` the
-   backbone sees the four quarter turns of each view at once and pools over all
-   of them, so the features are invariant to 90° rotations without EXIF by
-   construction (and ``--input-size`` is lowered to keep the speed). The pooled
-   features are float16, exactly as the library caches them.
-3. A projection head (PCA-whitening initialised linear layer, or an MLP) is
-   trained on the cached features with pytorch-metric-learning: a
-   MultiSimilarityLoss + miner on class labels (same class = similar) plus one
-   on photo identity (the views of one photo = their own label group).
+2. The frozen ImageNet backbone computes, once per photo and *view*, the
+   encoder's pooled features (float16, exactly as the library caches them):
+   GeM-pooled features of the upright photo at ``--input-size`` plus, with
+   ``--context-size``, a rotation-invariant context: GeM over the four quarter
+   turns of the photo at that small size. Views: the photo, a 90°/180°/270°
+   pixel rotation of it (no EXIF) and ``--views`` edited copies (crops,
+   resizes, colour, exposure, JPEG, perspective from :mod:`photosim.edits`).
+3. A projection head (linear, PCA-initialised, or an MLP) is trained on the
+   cached features with pytorch-metric-learning: MultiSimilarityLoss + miner on
+   class labels (same class = similar) plus the same on photo identity (the
+   views of one photo are their own label group, which teaches the head that
+   a sideways copy is the same photo).
 4. The trained encoder and the ImageNet baseline (the interim encoder: 224 px,
    global-average features) are both measured with
    :func:`photosim.evaluation.evaluate_folder` on the held-out classes; the
@@ -60,7 +61,7 @@ DATA_CREDIT = (
     "Bayesian approach tested on 101 object categories', CVPR 2004 Workshop on Generative-Model "
     "Based Vision."
 )
-#: Edits used for self-supervised positives (rotations are a no-op with --rotations 4).
+#: Edits used for the edited views (rotated views are made separately).
 VIEW_KINDS = ("crop", "resize", "colour", "exposure", "jpeg", "perspective")
 
 
@@ -77,18 +78,22 @@ class Config:
     init: str = "imagenet"
     seed: int = 0
     heldout: int = 25
-    epochs: int = 30
+    epochs: int = 10
     max_per_class: int = 0
-    views: int = 4
-    input_size: int = 128
-    rotations: int = 4
+    views: int = 1
+    input_size: int = 224
+    rotations: int = 1
+    context_size: int = 96
+    no_eval: bool = False
     pooling: str = "gem"
     gem_p: float = 3.0
     head: str = "linear"
     head_hidden: int = 0
     dim: int = 256
     pca_init: bool = True
-    lr: float = 3e-4
+    pca_power: float = 0.0
+    monitor: bool = False
+    lr: float = 1e-4
     weight_decay: float = 1e-4
     batch_classes: int = 16
     batch_images: int = 4
@@ -186,61 +191,72 @@ def baseline_card() -> ModelCard:
 def feature_card(cfg: Config) -> ModelCard:
     return ModelCard(
         id="features", pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size,
-        rotations=cfg.rotations, head="identity", dim=1280,
+        rotations=cfg.rotations, context_size=cfg.context_size,
+        feature_dim=1280 * (2 if cfg.context_size else 1), head="identity", dim=1280 * (2 if cfg.context_size else 1),
     )
 
 
 # -- feature cache ------------------------------------------------------------
 def make_views(img, n_views: int, rng: random.Random) -> list:
-    """The photo plus ``n_views`` edited copies (one or two chained edits each)."""
-    out = [img]
-    for _ in range(n_views):
-        view, _ = edits.random_edits(img, rng, n=rng.choice([1, 2]), kinds=VIEW_KINDS)
-        out.append(view)
-    return out
+    """``n_views`` edited copies (one or two chained edits each, no rotation)."""
+    return [edits.random_edits(img, rng, n=rng.choice([1, 2]), kinds=VIEW_KINDS)[0] for _ in range(n_views)]
 
 
-def extract_features(cfg: Config, state: dict, items: list[tuple[Path, str]], tag: str) -> np.ndarray:
-    """(n_photos, 1 + views, 1280) float16 pooled features, cached on disk under ``--work``."""
+def extract_features(cfg: Config, state: dict, items: list[tuple[Path, str]], tag: str, n_views: int) -> np.ndarray:
+    """(n_photos, 2 + n_views, feature_dim) float16 pooled features, cached under ``--work``.
+
+    View 0: the photo; view 1: a quarter-turned copy (its rotation-invariant context
+    equals the photo's by construction and is copied); views 2+: edited copies.
+    Unreadable photos stay all-zero.
+    """
+    import torch
+
     from photosim.imageio import PhotoError, open_image
 
     card = feature_card(cfg)
     key = hashlib.blake2b(digest_size=8)
-    key.update(json.dumps([cfg.init, cfg.seed, cfg.views, card.pooling, card.gem_p, card.input_size,
-                           card.rotations, [(str(p), c) for p, c in items]]).encode())
+    key.update(json.dumps([cfg.init, cfg.seed, n_views, card.pooling, card.gem_p, card.input_size,
+                           card.context_size, [(str(p), c) for p, c in items]]).encode())
     path = Path(cfg.work) / f"features-{tag}-{key.hexdigest()}.npy"
     if path.is_file():
         log(f"features {tag}: cached {path}")
         return np.load(path)
     enc = make_encoder(card, state)
-    out = np.zeros((len(items), 1 + cfg.views, card.feature_dim), dtype=np.float16)
+    net, D = enc.net, card.feature_dim
+    out = np.zeros((len(items), 2 + n_views, D), dtype=np.float16)
     t0 = time.time()
-    batch, where = [], []
+    full, full_at, rot, rot_at = [], [], [], []
 
     def flush():
-        if batch:
-            x = np.stack([enc.preprocess(im) for im in batch])
-            f = enc.features(x).astype(np.float16)
-            for (i, v), row in zip(where, f):
-                out[i, v] = row
-            batch.clear(), where.clear()
+        with torch.inference_mode():
+            if full:
+                x = torch.from_numpy(np.stack([enc.preprocess(im) for im in full]))
+                f = net.features(x.contiguous(memory_format=torch.channels_last)).numpy()
+                for (i, v), row in zip(full_at, f):
+                    out[i, v] = row
+            if rot:
+                x = torch.from_numpy(np.stack([enc.preprocess(im) for im in rot]))
+                f = net._pooled(x.contiguous(memory_format=torch.channels_last), card.rotations).numpy()
+                for i, row in zip(rot_at, f):
+                    out[i, 1, : row.shape[0]] = row
+                    out[i, 1, row.shape[0]:] = out[i, 0, row.shape[0]:]  # invariant context
+        full.clear(), full_at.clear(), rot.clear(), rot_at.clear()
 
     for i, (p, _) in enumerate(items):
         rng = random.Random(f"{cfg.seed}:{p.name}:{i}")
         try:
             img = open_image(p)
         except PhotoError:
-            img = None
-        if img is None:  # unreadable: leave zeros; filtered by the caller
             continue
-        for v, view in enumerate(make_views(img, cfg.views, rng)):
-            batch.append(view)
-            where.append((i, v))
-            if len(batch) >= 32:
-                flush()
+        for v, view in enumerate([img] + make_views(img, n_views, rng)):
+            full.append(view)
+            full_at.append((i, 0 if v == 0 else v + 1))
+        rot.append(edits.rotate90(img, rng.choice([1, 2, 3])))
+        rot_at.append(i)
+        if len(full) >= 32:
+            flush()
         if (i + 1) % 200 == 0:
-            rate = (i + 1) * (1 + cfg.views) / (time.time() - t0)
-            log(f"features {tag}: {i + 1}/{len(items)} photos, {rate:.1f} views/s")
+            log(f"features {tag}: {i + 1}/{len(items)} photos, {(i + 1) / (time.time() - t0):.1f} photos/s")
     flush()
     Path(cfg.work).mkdir(parents=True, exist_ok=True)
     np.save(path, out)
@@ -248,16 +264,19 @@ def extract_features(cfg: Config, state: dict, items: list[tuple[Path, str]], ta
     return out
 
 
-# -- head training --------------------------------------------------------------
-def pca_whitening(f: np.ndarray, dim: int, eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
-    """Weight (dim, D) and bias (dim,) of a linear layer that PCA-whitens ``f``."""
+# -- training -------------------------------------------------------------------
+def pca_whitening(f: np.ndarray, dim: int, eps: float = 1e-5, power: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Weight (dim, D) and bias (dim,) of a linear layer that PCA-whitens ``f``
+    (``power`` 0.5: full whitening, 0: plain PCA rotation)."""
     mu = f.mean(0)
     x = f - mu
     cov = x.T @ x / max(1, len(x) - 1)
     eig, vec = np.linalg.eigh(cov)
     order = np.argsort(eig)[::-1][:dim]
     eig, vec = np.clip(eig[order], 0, None), vec[:, order]
-    w = (vec / np.sqrt(eig + max(eps * eig.max(), 1e-12))).T
+    w = (vec * (eig + max(eps * eig.max(), 1e-12)) ** (-power)).T
+    if power == 0:
+        w = w / np.sqrt(max(float(eig.mean()), 1e-12))  # unit scale, direction is what counts
     return w.astype(np.float32), (-w @ mu).astype(np.float32)
 
 
@@ -265,12 +284,17 @@ def build_head_card(cfg: Config) -> ModelCard:
     return ModelCard(
         id=cfg.model_id or "photosim-mnv2",
         pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size, rotations=cfg.rotations,
+        context_size=cfg.context_size, feature_dim=feature_card(cfg).feature_dim,
         head=cfg.head, head_hidden=cfg.head_hidden, dim=cfg.dim,
     )
 
 
-def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray):
-    """Train the projection head on cached features; returns the head module."""
+def scale_context(cfg: Config, f: np.ndarray) -> np.ndarray:
+    return f
+
+
+def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray, valid=None):
+    """Train the projection head on cached features (n, views, D); returns the head."""
     import torch
     from pytorch_metric_learning import losses, miners
 
@@ -278,17 +302,17 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray):
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    card = build_head_card(cfg)
-    head = build_head(card)
+    head = build_head(build_head_card(cfg))
     n, n_views, _ = feats.shape
     if cfg.head == "linear" and cfg.pca_init:
-        w, b = pca_whitening(feats[:, 0].astype(np.float64), cfg.dim)
+        w, b = pca_whitening(feats[:, 0].astype(np.float64), cfg.dim, power=cfg.pca_power)
         with torch.no_grad():
             head.weight.copy_(torch.from_numpy(w))
             head.bias.copy_(torch.from_numpy(b))
+    if valid is not None:
+        log("initial " + valid(head.eval()))
     if cfg.epochs <= 0:
         return head.eval()
-
     _, lab = np.unique(labels, return_inverse=True)
     by_class = [np.flatnonzero(lab == c) for c in range(lab.max() + 1)]
     class_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
@@ -301,9 +325,8 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray):
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     ft = torch.from_numpy(feats.astype(np.float32))
-    head.train()
-    step = 0
     for epoch in range(cfg.epochs):
+        head.train()
         running = 0.0
         for _ in range(steps_per_epoch):
             classes = rng.choice(len(by_class), size=min(cfg.batch_classes, len(by_class)), replace=False)
@@ -311,13 +334,12 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray):
                 rng.choice(by_class[c], size=cfg.batch_images, replace=len(by_class[c]) < cfg.batch_images)
                 for c in classes
             ])
-            # two different views of every photo (view 0 = the original)
+            # two different views of every photo (view 0 = the photo, 1 = rotated, 2+ = edited)
             v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
             x = torch.cat([ft[idx, v[:, 0]], ft[idx, v[:, 1]]])
-            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]]))
-            y_inst = torch.from_numpy(np.concatenate([idx, idx]))
-            # a photo drawn twice in the batch is one identity: labels by photo index
             emb = torch.nn.functional.normalize(head(x), dim=1)
+            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]]))
+            y_inst = torch.from_numpy(np.concatenate([idx, idx]))  # a photo's views: one label
             loss = class_loss(emb, y_class, class_miner(emb, y_class))
             if cfg.instance_weight:
                 loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
@@ -325,10 +347,11 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray):
             loss.backward()
             opt.step()
             sched.step()
-            step += 1
             running += float(loss.detach())
-        if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 5) == 0 or epoch + 1 == cfg.epochs:
-            log(f"epoch {epoch + 1}/{cfg.epochs} loss {running / steps_per_epoch:.4f}")
+        msg = f"epoch {epoch + 1}/{cfg.epochs} loss {running / steps_per_epoch:.4f}"
+        if valid is not None and ((epoch + 1) % max(1, cfg.epochs // 5) == 0 or epoch + 1 == cfg.epochs):
+            msg += " " + valid(head.eval())
+        log(msg)
     return head.eval()
 
 
@@ -338,6 +361,14 @@ def project_np(head, feats: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         f = torch.from_numpy(np.asarray(feats, dtype=np.float16).astype(np.float32))
         return torch.nn.functional.normalize(head(f), dim=1).numpy()
+
+
+def heldout_summary(head, feats: np.ndarray, labels: np.ndarray) -> str:
+    """Quick held-out figures on cached features: class mAP@R and rotated-copy Recall@1."""
+    g = project_np(head, feats[:, 0])
+    q = project_np(head, feats[:, 1])
+    rot = float(np.mean(np.argmax(q @ g.T, axis=1) == np.arange(len(g))))
+    return f"held-out mAP@R {retrieval_metrics(g, labels)['map_at_r']:.4f} rotated R@1 {rot:.4f}"
 
 
 # -- measuring ----------------------------------------------------------------
@@ -390,12 +421,22 @@ def run(cfg: Config) -> ModelCard:
         f"{len(held)} held out ({len(held_items)} photos)")
 
     state = backbone_state(cfg)
-    feats = extract_features(cfg, state, train_items, "train")
+    feats = extract_features(cfg, state, train_items, "train", cfg.views)
     ok = np.abs(feats[:, 0]).sum(1) > 0
     feats, labels = feats[ok], np.array([c for _, c in train_items])[ok]
-    head = train_head(cfg, feats, labels)
+    valid = None
+    if cfg.monitor:
+        held_feats = extract_features(cfg, state, held_items, "heldout", 0)
+        held_labels = np.array([c for _, c in held_items])
+
+        def valid(h):
+            return heldout_summary(h, held_feats, held_labels)
+
+    head = train_head(cfg, feats, labels, valid)
     train_metrics = retrieval_metrics(project_np(head, feats[:, 0]), labels)
     log(f"train-class mAP@R {train_metrics['map_at_r']:.4f}")
+    if cfg.no_eval:
+        return build_head_card(cfg)
 
     card = build_head_card(cfg)
     full_state = {**state, **{"head." + k: v.detach().clone() for k, v in head.state_dict().items()}}
@@ -420,11 +461,18 @@ def run(cfg: Config) -> ModelCard:
     weights_mb = round((Path(cfg.out) / card.weights).stat().st_size / 2**20, 2)
     log(f"throughput {speed} img/s at batch 32, weights {weights_mb} MB")
 
+    how = []
+    if cfg.context_size:
+        how.append(f"plus a rotation-invariant context (GeM over the four quarter turns at {cfg.context_size} px) "
+                   "so that photos stored sideways without EXIF match")
+    if cfg.rotations == 4:
+        how.append("features pooled over the four quarter turns (rotation invariant)")
     card.description = (
-        "photosim's own encoder: ImageNet MobileNetV2 features pooled (GeM) over the four 90° "
-        "rotations of the photo, so sideways photos without EXIF match, and a projection head "
-        "trained with metric learning (multi-similarity loss on class labels and on edited copies "
-        "of each photo). Output: L2-normalised vectors."
+        f"photosim's own encoder: ImageNet MobileNetV2 at {cfg.input_size} px with {cfg.pooling.upper()} "
+        f"pooling of the upright photo; {'; '.join(how) + '; ' if how else ''}frozen backbone and a "
+        f"{cfg.head} projection head to {cfg.dim}-d trained "
+        "with metric learning (multi-similarity loss on class labels and on edited copies of each photo). "
+        "Output: L2-normalised vectors."
     )
     card.extra.update({
         "training": {
@@ -441,8 +489,9 @@ def run(cfg: Config) -> ModelCard:
                        "(class labels) + the same on photo identity (edited views)",
             "hyper_parameters": {
                 k: getattr(cfg, k) for k in (
-                    "seed", "epochs", "max_per_class", "views", "input_size", "rotations", "pooling",
-                    "gem_p", "head", "head_hidden", "dim", "pca_init", "lr", "weight_decay",
+                    "seed", "epochs", "max_per_class", "views", "input_size", "rotations", "context_size",
+                    "pooling",
+                    "gem_p", "head", "head_hidden", "dim", "pca_init", "pca_power", "lr", "weight_decay",
                     "batch_classes", "batch_images", "instance_weight", "ms_alpha", "ms_beta",
                     "ms_base", "miner_epsilon")
             },
@@ -473,19 +522,25 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--init", choices=["imagenet", "random"], default="imagenet")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--heldout", type=int, default=25)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--max-per-class", type=int, default=0, help="cap of training photos per class (0: all)")
     ap.add_argument("--eval-max-per-class", type=int, default=0)
-    ap.add_argument("--views", type=int, default=4, help="edited copies per photo")
-    ap.add_argument("--input-size", type=int, default=128)
-    ap.add_argument("--rotations", type=int, choices=[1, 4], default=4)
+    ap.add_argument("--views", type=int, default=1, help="edited copies per photo (besides one rotated copy)")
+    ap.add_argument("--input-size", type=int, default=224)
+    ap.add_argument("--rotations", type=int, choices=[1, 4], default=1,
+                    help="4: pool over the four quarter turns (rotation invariant by construction)")
+    ap.add_argument("--context-size", type=int, default=96,
+                    help="input size of the rotation-invariant context pass (0: off)")
     ap.add_argument("--pooling", choices=["gem", "avg"], default="gem")
     ap.add_argument("--gem-p", type=float, default=3.0)
     ap.add_argument("--head", choices=["linear", "mlp"], default="linear")
     ap.add_argument("--head-hidden", type=int, default=0)
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--no-pca-init", action="store_true")
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--pca-power", type=float, default=0.0, help="0: PCA rotation, 0.5: full whitening")
+    ap.add_argument("--no-eval", action="store_true", help="train only (for sweeps with --monitor)")
+    ap.add_argument("--monitor", action="store_true", help="log held-out mAP@R during training")
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--instance-weight", type=float, default=1.0)
     ap.add_argument("--near-dup-sample", type=int, default=200)
@@ -497,8 +552,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         data=a.data, out=a.out, cache=a.cache, work=a.work or (a.cache / "train-features"), init=a.init,
         seed=a.seed, heldout=a.heldout, epochs=a.epochs, max_per_class=a.max_per_class,
         eval_max_per_class=a.eval_max_per_class, views=a.views, input_size=a.input_size,
-        rotations=a.rotations, pooling=a.pooling, gem_p=a.gem_p, head=a.head, head_hidden=a.head_hidden,
-        dim=a.dim, pca_init=not a.no_pca_init, lr=a.lr, weight_decay=a.weight_decay,
+        rotations=a.rotations, context_size=a.context_size, no_eval=a.no_eval, pooling=a.pooling, gem_p=a.gem_p, head=a.head, head_hidden=a.head_hidden,
+        dim=a.dim, pca_init=not a.no_pca_init, pca_power=a.pca_power, monitor=a.monitor, lr=a.lr, weight_decay=a.weight_decay,
         instance_weight=a.instance_weight, near_dup_sample=a.near_dup_sample, model_id=a.model_id,
         skip_baseline=a.skip_baseline,
     )
@@ -506,7 +561,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         cfg.epochs = min(cfg.epochs, 1)
         cfg.views = min(cfg.views, 1)
         cfg.input_size = min(cfg.input_size, 64)
-        cfg.near_dup_sample = min(cfg.near_dup_sample, 6)
+        cfg.context_size = min(cfg.context_size, 32) if cfg.context_size else 0
+        cfg.near_dup_sample = min(cfg.near_dup_sample, 4)
         cfg.batch_classes, cfg.batch_images = 4, 2
         cfg.throughput_batches = 1
         cfg.dim = min(cfg.dim, 16)

@@ -37,6 +37,11 @@ class ModelCard:
     #: 4: features are pooled over the four 90° rotations of the input together,
     #: which makes them invariant to photos stored sideways without EXIF. 1: off.
     rotations: int = 1
+    #: >0: a second, rotation-invariant pass: the backbone also sees the four quarter
+    #: turns of the photo at this (small) input size, pooled together, and those
+    #: values are appended to the features (then ``feature_dim`` is 2 × 1280). Lets
+    #: the head recognise photos stored sideways without EXIF. 0: off.
+    context_size: int = 0
     dim: int = 256
     weights: str = "encoder.safetensors"
     #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.
@@ -76,6 +81,8 @@ def make_backbone_id(card: ModelCard, backbone_state: dict[str, torch.Tensor]) -
     pipeline = [card.architecture, card.pooling, card.gem_p, card.input_size, card.mean, card.std]
     if card.rotations != 1:  # only then, so that ids of older cards stay as they were
         pipeline.append(f"rotations={card.rotations}")
+    if card.context_size:
+        pipeline.append(f"context_size={card.context_size}")
     h.update(json.dumps(pipeline).encode())
     for key in sorted(backbone_state):
         h.update(key.encode())
@@ -125,11 +132,11 @@ class EncoderNet(nn.Module):
         self.pool = GeM(card.gem_p) if card.pooling == "gem" else nn.AdaptiveAvgPool2d(1)
         self.head = build_head(card)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.card.rotations == 1:
+    def _pooled(self, x: torch.Tensor, rotations: int) -> torch.Tensor:
+        if rotations == 1:
             return self.pool(self.backbone(x)).flatten(1)
-        if self.card.rotations != 4:
-            raise ValueError(f"rotations must be 1 or 4, not {self.card.rotations}")
+        if rotations != 4:
+            raise ValueError(f"rotations must be 1 or 4, not {rotations}")
         # One batch with the four quarter turns; pool over all their positions at once.
         n = x.shape[0]
         xs = torch.cat([x] + [torch.rot90(x, k, (2, 3)) for k in (1, 2, 3)])
@@ -141,6 +148,14 @@ class EncoderNet(nn.Module):
             m = y.clamp(min=self.pool.eps).pow(p).mean(dim=(-2, -1))
             return m.view(4, n, -1).mean(0).pow(1.0 / p)
         return y.mean(dim=(-2, -1)).view(4, n, -1).mean(0)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        f = self._pooled(x, self.card.rotations)
+        if not self.card.context_size:
+            return f
+        s = self.card.context_size
+        small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        return torch.cat([f, self._pooled(small, 4)], dim=1)
 
     def project(self, f: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(f), dim=1)

@@ -15,7 +15,7 @@ import train_encoder  # noqa: E402
 from photosim.encoder import Encoder  # noqa: E402
 
 
-def _make_data(root: Path, n_classes=6, per_class=6):
+def _make_data(root: Path, n_classes=6, per_class=4):
     rng = random.Random(0)
     for c in range(n_classes):
         d = root / f"class{c}"
@@ -55,23 +55,46 @@ def test_smoke_training_run_writes_a_loadable_encoder(tmp_path):
     out = tmp_path / "enc"
     train_encoder.main([
         "--data", str(data), "--out", str(out), "--cache", str(tmp_path / "cache"),
-        "--init", "random", "--smoke", "--epochs", "1", "--seed", "0",
+        "--init", "random", "--smoke", "--epochs", "1", "--seed", "0", "--monitor",
     ])
     card = json.loads((out / "card.json").read_text())
-    assert card["rotations"] == 4 and card["input_size"] == 64
+    assert card["context_size"] == 32 and card["input_size"] == 64 and card["feature_dim"] == 2560
     assert len(card["training"]["heldout_classes"]) == 2
     assert not set(card["training"]["heldout_classes"]) & set(card["training"]["train_classes"])
     m = card["metrics"]
     for key in ("trained", "baseline_imagenet_avg_224"):
         for metric in ("map_at_r", "recall_at_1", "precision_at_10", "near_dup_recall_at_1"):
             assert 0.0 <= m[key][metric] <= 1.0
-    # rotation pooling makes 90° copies exact duplicates
-    assert m["trained"]["near_dup_rotation_recall_at_1"] == pytest.approx(1.0)
+    assert 0.0 <= m["trained"]["near_dup_rotation_recall_at_1"] <= 1.0
     assert m["throughput_img_per_s_batch32"] > 0 and m["weights_mb"] > 0
+    assert card["training"]["hyper_parameters"]["context_size"] == 32
 
     enc = Encoder.load(out)
     img = Image.open(next((data / "class0").glob("*.jpg"))).convert("RGB")
     v = enc.embed([img, img.transpose(Image.Transpose.ROTATE_90)])
     assert v.shape == (2, card["dim"])
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
-    assert float(v[0] @ v[1]) > 0.99
+
+
+def test_cached_features_are_the_encoders_features(tmp_path):
+    """Training on cached features must see exactly what the shipped encoder computes,
+    and the rotated view's context part is the photo's (rotation invariant)."""
+    cfg = train_encoder.parse_args([
+        "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--init", "random", "--smoke",
+        "--work", str(tmp_path / "w"),
+    ])
+    state = train_encoder.backbone_state(cfg)
+    img = Image.new("RGB", (80, 50), (10, 200, 30))
+    ImageDraw.Draw(img).rectangle((5, 5, 30, 40), fill=(250, 0, 90))
+    img.save(tmp_path / "a.png")
+    feats = train_encoder.extract_features(cfg, state, [(tmp_path / "a.png", "x")], "t", 1)
+    assert feats.shape == (1, 3, 2560)
+    enc = train_encoder.make_encoder(train_encoder.feature_card(cfg), state)
+    from photosim.imageio import open_image
+
+    photo = open_image(tmp_path / "a.png")
+    want = enc.features(np.stack([enc.preprocess(photo)]))
+    assert np.allclose(feats[0, 0], want[0], rtol=2e-3, atol=2e-3)
+    turned = enc.features(np.stack([enc.preprocess(photo.transpose(Image.Transpose.ROTATE_270))]))
+    assert np.allclose(turned[0, 1280:], want[0, 1280:], rtol=1e-3, atol=1e-4)
+    assert np.allclose(feats[0, 1, 1280:], feats[0, 0, 1280:])
