@@ -3,7 +3,3 @@
 Widgets only render models and forward the user's intent; every engine call runs in
 :class:`photosim.gui.service.LibraryService` worker threads, never on the GUI thread.
 """
-
-from .compat import immortalize_singletons as _immortalize
-
-_immortalize()
