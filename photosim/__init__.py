@@ -9,7 +9,6 @@ The public API is :class:`photosim.Library`::
             print(match.score, match.photo.path)
 """
 
-from .library import Library, LibraryLocked, default_library_path
 from .values import (
     Cancelled,
     DuplicateGroup,
@@ -27,3 +26,15 @@ __all__ = [
     "LibraryInfo", "Match", "PhotoInfo", "PhotosimError", "QueryResult", "ScanProgress", "ScanReport",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {"Library": "library", "LibraryLocked": "lock", "default_library_path": "library"}
+
+
+def __getattr__(name: str):
+    """The library (SQLite, hnswlib, numpy) loads on first use, so ``import photosim``
+    stays instant for the GUI's first paint."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .model import ModelCard
+from .card import ModelCard
 
 _HERE = Path(__file__).resolve().parent
 

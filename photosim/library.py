@@ -26,7 +26,7 @@ from .encoder import Encoder, bundled_model_dir
 from .imageio import PhotoError, decode_bytes, open_image
 from .index import VectorIndex
 from .lock import LibraryLock, LibraryLocked
-from .model import ModelCard
+from .card import ModelCard
 from .values import (
     AlbumInfo,
     Cancelled,
