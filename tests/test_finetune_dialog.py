@@ -34,7 +34,7 @@ def albums_lib(tmp_path):
     lib.close()
 
 
-def _train(qtbot, dlg, epochs=4):
+def _train(qtbot, dlg, epochs=0):  # 0: auto
     dlg.epochs.setValue(epochs)
     dlg.start_btn.click()
     qtbot.waitUntil(lambda: dlg.accept_btn.isEnabled() or "Stopped" in dlg.status.text(), timeout=60_000)

@@ -127,7 +127,7 @@ class LossCurve(QWidget):
             p.setPen(QColor(30, 150, 70))
             p.drawText(QRectF(r.right() + 4, r.top() - 4, 36, 16), Qt.AlignmentFlag.AlignLeft, "1.0")
             p.drawText(QRectF(r.right() + 4, r.bottom() - 12, 36, 16), Qt.AlignmentFlag.AlignLeft, "0")
-            p.drawText(QRectF(r.right() - 160, r.top() + 2, 156, 16), Qt.AlignmentFlag.AlignRight,
+            p.drawText(QRectF(r.right() - 200, r.bottom() - 18, 196, 16), Qt.AlignmentFlag.AlignRight,
                        f"validation MAP@R {self.val[-1][1]:.3f}")
 
 
@@ -384,26 +384,28 @@ class FineTuneDialog(QDialog):
 
     # -- the comparison --------------------------------------------------------
     def _fill_metrics(self, r) -> None:
-        while self.metrics_grid.count():
-            w = self.metrics_grid.takeAt(0).widget()
-            if w is not None:
-                w.deleteLater()
-        heads = ["", "active model", "new model", "change"]
-        for c, h in enumerate(heads):
-            lab = QLabel(f"<b>{h}</b>")
-            self.metrics_grid.addWidget(lab, 0, c)
-        for row, (key, name) in enumerate(METRICS, 1):
-            self.metrics_grid.addWidget(QLabel(name), row, 0)
+        if not self.metrics_grid.count():  # built once; later calls only change the texts
+            for c, h in enumerate(["", "active model", "new model", "change"]):
+                self.metrics_grid.addWidget(QLabel(f"<b>{h}</b>"), 0, c)
+            self._metric_labels = {}
+            for row, (key, name) in enumerate(METRICS, 1):
+                self.metrics_grid.addWidget(QLabel(name), row, 0)
+                cells = [QLabel("–") for _ in range(3)]
+                for c, lab in enumerate(cells, 1):
+                    self.metrics_grid.addWidget(lab, row, c)
+                self._metric_labels[key] = cells
+        for key, _name in METRICS:
             b = r.before.get(key) if r else None
             a = r.after.get(key) if r else None
-            self.metrics_grid.addWidget(QLabel("–" if b is None else f"{b:.3f}"), row, 1)
-            self.metrics_grid.addWidget(QLabel("–" if a is None else f"{a:.3f}"), row, 2)
+            cb, ca, cd = self._metric_labels[key]
+            cb.setText("–" if b is None else f"{b:.3f}")
+            ca.setText("–" if a is None else f"{a:.3f}")
             if a is not None and b is not None:
                 d = a - b
                 colour = "#1e9646" if d > 0.0005 else ("#d03030" if d < -0.0005 else "palette(text)")
-                self.metrics_grid.addWidget(QLabel(f"<span style='color:{colour}'>{d:+.3f}</span>"), row, 3)
+                cd.setText(f"<span style='color:{colour}'>{d:+.3f}</span>")
             else:
-                self.metrics_grid.addWidget(QLabel("–"), row, 3)
+                cd.setText("–")
 
     def _set_examples(self, examples: list[dict]) -> None:
         box = QWidget()

@@ -260,7 +260,8 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         return ph.to(device)
 
     before = evaluate(parent_project())
-    best = (before.get("map_at_r", -1.0), 0, copy.deepcopy(head.state_dict()))
+    start = evaluate(head) if center is not None and config.new_head is None else before
+    best = (start.get("map_at_r", -1.0), 0, copy.deepcopy(head.state_dict()))
     history: list[dict] = []
 
     if config.loss == "multisimilarity":
@@ -360,7 +361,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
             progress(TrainProgress("validating", epoch, epochs, steps, steps, mean_loss, elapsed, eta, val))
 
     head.load_state_dict(best[2])
-    after = evaluate(head) if best[1] else dict(before)
+    after = evaluate(head)
     state = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     outcome = TrainOutcome(
         head_state=state, head=head_kind, head_hidden=head_hidden, dim=dim, before=before, after=after, best_epoch=best[1],
