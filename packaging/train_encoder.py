@@ -84,6 +84,8 @@ class Config:
     input_size: int = 224
     rotations: int = 1
     context_size: int = 96
+    context_dims: int = 128
+    context_weight: float = 0.7
     no_eval: bool = False
     pooling: str = "gem"
     gem_p: float = 3.0
@@ -305,7 +307,16 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray, valid=None):
     head = build_head(build_head_card(cfg))
     n, n_views, _ = feats.shape
     if cfg.head == "linear" and cfg.pca_init:
-        w, b = pca_whitening(feats[:, 0].astype(np.float64), cfg.dim, power=cfg.pca_power)
+        f0 = feats[:, 0].astype(np.float64)
+        if cfg.context_size and cfg.context_dims:
+            # block init: PCA of the upright features, plus a down-weighted PCA of the context
+            kf, kg, D = cfg.dim - cfg.context_dims, cfg.context_dims, f0.shape[1] // 2
+            w, b = np.zeros((cfg.dim, f0.shape[1]), np.float32), np.zeros(cfg.dim, np.float32)
+            w[:kf, :D], b[:kf] = pca_whitening(f0[:, :D], kf, power=cfg.pca_power)
+            wg, bg = pca_whitening(f0[:, D:], kg, power=cfg.pca_power)
+            w[kf:, D:], b[kf:] = cfg.context_weight * wg, cfg.context_weight * bg
+        else:
+            w, b = pca_whitening(f0, cfg.dim, power=cfg.pca_power)
         with torch.no_grad():
             head.weight.copy_(torch.from_numpy(w))
             head.bias.copy_(torch.from_numpy(b))
@@ -398,6 +409,23 @@ def summarise(report) -> dict:
     }
 
 
+def baseline_metrics(cfg: Config, state: dict, held_items: list, folder: Path) -> dict:
+    """The ImageNet baseline (interim encoder) measured with evaluate_folder on the held-out
+    album; cached under ``--work`` (it depends only on the data, weights and seed)."""
+    key = hashlib.blake2b(digest_size=8)
+    key.update(json.dumps([cfg.init, cfg.seed, cfg.near_dup_sample, [(str(p), c) for p, c in held_items]]).encode())
+    path = Path(cfg.work) / f"baseline-{key.hexdigest()}.json"
+    if path.is_file():
+        log(f"baseline: cached {path}")
+        return json.loads(path.read_text())
+    log("evaluating the ImageNet baseline (interim encoder) the same way")
+    base = make_encoder(baseline_card(), state)
+    out = summarise(evaluate_folder(base, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed))
+    Path(cfg.work).mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return out
+
+
 # -- main -----------------------------------------------------------------------
 def run(cfg: Config) -> ModelCard:
     import torch
@@ -451,10 +479,7 @@ def run(cfg: Config) -> ModelCard:
         metrics = {"trained": summarise(rep)}
         log(json.dumps(metrics["trained"]))
         if not cfg.skip_baseline:
-            log("evaluating the ImageNet baseline (interim encoder) the same way")
-            base = make_encoder(baseline_card(), state)
-            brep = evaluate_folder(base, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed)
-            metrics["baseline_imagenet_avg_224"] = summarise(brep)
+            metrics["baseline_imagenet_avg_224"] = baseline_metrics(cfg, state, held_items, folder)
             log(json.dumps(metrics["baseline_imagenet_avg_224"]))
         sample_imgs = [open_image(p) for p, _ in held_items[: 32]]
     speed = throughput(trained, sample_imgs, cfg.throughput_batches)
@@ -491,7 +516,7 @@ def run(cfg: Config) -> ModelCard:
                 k: getattr(cfg, k) for k in (
                     "seed", "epochs", "max_per_class", "views", "input_size", "rotations", "context_size",
                     "pooling",
-                    "gem_p", "head", "head_hidden", "dim", "pca_init", "pca_power", "lr", "weight_decay",
+                    "gem_p", "head", "head_hidden", "dim", "pca_init", "pca_power", "context_dims", "context_weight", "lr", "weight_decay",
                     "batch_classes", "batch_images", "instance_weight", "ms_alpha", "ms_beta",
                     "ms_base", "miner_epsilon")
             },
@@ -538,6 +563,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--no-pca-init", action="store_true")
     ap.add_argument("--pca-power", type=float, default=0.0, help="0: PCA rotation, 0.5: full whitening")
+    ap.add_argument("--context-dims", type=int, default=128,
+                    help="head output dims initialised from the context (PCA block init; 0: joint PCA)")
+    ap.add_argument("--context-weight", type=float, default=0.7, help="scale of the context block at init")
     ap.add_argument("--no-eval", action="store_true", help="train only (for sweeps with --monitor)")
     ap.add_argument("--monitor", action="store_true", help="log held-out mAP@R during training")
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -552,7 +580,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         data=a.data, out=a.out, cache=a.cache, work=a.work or (a.cache / "train-features"), init=a.init,
         seed=a.seed, heldout=a.heldout, epochs=a.epochs, max_per_class=a.max_per_class,
         eval_max_per_class=a.eval_max_per_class, views=a.views, input_size=a.input_size,
-        rotations=a.rotations, context_size=a.context_size, no_eval=a.no_eval, pooling=a.pooling, gem_p=a.gem_p, head=a.head, head_hidden=a.head_hidden,
+        rotations=a.rotations, context_size=a.context_size, no_eval=a.no_eval,
+        context_dims=a.context_dims, context_weight=a.context_weight, pooling=a.pooling, gem_p=a.gem_p, head=a.head, head_hidden=a.head_hidden,
         dim=a.dim, pca_init=not a.no_pca_init, pca_power=a.pca_power, monitor=a.monitor, lr=a.lr, weight_decay=a.weight_decay,
         instance_weight=a.instance_weight, near_dup_sample=a.near_dup_sample, model_id=a.model_id,
         skip_baseline=a.skip_baseline,
@@ -566,6 +595,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         cfg.batch_classes, cfg.batch_images = 4, 2
         cfg.throughput_batches = 1
         cfg.dim = min(cfg.dim, 16)
+        cfg.context_dims = min(cfg.context_dims, 4)
     cfg.extra["argv"] = list(argv if argv is not None else sys.argv[1:])
     return cfg
 
