@@ -22,7 +22,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..model import ModelCard
+from ..card import ModelCard
 from ..values import PhotosimError
 
 TMP_PREFIX = ".tmp-"

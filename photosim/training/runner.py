@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..model import ModelCard
+from ..card import ModelCard
 from ..values import Cancelled, PhotosimError
 from .finetune import TrainConfig, TrainProgress, project_with, train_head
 from .models_store import new_model_id, write_model
@@ -116,7 +117,8 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     card.description = f"Fine-tuned by the user from {active.id} on {len(data.album_names)} albums."
     card.extra = {"finetune": {
         "based_on": active.id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # microseconds: two fine-tunes in one second must still list in order
+        "created": datetime.now().astimezone().isoformat(timespec="microseconds"),
         "albums": data.album_names,
         "marks": len(data.positives) + len(data.negatives),
         "mode": cfg.mode, "epochs": len(outcome.history), "best_epoch": outcome.best_epoch,
