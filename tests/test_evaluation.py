@@ -163,3 +163,26 @@ def test_near_duplicate_recall_with_identity_gallery():
     res = near_duplicate_recall(ToyEncoder(), images, rng, sample=4, kinds=["rotate90", "jpeg"])
     assert res["n_queries"] == 8 and res["n_gallery"] == 10
     assert res["per_kind"]["rotate90"] == 1.0
+
+
+def test_eval_command_with_the_bundled_encoder(tmp_path, capsys):
+    """``photosim eval`` on a tiny album folder, with the real shipped encoder."""
+    import json
+
+    from photosim.cli import main as cli_main
+
+    folder = _album(tmp_path, per_class=5)
+    code = cli_main(["eval", str(folder), "--json", "--near-dup-sample", "4", "--library", str(tmp_path / "lib")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_photos"] == 15 and out["n_classes"] == 3 and out["n_skipped"] == 1
+    for key in ("recall_at_1", "precision_at_10", "map_at_r"):
+        assert 0 <= out["retrieval"][key] <= 1
+    # one coloured ellipse per album on random backgrounds: far above chance (1/3)
+    assert out["retrieval"]["recall_at_1"] >= 0.6
+    assert out["near_duplicates"]["recall_at_1"] >= 0.9
+    from photosim.card import ModelCard
+    from photosim.encoder import bundled_model_dir
+
+    assert out["model_id"] == ModelCard.load(bundled_model_dir() / "card.json").id
+    assert cli_main(["eval", str(tmp_path / "nope"), "--library", str(tmp_path / "lib")]) == 2
