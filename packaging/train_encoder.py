@@ -22,9 +22,13 @@ Recipe (all CPU, reproducible with fixed seeds):
    :func:`photosim.evaluation.evaluate_folder` on the held-out classes; the
    figures, throughput and weight size go into ``card.json``.
 
-Usage::
+Usage (this reproduces the bundled ``resources/encoder/``; the defaults are the
+shipped configuration: 224 px upright GeM + 96 px rotation-invariant context,
+linear head to 448-d, 20 training photos per class, 1 rotated + 1 edited view
+each, 10 epochs at lr 1e-4, seed 0; evaluation on all photos of the 25 held-out
+classes with 200 near-duplicate originals)::
 
-    python packaging/train_encoder.py --data /path/to/caltech101-dev \\
+    python packaging/train_encoder.py --data /path/to/caltech101-dev \
         --out resources/encoder --cache /tmp/mnv2
 
 ``--smoke --init random`` runs a tiny, network-free version (used by the tests).
@@ -79,19 +83,19 @@ class Config:
     seed: int = 0
     heldout: int = 25
     epochs: int = 10
-    max_per_class: int = 0
+    max_per_class: int = 20
     views: int = 1
     input_size: int = 224
     rotations: int = 1
     context_size: int = 96
-    context_dims: int = 128
+    context_dims: int = 192
     context_weight: float = 0.7
     no_eval: bool = False
     pooling: str = "gem"
     gem_p: float = 3.0
     head: str = "linear"
     head_hidden: int = 0
-    dim: int = 256
+    dim: int = 448
     pca_init: bool = True
     pca_power: float = 0.0
     monitor: bool = False
@@ -548,7 +552,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--heldout", type=int, default=25)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--max-per-class", type=int, default=0, help="cap of training photos per class (0: all)")
+    ap.add_argument("--max-per-class", type=int, default=20, help="cap of training photos per class (0: all)")
     ap.add_argument("--eval-max-per-class", type=int, default=0)
     ap.add_argument("--views", type=int, default=1, help="edited copies per photo (besides one rotated copy)")
     ap.add_argument("--input-size", type=int, default=224)
@@ -560,10 +564,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--gem-p", type=float, default=3.0)
     ap.add_argument("--head", choices=["linear", "mlp"], default="linear")
     ap.add_argument("--head-hidden", type=int, default=0)
-    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=448)
     ap.add_argument("--no-pca-init", action="store_true")
     ap.add_argument("--pca-power", type=float, default=0.0, help="0: PCA rotation, 0.5: full whitening")
-    ap.add_argument("--context-dims", type=int, default=128,
+    ap.add_argument("--context-dims", type=int, default=192,
                     help="head output dims initialised from the context (PCA block init; 0: joint PCA)")
     ap.add_argument("--context-weight", type=float, default=0.7, help="scale of the context block at init")
     ap.add_argument("--no-eval", action="store_true", help="train only (for sweeps with --monitor)")
@@ -572,7 +576,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--instance-weight", type=float, default=1.0)
     ap.add_argument("--near-dup-sample", type=int, default=200)
-    ap.add_argument("--model-id", default="")
+    ap.add_argument("--model-id", default="photosim-mnv2-ctx96-v1")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="tiny quick run (tests)")
     a = ap.parse_args(argv)
