@@ -311,17 +311,12 @@ class Scan:
             self.state.failed += 1
             self.report.failed.append((out.path, out.error))
             with self.lib._session() as s, s.begin():
-                row = s.get(Photo, out.row_id) if out.row_id else None
-                if row is None:
-                    row = Photo(path=out.path)
-                    s.add(row)
-                    self.state.added += 1
-                else:
+                row = self._row_at(s, out)
+                if row.id is not None:  # was readable before: its vectors go
                     s.execute(delete(Vector).where(Vector.photo_id == row.id))
                     s.execute(delete(Feature).where(Feature.photo_id == row.id))
                     self.lib._index_remove([row.id])
                     self.lib._bump_generation(s)
-                    self.state.updated += 1
                 row.size, row.mtime_ns = out.size, out.mtime_ns
                 row.content_hash, row.status, row.error, row.scanned_at = out.content_hash, "error", out.error, now
                 row.width = row.height = row.taken_at = row.camera = row.orientation = None
@@ -363,9 +358,8 @@ class Scan:
         self.lib._index_add([new_id], vector[None, :])
         return True
 
-    def _row_for(self, s, out: _Outcome, meta) -> Photo:
-        """The photo row for ``out`` (new or updated), marked readable, with ``meta``'s
-        width, height, date, camera and orientation; flushed so it has an id."""
+    def _row_at(self, s, out: _Outcome) -> Photo:
+        """The existing row at ``out``'s path, or a new one (id None until flushed)."""
         row = s.get(Photo, out.row_id) if out.row_id else None
         if row is None:
             row = Photo(path=out.path)
@@ -373,6 +367,12 @@ class Scan:
             self.state.added += 1
         else:
             self.state.updated += 1
+        return row
+
+    def _row_for(self, s, out: _Outcome, meta) -> Photo:
+        """The photo row for ``out`` (new or updated), marked readable, with ``meta``'s
+        width, height, date, camera and orientation; flushed so it has an id."""
+        row = self._row_at(s, out)
         for attr in ("width", "height", "taken_at", "camera", "orientation"):
             setattr(row, attr, getattr(meta, attr))
         row.size, row.mtime_ns, row.content_hash = out.size, out.mtime_ns, out.content_hash
