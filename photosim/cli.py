@@ -135,6 +135,8 @@ def cmd_info(args) -> int:
         return 0
     _out(f"library:   {info.path} (schema {info.schema_version})")
     _out(f"photos:    {info.photos} ({info.indexed} indexed, {info.errors} failed)")
+    if info.unindexed:
+        _out(f"note:      {info.unindexed} photos have no vector of this encoder: run photosim scan again")
     _out(f"encoder:   {info.encoder_id} (dim {info.encoder_dim})")
     _out(f"index:     {info.index_size} vectors")
     for r in info.roots:

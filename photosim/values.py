@@ -136,8 +136,16 @@ class LibraryInfo:
     roots: list[str]
     device: str | None
 
+    @property
+    def unindexed(self) -> int:
+        """Readable photos without a vector of the active encoder (e.g. after photosim
+        shipped a new encoder); a re-scan embeds them."""
+        return max(0, self.photos - self.errors - self.indexed)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["unindexed"] = self.unindexed
+        return d
 
 
 @dataclass(frozen=True)

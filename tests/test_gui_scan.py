@@ -130,3 +130,35 @@ def test_library_in_use_opens_read_only(qtbot, gui_dirs):
         assert w.model.rowCount() == 3
         assert not w.start_scan([str(gui_dirs / "p")])
         w.close()
+
+
+def test_library_from_another_encoder_is_reindexed_on_open(qtbot, gui_dirs, monkeypatch):
+    """After an upgrade ships a new encoder, stored vectors belong to the old one: the
+    window re-indexes by itself (here from cached features) instead of showing nothing."""
+    from sqlalchemy import text
+
+    from photosim import Library
+
+    photos = gui_dirs / "photos"
+    write_scenes(photos, range(20, 24), size=(256, 192))
+    with Library(gui_dirs / "lib") as lib:
+        lib.scan([photos])
+        with lib._session() as s, s.begin():  # as if written by an older encoder
+            s.execute(text("UPDATE vectors SET encoder_id = 'an-older-encoder'"))
+        assert lib.info().unindexed == 4
+    reports = []
+    from photosim.gui import main_window
+
+    original = main_window.MainWindow._on_opened
+
+    def spy(self, lib):
+        self.service.scanFinished.connect(reports.append)
+        original(self, lib)
+
+    monkeypatch.setattr(main_window.MainWindow, "_on_opened", spy)
+    w = _open(qtbot, gui_dirs / "lib")
+    qtbot.waitUntil(lambda: len(reports) == 1, timeout=WAIT)
+    assert reports[0].reembedded == 4 and reports[0].added == 0
+    info = w.service.lib.info()
+    assert info.indexed == 4 and info.unindexed == 0
+    w.close()

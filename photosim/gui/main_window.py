@@ -350,6 +350,15 @@ class MainWindow(QMainWindow):
                               "you can browse and search, but not scan.", timeout=0)
         self.libraryOpened.emit()
         self.refresh_photos()
+        if not self.service.readonly:
+            self.service.call(lambda lib: lib.info(), self._reindex_if_needed)
+
+    def _reindex_if_needed(self, info) -> None:
+        """A library made with another encoder (photosim upgraded) has photos without
+        vectors of the active one: re-scan at once rather than show empty results."""
+        if info.unindexed and info.roots and self.start_scan(None):
+            self.show_message(f"photosim's encoder changed: indexing {info.unindexed} photos again "
+                              "(your photos and albums are kept).", timeout=0)
 
     def _on_open_failed(self, message: str) -> None:
         self.welcome.set_loading(None)
