@@ -24,7 +24,7 @@ Recipe (all CPU, reproducible with fixed seeds):
 
 Usage (this reproduces the bundled ``resources/encoder/``; the defaults are the
 shipped configuration: 224 px upright GeM + 96 px rotation-invariant context,
-linear head to 448-d, 20 training photos per class, 1 rotated + 1 edited view
+linear head to 448-d, 100 training photos per class, 1 rotated + 1 edited view
 each, 10 epochs at lr 1e-4, seed 0; evaluation on all photos of the 25 held-out
 classes with 200 near-duplicate originals)::
 
@@ -83,7 +83,7 @@ class Config:
     seed: int = 0
     heldout: int = 25
     epochs: int = 10
-    max_per_class: int = 20
+    max_per_class: int = 100
     views: int = 1
     input_size: int = 224
     rotations: int = 1
@@ -552,7 +552,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--heldout", type=int, default=25)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--max-per-class", type=int, default=20, help="cap of training photos per class (0: all)")
+    ap.add_argument("--max-per-class", type=int, default=100, help="cap of training photos per class (0: all)")
     ap.add_argument("--eval-max-per-class", type=int, default=0)
     ap.add_argument("--views", type=int, default=1, help="edited copies per photo (besides one rotated copy)")
     ap.add_argument("--input-size", type=int, default=224)
@@ -576,7 +576,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--instance-weight", type=float, default=1.0)
     ap.add_argument("--near-dup-sample", type=int, default=200)
-    ap.add_argument("--model-id", default="photosim-mnv2-ctx96-v1")
+    ap.add_argument("--model-id", default="photosim-mnv2-ctx96-v2")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="tiny quick run (tests)")
     a = ap.parse_args(argv)
