@@ -70,7 +70,7 @@ def forward_throughput(encoder, batch: int, reps: int = 4) -> float:
     return batch * reps / (time.perf_counter() - t)
 
 
-def bench_scan(work: Path, photos_dir: Path, batch: int) -> None:
+def bench_scan(work: Path, photos_dir: Path, batch: int, workers: int) -> None:
     from photosim import Library
 
     lib_dir = work / "lib-scan"
@@ -80,13 +80,13 @@ def bench_scan(work: Path, photos_dir: Path, batch: int) -> None:
         fwd = forward_throughput(enc, batch)
         print(f"encoder {enc.id} on {enc.device}: forward pass {fwd:.1f} images/s at batch {batch}")
         t = time.perf_counter()
-        report = lib.scan([photos_dir], batch_size=batch)
+        report = lib.scan([photos_dir], batch_size=batch, workers=workers)
         wall = time.perf_counter() - t
         n = report.added
         rate = n / wall
-        print(f"scan: {n} photos in {wall:.1f} s = {rate:.1f} images/s "
+        print(f"scan ({workers} decode threads): {n} photos in {wall:.1f} s = {rate:.1f} images/s "
               f"({100 * rate / fwd:.0f}% of forward-pass throughput)")
-        print("  stage seconds (read/decode run in 2 threads beside the encoder):")
+        print("  stage seconds (read and decode run in worker threads beside the encoder):")
         for k, v in report.timings.items():
             print(f"    {k:<7} {v:7.2f}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -152,8 +152,10 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, help="folder of real photos (>= 2 MP used)")
     ap.add_argument("--count", type=int, default=192)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2, help="decode threads beside the encoder")
     ap.add_argument("--work", type=Path, default=Path("/tmp/photosim-bench"))
     ap.add_argument("--skip-scan", action="store_true")
+    ap.add_argument("--skip-rescan", action="store_true", help="only the scan of real photos")
     args = ap.parse_args()
     import torch
 
@@ -162,8 +164,9 @@ def main() -> None:
         if not args.photos:
             sys.exit("--photos DIR is required for the scan benchmark")
         prepare_photos(args.photos, args.work / "photos", args.count)
-        bench_scan(args.work, args.work / "photos", args.batch)
-    bench_rescan_and_query(args.work)
+        bench_scan(args.work, args.work / "photos", args.batch, args.workers)
+    if not args.skip_rescan:
+        bench_rescan_and_query(args.work)
 
 
 if __name__ == "__main__":

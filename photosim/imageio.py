@@ -160,7 +160,10 @@ def _decode(source, max_side: int) -> tuple[Image.Image, PhotoMeta]:
             # draft() (JPEG DCT scaling to the smallest scale still >= max_side) must
             # come before load(); thumbnail() then uses reduce() for other formats,
             # so a 40 MP photo never decodes at full size.
-            im.draft(None, (max_side, max_side))
+            w, h = im.size
+            if max(w, h) > max_side:  # ask for the reduced size itself, aspect kept
+                scale = max_side / max(w, h)
+                im.draft(None, (max(1, round(w * scale)), max(1, round(h * scale))))
             im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
             im = ImageOps.exif_transpose(im) if meta.orientation != 1 else im
             if im.mode != "RGB":
