@@ -134,7 +134,8 @@ class LibraryService(QObject):
                 from photosim.values import PhotosimError
 
                 raise PhotosimError("no library is open")
-            set_torch_threads(1)
+            if self.lib.encoder_loaded:  # torch fully imported (never touch it mid-import)
+                set_torch_threads(1)
             return fn(self.lib)
         return self.run(job, on_done, on_error, pool=self.long_pool if long else None)
 
@@ -199,7 +200,8 @@ class LibraryService(QObject):
         lib = self.lib
 
         def job():
-            set_torch_threads(0)  # torch's default: a scan embeds batches
+            if lib.encoder_loaded:
+                set_torch_threads(0)  # torch's default: a scan embeds batches
             progress = self.scanProgress.emit
             if roots is None:
                 return lib.rescan(progress=progress, cancel=cancel)
