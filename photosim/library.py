@@ -572,12 +572,7 @@ class Library:
         """Vectors of every photo under ``model_id`` (default: the active model) from cached
         features, no decoding; returns (re-embedded, photos lacking features). Vectors of a
         non-active model are invisible to searches until :meth:`use_model` switches to it."""
-        from sqlalchemy.dialects.sqlite import insert
-
-        from .db import vector_to_blob
-
         self._require_writable()
-        cancel = _as_cancel(cancel) or (lambda: False)
         model_id = model_id or self.encoder_id
         enc = self.encoder if model_id == self.encoder_id else Encoder.load(
             self.model_dir(model_id), device=self.device, resolve_parent=self.model_dir)
@@ -586,25 +581,39 @@ class Library:
             have = set(s.scalars(select(Feature.photo_id).where(Feature.backbone_id == enc.backbone_id)))
         todo = [pid for pid in ok if pid in have]
         done = 0
-        for start in range(0, len(todo), 2048):
+        for ids, _ in self._project_cached(enc, todo, cancel):
+            done += len(ids)
+            if progress:
+                progress("re-embedding", done, len(todo))
+        if model_id == self.encoder_id:
+            self._rebuild_index(progress)
+        return done, len(ok) - len(todo)
+
+    def _project_cached(self, enc: Encoder, photo_ids: Sequence[int], cancel=None, chunk: int = 2048):
+        """Store ``enc``'s vectors of photos from their cached features (no decoding), a
+        transaction per chunk; yields each chunk's (ids, vectors). ``cancel()`` True between
+        chunks raises :class:`Cancelled` (what was stored stays, under ``enc.id``)."""
+        from sqlalchemy.dialects.sqlite import insert
+
+        from .db import vector_to_blob
+
+        cancel = _as_cancel(cancel) or (lambda: False)
+        for start in range(0, len(photo_ids), chunk):
             if cancel():
                 raise Cancelled("re-embedding cancelled; the active model is unchanged")
-            chunk = todo[start:start + 2048]
             with self._session() as s:
                 rows = s.execute(select(Feature.photo_id, Feature.data).where(
-                    Feature.backbone_id == enc.backbone_id, Feature.photo_id.in_(chunk))).all()
+                    Feature.backbone_id == enc.backbone_id,
+                    Feature.photo_id.in_(list(photo_ids[start:start + chunk])))).all()
+            if not rows:
+                continue
             vecs = enc.project(np.stack([blob_to_vector(r.data, np.float16) for r in rows]))
             with self._session() as s, s.begin():
                 s.execute(insert(Vector).prefix_with("OR REPLACE"),
                           [{"photo_id": r.photo_id, "encoder_id": enc.id, "data": vector_to_blob(v)}
                            for r, v in zip(rows, vecs)])
                 self._bump_generation(s)
-            done += len(rows)
-            if progress:
-                progress("re-embedding", done, len(todo))
-        if model_id == self.encoder_id:
-            self._rebuild_index(progress)
-        return done, len(ok) - len(todo)
+            yield [r.photo_id for r in rows], vecs
 
     def _rebuild_index(self, progress=None) -> None:
         with self._index_lock:

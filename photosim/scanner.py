@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 
 from .db import Feature, Photo, Vector, blob_to_vector, vector_to_blob
 from .imageio import PhotoError, PhotoVanished, decode_bytes, hash_bytes, is_supported, read_file
-from .values import PhotosimError, ScanProgress, ScanReport
+from .values import Cancelled, PhotosimError, ScanProgress, ScanReport
 
 ProgressFn = Callable[[ScanProgress], None]
 CancelFn = Callable[[], bool]
@@ -201,25 +201,14 @@ class Scan:
     # -- stages -----------------------------------------------------------
     def _reproject(self, photo_ids: list[int]) -> None:
         """New active encoder with the same backbone: project cached features, no decoding."""
-        encoder = self.lib.encoder
-        for start in range(0, len(photo_ids), 512):
-            chunk = photo_ids[start:start + 512]
-            with self.lib._session() as s:
-                feats = s.execute(
-                    select(Feature.photo_id, Feature.data).where(
-                        Feature.backbone_id == encoder.backbone_id, Feature.photo_id.in_(chunk)
-                    )
-                ).all()
-            if not feats:
-                continue
-            ids = [f.photo_id for f in feats]
-            vecs = encoder.project(np.stack([blob_to_vector(f.data, np.float16) for f in feats]))
-            self._commit_vectors(ids, vecs)
-            self.state.done += len(ids)
-            self.report.reembedded += len(ids)
-            self._emit()
-            if self._cancelled():
-                return
+        try:
+            for ids, vecs in self.lib._project_cached(self.lib.encoder, photo_ids, self._cancelled, chunk=512):
+                self.lib._index_add(ids, vecs)
+                self.state.done += len(ids)
+                self.report.reembedded += len(ids)
+                self._emit()
+        except Cancelled:
+            pass  # run() sees the cancel and reports it
 
     def _work(self, item: _Listed, row_id: int | None, known_hashes: set[str]) -> _Outcome:
         out = _Outcome(path=item.path, row_id=row_id)
@@ -402,14 +391,6 @@ class Scan:
         self.state.done += len(batch)
         for o in batch:
             o.pixels = None
-
-    def _commit_vectors(self, ids: list[int], vecs: np.ndarray) -> None:
-        enc_id = self.lib.encoder_id
-        with self.lib._session() as s, s.begin():
-            for pid, v in zip(ids, vecs):
-                s.merge(Vector(photo_id=pid, encoder_id=enc_id, data=vector_to_blob(v)))
-            self.lib._bump_generation(s)
-        self.lib._index_add(ids, vecs)
 
     def _remove_missing(self) -> None:
         ids = [r.id for r in self.missing.values()]
