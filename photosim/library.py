@@ -350,6 +350,17 @@ class Library:
                     pass
         return self._matches(self.embed_image(image), k, min_score)
 
+    def similar_to_images(self, images: Sequence[ImageLike], k: int = 10,
+                          min_score: float | None = None) -> list[Match]:
+        """Photos most like any of several images (e.g. a multi-file drop): each photo
+        keeps its best score over the queries."""
+        best: dict[int, Match] = {}
+        for image in images:
+            for m in self.similar_to_image(image, k, min_score):
+                if m.photo.id not in best or m.score > best[m.photo.id].score:
+                    best[m.photo.id] = m
+        return sorted(best.values(), key=lambda m: -m.score)[:k]
+
     def query(self, queries: Sequence[str | os.PathLike], k: int = 10,
               min_score: float | None = None) -> list[QueryResult]:
         """Many queries in one call; the model loads at most once. A query that cannot be

@@ -261,3 +261,15 @@ def test_duplicates_progress_cancel_and_trash(tmp_path, monkeypatch):
         keep = lib.photo(paths[1])
         lib.forget([keep.id])
         assert lib.photo(paths[1]) is None and paths[1].exists()
+
+
+def test_several_images_at_once_keep_each_photos_best_score(scanned):
+    lib, root, _ = scanned
+    a, b = sorted((root / "a").glob("*.jpg"))[:2]
+    per_query = [lib.similar_to_image(q, k=6) for q in (a, b)]
+    merged = lib.similar_to_images([a, b], k=6)
+    assert len(merged) == 6 and len({m.photo.id for m in merged}) == 6
+    for m in merged:
+        best = max(x.score for results in per_query for x in results if x.photo.id == m.photo.id)
+        assert m.score == pytest.approx(best)
+    assert [m.score for m in merged] == sorted((m.score for m in merged), reverse=True)

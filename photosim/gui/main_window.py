@@ -45,16 +45,6 @@ from .welcome import WelcomePage
 GALLERY_REFRESH_S = 1.5  # while scanning, re-read the photo list at most this often
 
 
-def merge_matches(lists, k: int):
-    """Several queries at once (a multi-file drop): each photo keeps its best score."""
-    best = {}
-    for matches in lists:
-        for m in matches:
-            if m.photo.id not in best or m.score > best[m.photo.id].score:
-                best[m.photo.id] = m
-    return sorted(best.values(), key=lambda m: -m.score)[:k]
-
-
 def reveal_in_file_manager(path: str) -> None:
     if sys.platform == "darwin":
         subprocess.Popen(["open", "-R", path])
@@ -569,7 +559,7 @@ class MainWindow(QMainWindow):
                 matches = lib.similar(q.photo.id, k, min_score)
                 marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
                 return matches, marks
-            return merge_matches([lib.similar_to_image(img, k, min_score) for img in q.images], k), {}
+            return lib.similar_to_images(q.images, k, min_score), {}
 
         def done(value):
             if serial == self._query_serial:
@@ -806,4 +796,4 @@ def _finetune_available() -> bool:
         return False
 
 
-__all__ = ["MainWindow", "merge_matches", "photo_date"]
+__all__ = ["MainWindow", "photo_date"]
