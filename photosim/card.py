@@ -25,7 +25,7 @@ class ModelCard:
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
     feature_dim: int = 1280
-    head: str = "linear"  # "identity" | "linear" | "mlp"
+    head: str = "linear"  # "identity" | "linear" | "mlp" | "split"
     head_hidden: int = 0
     #: 4: features are pooled over the four 90° rotations of the input together,
     #: which makes them invariant to photos stored sideways without EXIF. 1: off.
@@ -35,6 +35,12 @@ class ModelCard:
     #: values are appended to the features (then ``feature_dim`` is 2 × 1280). Lets
     #: the head recognise photos stored sideways without EXIF. 0: off.
     context_size: int = 0
+    #: Head "split": the last ``context_dims`` outputs are a sparse code of the context
+    #: (its ``context_topk`` largest values kept), scaled by ``context_weight``; see
+    #: photosim.model.SplitHead.
+    context_dims: int = 0
+    context_topk: int = 0
+    context_weight: float = 0.0
     dim: int = 256
     weights: str = "encoder.safetensors"
     #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.

@@ -45,6 +45,36 @@ class GeM(nn.Module):
         return x.clamp(min=self.eps).pow(self.p).mean(dim=(-2, -1)).pow(1.0 / self.p)
 
 
+class SplitHead(nn.Module):
+    """Two channels in one vector: "looks alike" and "is the same photo".
+
+    The upright photo's features are projected and normalised, as usual; they carry
+    what photos of one kind of thing share. The rotation-invariant context is
+    projected and then made sparse: only its ``topk`` largest values survive. Two
+    different photos rarely share those few coordinates, so this channel adds
+    almost nothing between them and a lot between a photo and its edited or
+    sideways copy, which a dense channel cannot do without blurring "alike".
+    """
+
+    def __init__(self, upright_dim: int, context_dim: int, dim: int, context_dims: int, topk: int,
+                 weight: float):
+        super().__init__()
+        if not 0 < context_dims < dim or not 0 < topk <= context_dims:
+            raise ValueError("a split head needs 0 < context_topk <= context_dims < dim")
+        self.upright_dim = upright_dim
+        self.upright = nn.Linear(upright_dim, dim - context_dims)
+        self.context = nn.Linear(context_dim, context_dims)
+        self.topk = topk
+        self.weight = weight
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        u = F.normalize(self.upright(f[:, : self.upright_dim]), dim=1)
+        c = self.context(f[:, self.upright_dim:])
+        kth = c.abs().topk(self.topk, dim=1).values[:, -1:]
+        c = torch.where(c.abs() >= kth, c, torch.zeros_like(c))
+        return torch.cat([u, self.weight * F.normalize(c, dim=1)], dim=1)
+
+
 def build_head(card: ModelCard) -> nn.Module:
     if card.head == "identity":
         return nn.Identity()
@@ -56,6 +86,12 @@ def build_head(card: ModelCard) -> nn.Module:
             nn.Linear(card.feature_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, card.dim),
         )
+    if card.head == "split":
+        if not card.context_size:
+            raise ValueError("a split head needs the rotation-invariant context (context_size)")
+        half = card.feature_dim // 2
+        return SplitHead(half, card.feature_dim - half, card.dim, card.context_dims, card.context_topk,
+                         card.context_weight)
     raise ValueError(f"unknown head {card.head!r}")
 
 
@@ -67,6 +103,14 @@ def build_backbone(architecture: str) -> nn.Module:
     return mobilenet_v2(weights=None).features
 
 
+def _quarter_turns(x: torch.Tensor) -> torch.Tensor:
+    """One batch holding ``x`` and its three quarter turns (in that order)."""
+    xs = torch.cat([x] + [torch.rot90(x, k, (2, 3)) for k in (1, 2, 3)])
+    if x.is_contiguous(memory_format=torch.channels_last):
+        xs = xs.contiguous(memory_format=torch.channels_last)
+    return xs
+
+
 class EncoderNet(nn.Module):
     def __init__(self, card: ModelCard):
         super().__init__()
@@ -75,30 +119,49 @@ class EncoderNet(nn.Module):
         self.pool = GeM(card.gem_p) if card.pooling == "gem" else nn.AdaptiveAvgPool2d(1)
         self.head = build_head(card)
 
-    def _pooled(self, x: torch.Tensor, rotations: int) -> torch.Tensor:
-        if rotations == 1:
-            return self.pool(self.backbone(x)).flatten(1)
-        if rotations != 4:
-            raise ValueError(f"rotations must be 1 or 4, not {rotations}")
-        # One batch with the four quarter turns; pool over all their positions at once.
-        n = x.shape[0]
-        xs = torch.cat([x] + [torch.rot90(x, k, (2, 3)) for k in (1, 2, 3)])
-        if x.is_contiguous(memory_format=torch.channels_last):
-            xs = xs.contiguous(memory_format=torch.channels_last)
-        y = self.backbone(xs)
+    # The backbone can be cut at any block: ``lower`` runs the blocks before the
+    # cut, ``upper`` the rest plus pooling. ``features`` is the two with the cut at
+    # the very end; training the last blocks caches ``lower`` once and runs only
+    # ``upper`` per step (photosim.training.trunk).
+    def lower(
+        self, x: torch.Tensor, split: int | None = None, context: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Activations after ``backbone[:split]`` of the upright photo (its quarter turns
+        first when the card pools over rotations) and of the small context copy's
+        four quarter turns (None without a context)."""
+        split = len(self.backbone) if split is None else split
+        blocks = self.backbone[:split]
+        up = blocks(_quarter_turns(x) if self.card.rotations == 4 else x)
+        if self.card.rotations not in (1, 4):
+            raise ValueError(f"rotations must be 1 or 4, not {self.card.rotations}")
+        if not (context and self.card.context_size):
+            return up, None
+        s = self.card.context_size
+        small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        return up, blocks(_quarter_turns(small))
+
+    def upper(self, up: torch.Tensor, context: torch.Tensor | None, split: int | None = None) -> torch.Tensor:
+        """Pooled features from :meth:`lower`'s activations."""
+        split = len(self.backbone) if split is None else split
+        blocks = self.backbone[split:]
+        f = self._pool_turns(blocks(up), self.card.rotations)
+        if context is None:
+            return f
+        return torch.cat([f, self._pool_turns(blocks(context), 4)], dim=1)
+
+    def _pool_turns(self, y: torch.Tensor, turns: int) -> torch.Tensor:
+        """Pool, averaging the pooled statistic over ``turns`` stacked copies."""
+        if turns == 1:
+            return self.pool(y).flatten(1)
+        n = y.shape[0] // turns
         if isinstance(self.pool, GeM):
             p = self.pool.p
             m = y.clamp(min=self.pool.eps).pow(p).mean(dim=(-2, -1))
-            return m.view(4, n, -1).mean(0).pow(1.0 / p)
-        return y.mean(dim=(-2, -1)).view(4, n, -1).mean(0)
+            return m.view(turns, n, -1).mean(0).pow(1.0 / p)
+        return y.mean(dim=(-2, -1)).view(turns, n, -1).mean(0)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        f = self._pooled(x, self.card.rotations)
-        if not self.card.context_size:
-            return f
-        s = self.card.context_size
-        small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
-        return torch.cat([f, self._pooled(small, 4)], dim=1)
+        return self.upper(*self.lower(x))
 
     def project(self, f: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(f), dim=1)
