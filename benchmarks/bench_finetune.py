@@ -128,13 +128,30 @@ def _fmt(m: dict) -> str:
             f"MAP@R {m['map_at_r']:.3f}  (n={m['n']})")
 
 
+def _printer(name: str, every: float = 30.0):
+    """Fine-tuning progress on stdout, at most every ``every`` seconds (thorough runs take minutes)."""
+    last = [0.0]
+
+    def show(p) -> None:
+        now = time.perf_counter()
+        if p.phase in ("validating", "done") or now - last[0] >= every:
+            last[0] = now
+            loss = f" loss {p.loss:.4f}" if p.loss is not None else ""
+            val = f" val MAP@R {p.val['map_at_r']:.3f}" if p.val else ""
+            eta = f", about {p.eta:.0f} s left" if p.eta else ""
+            print(f"[{name}] {p.phase} epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps}{loss}{val}"
+                  f" ({p.elapsed:.0f} s{eta})", flush=True)
+
+    return show
+
+
 def experiment(name: str, lib_path: Path, test_fraction: float, mode: str, epochs: int | None) -> dict:
     with Library(lib_path) as lib:
         test_ids, test_labels = _split_albums(lib, test_fraction)
         before = _measure(lib, test_ids, test_labels)
         print(f"[{name}] before ({lib.encoder_id}): {_fmt(before)}", flush=True)
         t = time.perf_counter()
-        result = lib.finetune(mode=mode, epochs=epochs)
+        result = lib.finetune(mode=mode, epochs=epochs, progress=_printer(name))
         train_s = time.perf_counter() - t
         t = time.perf_counter()
         lib.use_model(result.model_id)

@@ -257,3 +257,65 @@ def test_labels_survive_reopen_and_rescan_and_go_with_removed_photos(lib, tmp_pa
     with Library(path) as again:
         assert {a.name: a.count for a in again.albums()} == {"warm": 11, "cool": 12}
         assert [(m.query_id, m.result_id) for m in again.marks()] == [(warm[2].id, warm[3].id)]
+
+
+def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, base):
+    import torch
+    from safetensors.torch import load_file
+
+    from photosim.card import ModelCard
+    from photosim.training import example_queries
+
+    vecs, labels = _heldout(lib, base)
+    before = retrieval_metrics(vecs, labels)
+    untouched = _state(lib)
+    phases = set()
+    result = lib.finetune(mode="thorough", epochs=2, progress=lambda p: phases.add(p.phase))
+    assert {"preparing", "training", "validating", "done"} <= phases
+    _assert_untouched_but_models(lib, untouched)
+    card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
+    assert not card.head_only and card.parent == untouched[0]
+    assert card.backbone_id != lib.backbone_id and card.extra["finetune"]["mode"] == "thorough"
+    new = load_file(str(lib.model_dir(result.model_id) / card.weights))
+    old = load_file(str(lib.model_dir(untouched[0]) / lib.card.weights))
+    assert torch.equal(new["backbone.3.conv.0.0.weight"], old["backbone.3.conv.0.0.weight"])  # before the cut
+    assert not torch.equal(new["backbone.18.0.weight"], old["backbone.18.0.weight"])  # trained
+    examples = example_queries(lib, result)  # the new backbone has no cached features: embeds afresh
+    assert examples and all(e["after"] and e["query"] not in [p for p, _ in e["after"]] for e in examples)
+
+    lib.use_model(result.model_id)
+    assert lib.encoder_id == result.model_id
+    assert len(lib.index) == len(lib.photos())  # every photo read again with the new backbone
+    vecs, labels = _heldout(lib, base)
+    after = retrieval_metrics(vecs, labels)
+    assert after["map_at_r"] > before["map_at_r"] + 0.1, (before, after)
+
+
+def _assert_untouched_but_models(lib, before) -> None:
+    after = _state(lib)
+    assert after[0] == before[0] and after[2] == before[2] and after[4] == before[4]
+    assert np.array_equal(after[3], before[3])
+
+
+def test_thorough_cancel_and_nan_leave_everything_untouched(lib, monkeypatch):
+    before = _state(lib)
+    with pytest.raises(Cancelled, match="unchanged"):
+        lib.finetune(mode="thorough", epochs=1, cancel=lambda: True)
+    calls = []
+
+    def cancel_while_training():
+        calls.append(1)
+        return len(calls) > 30  # past reading the 24 photos
+
+    with pytest.raises(Cancelled, match="unchanged"):
+        lib.finetune(mode="thorough", epochs=1, cancel=cancel_while_training)
+    from pytorch_metric_learning import losses
+
+    class NaNLoss(losses.TripletMarginLoss):
+        def forward(self, emb, *a, **k):
+            return super().forward(emb, *a, **k) * float("nan")
+
+    monkeypatch.setattr(losses, "TripletMarginLoss", NaNLoss)
+    with pytest.raises(PhotosimError, match="NaN"):
+        lib.finetune(mode="thorough", epochs=1)
+    _assert_untouched(lib, before)

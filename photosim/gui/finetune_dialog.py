@@ -189,7 +189,7 @@ class FineTuneDialog(QDialog):
         mode_box = QGroupBox("Training")
         mb = QVBoxLayout(mode_box)
         self.quick = QRadioButton("Quick (head only, seconds)")
-        self.thorough = QRadioButton("Thorough (head only, 3x longer)")
+        self.thorough = QRadioButton("Thorough (last network blocks too; minutes, reads the photos again)")
         self.quick.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.quick)
@@ -342,6 +342,12 @@ class FineTuneDialog(QDialog):
             self.progress.setRange(0, max(1, total))
             self.progress.setValue(done)
             self.status.setText(f"{stage.capitalize()}: {done} / {total}")
+            return
+        if p.phase == "preparing":  # thorough mode reads every labelled photo once first
+            self.progress.setRange(0, max(1, p.steps))
+            self.progress.setValue(p.step)
+            eta = f" · about {p.eta:.0f} s left" if p.eta is not None else ""
+            self.status.setText(f"Reading labelled photos: {p.step} / {p.steps}{eta}")
             return
         total = p.epochs * p.steps
         self.progress.setRange(0, max(1, total))

@@ -33,8 +33,8 @@ MODES = ("quick", "thorough")
 
 @dataclass
 class TrainConfig:
-    mode: str = "quick"  # "quick": few epochs; "thorough": 3x the epochs at a lower rate
-    epochs: int | None = None  # default: 12 quick, 40 thorough (more, up to 60, for few photos)
+    mode: str = "quick"  # "quick": the head on cached features; "thorough": last blocks too (thorough.py)
+    epochs: int | None = None  # default: 12 quick (more, up to 60, for few photos), 6 thorough
     batch_size: int = 160
     per_album: int = 8
     lr: float = 1e-3
@@ -374,16 +374,15 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
     return outcome
 
 
-def project_with(head_state: dict, head_kind: str, head_hidden: int, feature_dim: int, dim: int,
-                 features: np.ndarray) -> np.ndarray:
-    """Unit vectors of ``features`` under a head state (for comparisons before accepting)."""
+def project_with(head_state: dict, card, features: np.ndarray) -> np.ndarray:
+    """Unit vectors of ``features`` under ``card``'s head with ``head_state`` (for
+    comparisons before accepting)."""
     import torch
 
-    from ..model import ModelCard, build_head
+    from ..model import build_head
 
-    head = build_head(ModelCard(id="tmp", head=head_kind, head_hidden=head_hidden,
-                                feature_dim=feature_dim, dim=dim))
-    if head_kind != "identity":
-        head.load_state_dict({k[len("head."):]: v for k, v in head_state.items()})
+    head = build_head(card)
+    if card.head != "identity":
+        head.load_state_dict({k[len("head."):]: v for k, v in head_state.items() if k.startswith("head.")})
     f = torch.from_numpy(np.asarray(features, np.float16).astype(np.float32))
     return _embed(head, f)

@@ -15,7 +15,7 @@ import random
 import time
 from datetime import datetime
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -103,7 +103,22 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         cfg.epochs = epochs
     if cfg.device is None:
         cfg.device = lib.device
-    outcome = train_head(feats, np.asarray(data.labels), active, head_state, cfg, triplets, progress, cancel)
+    if cfg.mode == "thorough":
+        from .thorough import train_thorough
+
+        # Stage 1, seconds: the head on cached features, exactly as the quick mode.
+        # Stage 2, minutes: the last blocks with that head, from the photos.
+        quick = TrainConfig(**{**asdict(cfg), "mode": "quick", "epochs": None})
+        first = train_head(feats, np.asarray(data.labels), active, head_state, quick, triplets, progress, cancel)
+        infos = lib.photos_by_id(data.photo_ids)
+        outcome, state = train_thorough(lib.encoder, [infos[pid].path for pid in data.photo_ids],
+                                        np.asarray(data.labels), cfg, triplets, progress, cancel,
+                                        head=(replace(active, head=first.head, head_hidden=first.head_hidden,
+                                                      dim=first.dim), first.head_state))
+        outcome.before = first.before  # the active model's, on the same held-out photos
+    else:
+        outcome = train_head(feats, np.asarray(data.labels), active, head_state, cfg, triplets, progress, cancel)
+        state = outcome.head_state
     if cancel and cancel():
         raise Cancelled("fine-tuning cancelled; the active model is unchanged")
 
@@ -111,10 +126,19 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     card = ModelCard(**{k: v for k, v in asdict(active).items() if k != "extra"})
     card.id = model_id
     card.head, card.head_hidden, card.dim = outcome.head, outcome.head_hidden, outcome.dim
-    card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
-    card.head_only = True
     card.weights = "encoder.safetensors"
-    card.description = f"Fine-tuned by the user from {active.id} on {len(data.album_names)} albums."
+    if cfg.mode == "thorough":  # a backbone of its own: complete weights, a new backbone id
+        from ..model import make_backbone_id
+
+        card.parent, card.head_only = active.id, False
+        card.backbone_id = make_backbone_id(card, {k: v for k, v in state.items() if k.startswith("backbone.")})
+        what = "the last backbone blocks and the head"
+    else:
+        card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
+        card.head_only = True
+        what = "the head"
+    card.description = (f"Fine-tuned by the user from {active.id} on {len(data.album_names)} albums "
+                        f"({what} retrained).")
     card.extra = {"finetune": {
         "based_on": active.id,
         # microseconds: two fine-tunes in one second must still list in order
@@ -126,7 +150,7 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         "metrics": {"before": outcome.before, "after": outcome.after},
         "history": outcome.history, "warnings": data.warnings,
     }}
-    write_model(lib.path / "models", card, outcome.head_state)
+    write_model(lib.path / "models", card, state)
     return FineTuneResult(
         model_id=model_id, based_on=active.id, albums=data.album_names,
         n_marks=len(data.positives) + len(data.negatives), before=outcome.before, after=outcome.after,
@@ -141,17 +165,34 @@ def example_queries(lib, result: FineTuneResult, n: int = 3, k: int = 4, seed: i
     (before) and the new one (after): ``{"query", "before": [(id, same_album)], "after": …}``."""
     from safetensors.torch import load_file
 
-    pool = result.photo_ids
+    active = lib.card
+    card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
+    same_backbone = card.backbone_id == active.backbone_id
+    # A new backbone (thorough mode) has no cached features: embed a few hundred photos afresh.
+    pool = result.photo_ids if same_backbone else (result.val_photo_ids or result.photo_ids)[:300]
     ids, feats = lib.cached_features(pool)
     if not ids:
         return []
     label_of = dict(zip(result.photo_ids, result.labels))
-    active = lib.card
-    before = project_with(_parent_head_state(lib.model_dir(active.id), active), active.head,
-                          active.head_hidden, active.feature_dim, active.dim, feats)
-    card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
-    after = project_with(load_file(str(lib.model_dir(result.model_id) / card.weights)), card.head,
-                         card.head_hidden, card.feature_dim, card.dim, feats)
+    before = project_with(_parent_head_state(lib.model_dir(active.id), active), active, feats)
+    if same_backbone:
+        after = project_with(load_file(str(lib.model_dir(result.model_id) / card.weights)), card, feats)
+    else:
+        from ..encoder import Encoder
+        from ..imageio import PhotoError, open_image
+
+        new = Encoder.load(lib.model_dir(result.model_id), device=lib.device, resolve_parent=lib.model_dir)
+        infos = lib.photos_by_id(ids)
+        images, kept = [], []
+        for i, pid in enumerate(ids):
+            try:
+                images.append(open_image(infos[pid].path))
+                kept.append(i)
+            except (PhotoError, OSError, KeyError):
+                continue
+        ids, before = [ids[i] for i in kept], before[kept]
+        after = np.concatenate([new.embed(images[s:s + 32]) for s in range(0, len(images), 32)]) \
+            if images else np.zeros((0, card.dim), np.float32)
     row = {pid: i for i, pid in enumerate(ids)}
     queries = [q for q in (result.val_photo_ids or ids) if q in row and label_of.get(q, -1) >= 0]
     rng = random.Random(seed)
@@ -160,7 +201,7 @@ def example_queries(lib, result: FineTuneResult, n: int = 3, k: int = 4, seed: i
     def top(vecs, q):
         sims = vecs @ vecs[row[q]]
         sims[row[q]] = -np.inf
-        return [ids[i] for i in np.argsort(-sims)[:k]]
+        return [ids[i] for i in np.argsort(-sims)[:k] if i != row[q]]
 
     scored = []
     for q in queries[:200]:

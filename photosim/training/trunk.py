@@ -1,0 +1,276 @@
+"""Training the last backbone blocks, not only the head, on cached activations.
+
+A head trained on frozen pooled features cannot change what the backbone
+notices; the last blocks can. Running the whole CNN per training step is far too
+slow on a laptop CPU, so the blocks before the cut (about 70 % of the compute)
+run once per photo and view (:func:`cache_activations`), and each step runs only
+the blocks after the cut, the pooling and the head (:func:`train_blocks`).
+Losses and miners are pytorch-metric-learning's. Batch-norm statistics stay
+frozen: batches of a few albums would skew them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..values import Cancelled
+
+#: First MobileNetV2 block at 7x7 (224 px input); cutting here keeps the cache small.
+DEFAULT_SPLIT = 14
+
+
+@dataclass
+class Activations:
+    """Lower-trunk activations, float16, view 0 = the photo itself.
+
+    ``upright``: (n, views, C, H, W); ``context``: (n, views, 4, C, h, w) (the four
+    quarter turns of the small context copy) or None when the card has no context.
+    """
+
+    split: int
+    upright: np.ndarray
+    context: np.ndarray | None
+
+    @property
+    def n(self) -> int:
+        return self.upright.shape[0]
+
+    @property
+    def views(self) -> int:
+        return self.upright.shape[1]
+
+    def take(self, rows: np.ndarray) -> Activations:
+        return Activations(self.split, self.upright[rows], None if self.context is None else self.context[rows])
+
+
+def cache_activations(
+    encoder, photos: Iterable[Sequence], split: int = DEFAULT_SPLIT, n: int | None = None, batch: int = 48,
+    progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None,
+) -> Activations:
+    """Run the blocks before ``split`` once for every view of every photo.
+
+    ``photos`` yields, per photo, a list of PIL views (same count for all; the
+    first is the photo itself). ``encoder`` is a loaded :class:`photosim.Encoder`.
+    """
+    import torch
+
+    net = encoder.net
+    photos = list(photos) if n is None else photos
+    n = len(photos) if n is None else n
+    up = ctx = None
+    buf: list = []
+    at: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        nonlocal up, ctx
+        if not buf:
+            return
+        x = torch.from_numpy(np.stack([encoder.preprocess(im) for im in buf])).to(encoder.device)
+        if encoder.device == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            u, c = net.lower(x, split)
+        u = u.float().cpu().numpy().astype(np.float16)
+        if c is not None:
+            c = c.float().cpu().numpy().astype(np.float16)
+            c = c.reshape(4, len(buf), *c.shape[1:]).transpose(1, 0, 2, 3, 4)
+        if up is None:
+            up = np.zeros((n, views) + u.shape[1:], np.float16)
+            ctx = None if c is None else np.zeros((n, views) + c.shape[1:], np.float16)
+        for j, (i, v) in enumerate(at):
+            up[i, v] = u[j]
+            if ctx is not None:
+                ctx[i, v] = c[j]
+        buf.clear()
+        at.clear()
+
+    views = 0
+    for i, photo_views in enumerate(photos):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        views = views or len(photo_views)
+        if len(photo_views) != views:
+            raise ValueError("every photo needs the same number of views")
+        for v, im in enumerate(photo_views):
+            buf.append(im)
+            at.append((i, v))
+        if len(buf) >= batch:
+            flush()
+        if progress is not None:
+            progress(i + 1)
+    flush()
+    if up is None:
+        raise ValueError("no photos to cache")
+    return Activations(split, up, ctx)
+
+
+def _batch_inputs(acts: Activations, idx: np.ndarray, view: np.ndarray, device: str):
+    import torch
+
+    u = torch.from_numpy(acts.upright[idx, view].astype(np.float32)).to(device)
+    c = None
+    if acts.context is not None:
+        cc = acts.context[idx, view]  # (B, 4, C, h, w) → turns first, as EncoderNet.lower stacks them
+        c = torch.from_numpy(np.ascontiguousarray(cc.transpose(1, 0, 2, 3, 4)).astype(np.float32))
+        c = c.reshape(-1, *cc.shape[2:]).to(device)
+    if device == "cpu":
+        u = u.contiguous(memory_format=torch.channels_last)
+        c = None if c is None else c.contiguous(memory_format=torch.channels_last)
+    return u, c
+
+
+def upper_features(net, acts: Activations, view: int = 0, batch: int = 128, device: str = "cpu") -> np.ndarray:
+    """Pooled features (float32) of one view of every cached photo."""
+    import torch
+
+    out = []
+    net.eval()
+    with torch.inference_mode():
+        for s in range(0, acts.n, batch):
+            idx = np.arange(s, min(acts.n, s + batch))
+            u, c = _batch_inputs(acts, idx, np.full(len(idx), view), device)
+            out.append(net.upper(u, c, acts.split).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+@dataclass
+class BlockTraining:
+    epochs: int = 6
+    train_from: int | None = None  # first trained block (default: the cut)
+    lr_blocks: float = 3e-5
+    lr_head: float = 1e-4
+    weight_decay: float = 1e-4
+    batch_classes: int = 16
+    batch_images: int = 4
+    instance_weight: float = 1.0  # the views of one photo as their own group
+    #: "multisimilarity" (pairs, as the bundled encoder) or "triplet" (semi-hard triplets)
+    loss: str = "multisimilarity"
+    margin: float = 0.1
+    ms_alpha: float = 2.0
+    ms_beta: float = 50.0
+    ms_base: float = 0.5
+    miner_epsilon: float = 0.1
+    steps_per_epoch: int | None = None
+    seed: int = 0
+
+
+def _loss_and_miner(cfg: BlockTraining):
+    from pytorch_metric_learning import losses, miners
+
+    if cfg.loss == "triplet":
+        return (losses.TripletMarginLoss(margin=cfg.margin),
+                miners.TripletMarginMiner(margin=cfg.margin, type_of_triplets="semihard"))
+    return (losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base),
+            miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon))
+
+
+def train_blocks(
+    net, acts: Activations, labels: np.ndarray, config: BlockTraining, device: str = "cpu",
+    triplets: np.ndarray | None = None,
+    valid: Callable[[object], dict] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+):
+    """Train ``net``'s blocks from ``train_from`` on and its head, in place.
+
+    The configured loss and miner on album labels (rows labelled -1 take part
+    only through ``triplets``, explicit (anchor, positive, negative) rows) plus
+    the same on photo identity (two views of each photo per batch). With ``valid`` (net → dict with
+    "map_at_r"), the state of the best validated epoch is kept (epoch 0 = the
+    starting net). Returns (history, best validation dict or None).
+    """
+    import torch
+    from pytorch_metric_learning import losses
+
+    cfg = config
+    split = acts.split
+    start = split if cfg.train_from is None else max(split, cfg.train_from)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    blocks = [p for blk in net.backbone[start:] for p in blk.parameters()]
+    head = list(net.head.parameters())
+    for p in blocks + head:
+        p.requires_grad_(True)
+    groups = [g for g in ({"params": blocks, "lr": cfg.lr_blocks}, {"params": head, "lr": cfg.lr_head}) if g["params"]]
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    lab = np.asarray(labels)
+    by_class = [r for r in (np.flatnonzero(lab == c) for c in np.unique(lab[lab >= 0])) if len(r) >= 2]
+    triplets = np.zeros((0, 3), np.int64) if triplets is None else np.asarray(triplets, np.int64).reshape(-1, 3)
+    if len(by_class) < 2 and not len(triplets):
+        raise ValueError("training needs two albums with two photos each, or marked pairs")
+    per_batch = cfg.batch_classes * cfg.batch_images
+    steps = cfg.steps_per_epoch or max(1, acts.n // per_batch)
+    total = steps * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    class_loss, class_miner = _loss_and_miner(cfg)
+    inst_loss, inst_miner = _loss_and_miner(cfg)
+    mark_loss = losses.TripletMarginLoss(margin=cfg.margin)
+
+    history: list[dict] = []
+    best = valid(net) if valid is not None else None
+    best_state = copy.deepcopy(net.state_dict()) if valid is not None else None
+    if best is not None:
+        history.append({"epoch": 0, "loss": None, **best})
+    t0 = time.time()
+    n_views = acts.views
+    for epoch in range(1, cfg.epochs + 1):
+        net.eval()  # frozen batch-norm statistics; gradients still flow
+        running = 0.0
+        for step in range(steps):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            loss = torch.zeros((), device=device)
+            if len(by_class) >= 2:
+                classes = rng.choice(len(by_class), size=min(cfg.batch_classes, len(by_class)), replace=False)
+                idx = np.concatenate([
+                    rng.choice(by_class[c], size=cfg.batch_images, replace=len(by_class[c]) < cfg.batch_images)
+                    for c in classes
+                ])
+                if n_views > 1:
+                    v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
+                else:
+                    v = np.zeros((len(idx), 2), dtype=np.int64)
+                u, c = _batch_inputs(acts, np.concatenate([idx, idx]), np.concatenate([v[:, 0], v[:, 1]]), device)
+                emb = torch.nn.functional.normalize(net.head(net.upper(u, c, split)), dim=1)
+                y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]])).to(emb.device)
+                loss = loss + class_loss(emb, y_class, class_miner(emb, y_class))
+                if cfg.instance_weight and n_views > 1:
+                    y_inst = torch.from_numpy(np.concatenate([idx, idx])).to(emb.device)
+                    loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
+            if len(triplets):
+                pick = triplets[rng.choice(len(triplets), size=min(32, len(triplets)), replace=False)]
+                uniq, inv = np.unique(pick, return_inverse=True)
+                inv = torch.from_numpy(inv.reshape(-1, 3)).to(device)
+                u, c = _batch_inputs(acts, uniq, np.zeros(len(uniq), dtype=np.int64), device)
+                emb_m = torch.nn.functional.normalize(net.head(net.upper(u, c, split)), dim=1)
+                loss = loss + mark_loss(emb_m, None, (inv[:, 0], inv[:, 1], inv[:, 2]))
+            if not torch.isfinite(loss):
+                raise FloatingPointError("the training loss became NaN or infinite")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            running += float(loss.detach())
+            if progress is not None:
+                progress((epoch - 1) * steps + step + 1, total, float(loss.detach()))
+        record = {"epoch": epoch, "loss": running / steps, "seconds": round(time.time() - t0, 1)}
+        if valid is not None:
+            m = valid(net)
+            record.update(m)
+            if m["map_at_r"] > best["map_at_r"]:
+                best, best_state = m, copy.deepcopy(net.state_dict())
+        history.append(record)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return history, best
