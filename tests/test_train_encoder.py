@@ -50,14 +50,33 @@ def test_pca_whitening_whitens():
     assert np.allclose(np.cov(z.T), np.eye(8), atol=1e-2)
 
 
-def test_smoke_training_run_writes_a_loadable_encoder(tmp_path):
+def test_shrunk_lda_spreads_classes_and_squeezes_within_class():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(6), 50)
+    centres = rng.standard_normal((6, 30)) * 3
+    noise = rng.standard_normal((300, 30)) * np.linspace(0.2, 5, 30)  # loud nuisance dims
+    f = centres[labels] + noise
+    w, b = train_encoder.shrunk_lda(f, labels, 5, shrink=0.1)
+    z = f @ w.T + b
+    within = np.mean([z[labels == c].var(0).sum() for c in range(6)])
+    between = np.stack([z[labels == c].mean(0) for c in range(6)]).var(0).sum()
+    pca_w, pca_b = train_encoder.pca_whitening(f, 5, power=0.0)
+    p = f @ pca_w.T + pca_b
+    p_within = np.mean([p[labels == c].var(0).sum() for c in range(6)])
+    p_between = np.stack([p[labels == c].mean(0) for c in range(6)]).var(0).sum()
+    assert between / within > 3 * p_between / p_within
+
+
+@pytest.mark.parametrize("head", ["linear", "split"])
+def test_smoke_training_run_writes_a_loadable_encoder(tmp_path, head):
     data = _make_data(tmp_path / "data")
     out = tmp_path / "enc"
     train_encoder.main([
         "--data", str(data), "--out", str(out), "--cache", str(tmp_path / "cache"),
-        "--init", "random", "--smoke", "--epochs", "1", "--seed", "0", "--monitor",
+        "--init", "random", "--smoke", "--epochs", "1", "--seed", "0", "--monitor", "--head", head,
     ])
     card = json.loads((out / "card.json").read_text())
+    assert card["head"] == head
     assert card["context_size"] == 32 and card["input_size"] == 64 and card["feature_dim"] == 2560
     assert len(card["training"]["heldout_classes"]) == 2
     assert not set(card["training"]["heldout_classes"]) & set(card["training"]["train_classes"])
