@@ -571,8 +571,10 @@ class Library:
 
     def finetune(self, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
                  epochs: int | None = None, seed: int = 0, progress=None, cancel=None, config=None):
-        """Train a new head on the albums (default: all) and marks; writes a new *inactive*
-        model and returns a ``FineTuneResult``. Accept it with :meth:`use_model`."""
+        """Train on the albums (default: all) and marks; writes a new *inactive* model and
+        returns a ``FineTuneResult``. Accept it with :meth:`use_model`. ``mode`` "quick" trains
+        the head on cached features (seconds); "thorough" then also the last backbone blocks
+        from the photos themselves (minutes; accepting it reads the library's photos again)."""
         from .training.runner import finetune
 
         self._require_writable()
