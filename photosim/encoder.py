@@ -30,6 +30,24 @@ def pick_device(preferred: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _parent_dir(card: ModelCard, resolve_parent: Callable[[str], Path] | None) -> Path:
+    """Where a head-only model's backbone lives: its parent, or, when that is gone (an
+    upgrade replaced the bundled encoder), any bundled encoder with the same backbone id:
+    the backbone weights are then identical, so the fine-tune still works."""
+    try:
+        found = resolve_parent(card.parent) if resolve_parent else bundled_model_dir()
+        if ModelCard.load(found / "card.json").backbone_id == card.backbone_id:
+            return found
+    except Exception:  # noqa: BLE001 - unknown parent: try the bundled one below
+        found = None
+    bundled = bundled_model_dir()
+    if ModelCard.load(bundled / "card.json").backbone_id == card.backbone_id:
+        return bundled
+    if found is not None:
+        return found
+    raise ValueError(f"the backbone of {card.id} (from {card.parent}) is no longer installed")
+
+
 class Encoder:
     """A loaded encoder. ``features`` (backbone) and ``project`` (head) are separate
     so cached features can be re-projected by a fine-tuned head."""
@@ -80,7 +98,7 @@ class Encoder:
         if card.head_only:
             if not card.parent:
                 raise ValueError(f"head-only model {card.id} names no parent")
-            parent_dir = resolve_parent(card.parent) if resolve_parent else bundled_model_dir()
+            parent_dir = _parent_dir(card, resolve_parent)
             parent_card = ModelCard.load(parent_dir / "card.json")
             parent_state = load_file(str(parent_dir / parent_card.weights))
             state = {**{k: v for k, v in parent_state.items() if k.startswith("backbone.")}, **state}

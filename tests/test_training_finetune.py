@@ -319,3 +319,25 @@ def test_thorough_cancel_and_nan_leave_everything_untouched(lib, monkeypatch):
     with pytest.raises(PhotosimError, match="NaN"):
         lib.finetune(mode="thorough", epochs=1)
     _assert_untouched(lib, before)
+
+
+def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
+    """An upgrade that replaces the bundled encoder but keeps its backbone (same backbone id)
+    must not orphan the user's fine-tunes."""
+    import json
+
+    from photosim.encoder import Encoder
+
+    result = lib.finetune(epochs=1)
+    model_dir = lib.model_dir(result.model_id)
+    image = Image.open(lib.photos()[0].path)
+    want = Encoder.load(model_dir, resolve_parent=lib.model_dir).embed([image])
+    card = json.loads((model_dir / "card.json").read_text())
+    card["parent"] = "photosim-encoder-of-an-older-release"
+    (model_dir / "card.json").write_text(json.dumps(card))
+    got = Encoder.load(model_dir, resolve_parent=lib.model_dir).embed([image])
+    assert np.allclose(got, want, atol=1e-6)
+    card["backbone_id"] = "mobilenet_v2-gem-224-0000000000000000"  # a backbone nobody has
+    (model_dir / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="no longer installed"):
+        Encoder.load(model_dir, resolve_parent=lib.model_dir)
