@@ -85,7 +85,13 @@ def _copy_lib(src: Path, name: str) -> Path:
 
 def _scanned(path: Path | None, folder: Path, name: str) -> Path:
     if path is not None and (path / "library.db").is_file():
-        return _copy_lib(path, name)
+        lib_path = _copy_lib(path, name)
+        with Library(lib_path) as lib:  # scanned with another encoder: vectors of this one
+            if lib.info().unindexed:
+                t = time.perf_counter()
+                lib.rescan()
+                print(f"[{name}] brought up to {lib.encoder_id} in {time.perf_counter() - t:.0f} s", flush=True)
+        return lib_path
     lib_path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) / "lib"
     t = time.perf_counter()
     with Library(lib_path) as lib:

@@ -270,8 +270,13 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
     before = retrieval_metrics(vecs, labels)
     untouched = _state(lib)
     phases = set()
-    result = lib.finetune(mode="thorough", epochs=2, progress=lambda p: phases.add(p.phase))
-    assert {"preparing", "training", "validating", "done"} <= phases
+    # No validation split: the blocks' last epoch is kept whatever it scores (with one, the
+    # blocks are kept only when they beat the head alone; see the next test).
+    from photosim.training import TrainConfig
+
+    result = lib.finetune(mode="thorough", epochs=2, progress=lambda p: phases.add(p.phase),
+                          config=TrainConfig(val_fraction=0.0))
+    assert {"preparing", "training", "done"} <= phases
     _assert_untouched_but_models(lib, untouched)
     card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
     assert not card.head_only and card.parent == untouched[0]
@@ -289,6 +294,25 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
     vecs, labels = _heldout(lib, base)
     after = retrieval_metrics(vecs, labels)
     assert after["map_at_r"] > before["map_at_r"] + 0.1, (before, after)
+
+
+def test_thorough_keeps_only_the_head_when_the_blocks_do_not_help(lib, monkeypatch):
+    import photosim.training.thorough as thorough
+
+    def no_better(net, acts, labels, config, **kw):
+        return [{"epoch": 0, "loss": None, "map_at_r": 0.5}], {"map_at_r": 0.5}, 0
+
+    monkeypatch.setattr(thorough, "train_blocks", no_better)
+    result = lib.finetune(mode="thorough", epochs=1)
+    card = lib.models()[-1]
+    assert card.id == result.model_id
+    assert any("only the retrained head" in w for w in result.warnings)
+    from photosim.card import ModelCard
+
+    written = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
+    assert written.head_only and written.backbone_id == lib.backbone_id
+    lib.use_model(result.model_id)  # cached features suffice: no photo is read again
+    assert len(lib.index) == len(lib.photos())
 
 
 def _assert_untouched_but_models(lib, before) -> None:

@@ -127,13 +127,19 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     card.id = model_id
     card.head, card.head_hidden, card.dim = outcome.head, outcome.head_hidden, outcome.dim
     card.weights = "encoder.safetensors"
-    if cfg.mode == "thorough":  # a backbone of its own: complete weights, a new backbone id
+    if cfg.mode == "thorough" and outcome.best_epoch > 0:
+        # a backbone of its own: complete weights, a new backbone id
         from ..model import make_backbone_id
 
         card.parent, card.head_only = active.id, False
         card.backbone_id = make_backbone_id(card, {k: v for k, v in state.items() if k.startswith("backbone.")})
         what = "the last backbone blocks and the head"
     else:
+        if cfg.mode == "thorough":  # the blocks did not beat the head alone on held-out photos
+            data.warnings.append("Training the last network blocks did not improve on the held-out "
+                                 "photos, so only the retrained head was kept (no re-reading of photos "
+                                 "needed).")
+            state = outcome.head_state
         card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
         card.head_only = True
         what = "the head"

@@ -2,7 +2,7 @@
 
 A head on cached features cannot learn what the frozen backbone never
 noticed (on CIFAR-10 every head we tried stopped near 0.90 triplet accuracy).
-Here each labelled photo is decoded once, with one edited copy, and the blocks
+Here each labelled photo is decoded once, with one mirrored copy, and the blocks
 before the cut run once (:mod:`.trunk`); epochs then run only the last blocks.
 The result is a complete model with a backbone of its own: accepting it means
 decoding the library again, as a re-scan does.
@@ -21,11 +21,16 @@ from ..values import Cancelled, PhotosimError
 from .finetune import TrainConfig, TrainOutcome, TrainProgress, _is_oom, split_validation
 from .trunk import DEFAULT_SPLIT, BlockTraining, cache_activations, train_blocks, upper_features
 
-#: Edits for the second view of each photo: what a person's copies of a photo go through.
-VIEW_EDITS = ("crop", "colour", "exposure", "jpeg", "resize")
+#: The second view of each photo: its mirror image with a colour or exposure change. Gentle on
+#: purpose: crops, down-sizing and JPEG re-compression wreck small photos. (CIFAR-10, 32 px:
+#: with edited views and blocks at lr 1e-4 validation never beat the head alone; with mirrored
+#: views at 3e-5, triplet accuracy rose 0.875 -> 0.890 in three epochs.)
+VIEW_EDITS = ("colour", "exposure")
 
 
 def _views(paths: list, seed: int, bad: list[int]):
+    from PIL import Image
+
     from .. import edits
     from ..imageio import PhotoError, open_image
 
@@ -34,11 +39,9 @@ def _views(paths: list, seed: int, bad: list[int]):
             img = open_image(path)
         except (PhotoError, OSError):
             bad.append(i)  # vanished or damaged since it was labelled: left out below
-            from PIL import Image
-
             img = Image.new("RGB", (32, 32))
         rng = random.Random(f"{seed}:{i}")
-        yield [img, edits.random_edit(img, rng, VIEW_EDITS)]
+        yield [img, edits.random_edit(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rng, VIEW_EDITS)]
 
 
 def train_thorough(*args, **kw) -> tuple[TrainOutcome, dict]:
@@ -122,8 +125,6 @@ def _train(
     val_acts = acts.take(val_rows)
 
     def valid(model) -> dict:
-        if not len(val_rows):
-            return {"map_at_r": 0.0}
         f = upper_features(model, val_acts, device=device)
         with torch.inference_mode():
             x = torch.from_numpy(f.astype(np.float16).astype(np.float32)).to(device)  # as cached
@@ -141,7 +142,7 @@ def _train(
     per = max(2, min(8, config.batch_size // (2 * n_albums)))  # x2: two views of each photo
     bt = BlockTraining(
         epochs=epochs, loss="triplet" if config.loss == "triplet" else "multisimilarity",
-        margin=config.margin, lr_blocks=config.lr * 0.1, lr_head=config.lr * 0.3,
+        margin=config.margin, lr_blocks=config.lr * 0.03, lr_head=config.lr * 0.3,
         weight_decay=config.weight_decay, seed=config.seed,
         batch_classes=n_albums, batch_images=per,
         # an epoch sees every photo once; few photos still get enough steps to learn
@@ -160,21 +161,20 @@ def _train(
 
     t_train = time.perf_counter()
     try:
-        history, best = train_blocks(
+        history, best, best_epoch = train_blocks(
             net, acts.take(train_rows), labels[train_rows], bt, device=device, triplets=triplets,
-            valid=valid_and_report, progress=on_step, cancel=cancel)
+            valid=valid_and_report if len(val_rows) else None, progress=on_step, cancel=cancel)
     except ValueError as exc:  # too few labels left to learn from
         raise PhotosimError(f"{exc}. Nothing was changed.") from None
     before = history[0] if history and history[0]["epoch"] == 0 else {}
-    best_epoch = max((h["epoch"] for h in history if h.get("map_at_r") == best.get("map_at_r")), default=0)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     outcome = TrainOutcome(
         head_state={k: v for k, v in state.items() if k.startswith("head.")},
         head=card.head, head_hidden=card.head_hidden, dim=card.dim,
         before={k: v for k, v in before.items() if k not in ("epoch", "loss")},
-        after=best, best_epoch=best_epoch,
+        after=best or {}, best_epoch=best_epoch,
         history=[h for h in history if h["epoch"] > 0], n_train=int(len(train_rows)), n_val=int(len(val_rows)),
         n_mark_triplets=int(len(triplets)), seconds=time.perf_counter() - t0, device=device,
         val_rows=val_rows.tolist())
-    report("done", epochs, bt.steps_per_epoch, bt.steps_per_epoch, None, best, 0.0)
+    report("done", epochs, bt.steps_per_epoch, bt.steps_per_epoch, None, best or None, 0.0)
     return outcome, state

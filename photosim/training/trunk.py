@@ -157,6 +157,9 @@ class BlockTraining:
     ms_base: float = 0.5
     miner_epsilon: float = 0.1
     steps_per_epoch: int | None = None
+    #: let the trained blocks' batch-norm statistics follow the user's photos (their
+    #: look may differ from ImageNet's: tiny, scanned or old photos)
+    bn_train: bool = False
     seed: int = 0
 
 
@@ -183,7 +186,8 @@ def train_blocks(
     only through ``triplets``, explicit (anchor, positive, negative) rows) plus
     the same on photo identity (two views of each photo per batch). With ``valid`` (net → dict with
     "map_at_r"), the state of the best validated epoch is kept (epoch 0 = the
-    starting net). Returns (history, best validation dict or None).
+    starting net; without ``valid``, the last). Returns (history, best validation dict or
+    None, the kept epoch).
     """
     import torch
     from pytorch_metric_learning import losses
@@ -217,12 +221,17 @@ def train_blocks(
     history: list[dict] = []
     best = valid(net) if valid is not None else None
     best_state = copy.deepcopy(net.state_dict()) if valid is not None else None
+    best_epoch = 0
     if best is not None:
         history.append({"epoch": 0, "loss": None, **best})
     t0 = time.time()
     n_views = acts.views
     for epoch in range(1, cfg.epochs + 1):
-        net.eval()  # frozen batch-norm statistics; gradients still flow
+        net.eval()  # frozen batch-norm statistics unless asked; gradients still flow
+        if cfg.bn_train:
+            for m in net.backbone[start:].modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.train()
         running = 0.0
         for step in range(steps):
             if cancel is not None and cancel():
@@ -266,11 +275,13 @@ def train_blocks(
             m = valid(net)
             record.update(m)
             if m["map_at_r"] > best["map_at_r"]:
-                best, best_state = m, copy.deepcopy(net.state_dict())
+                best, best_state, best_epoch = m, copy.deepcopy(net.state_dict()), epoch
+        else:
+            best_epoch = epoch
         history.append(record)
     for p in net.parameters():
         p.requires_grad_(False)
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    return history, best
+    return history, best, best_epoch
