@@ -37,7 +37,7 @@ def albums_lib(tmp_path):
 def _train(qtbot, dlg, epochs=0):  # 0: auto
     dlg.epochs.setValue(epochs)
     dlg.start_btn.click()
-    qtbot.waitUntil(lambda: dlg.accept_btn.isEnabled() or "Stopped" in dlg.status.text(), timeout=60_000)
+    qtbot.waitUntil(lambda: dlg.accept_btn.isEnabled() or "Stopped" in dlg.status.text(), timeout=180_000)
     dlg.wait_idle()
 
 
@@ -105,3 +105,25 @@ def test_dialog_cancel(qtbot, albums_lib):
     dlg.wait_idle()
     assert lib.encoder_id == bundled
     assert [m.id for m in lib.models()] == [bundled]
+
+
+def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib):
+    from photosim.gui.finetune_dialog import FineTuneDialog
+    from photosim.training import TrainProgress
+
+    lib = albums_lib
+    dlg = FineTuneDialog(lib)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg._on_progress(TrainProgress("preparing", 0, 2, 3, 20, None, 1.0, 6.0))
+    assert dlg.status.text().startswith("Reading labelled photos: 3 / 20")
+    assert (dlg.progress.value(), dlg.progress.maximum()) == (3, 20)
+    if SHOT:
+        dlg.grab().save(SHOT.replace(".png", "-thorough-reading.png"))
+    dlg.thorough.setChecked(True)
+    _train(qtbot, dlg, epochs=1)
+    assert dlg.result is not None and dlg.curve.losses
+    card = [m for m in lib.models() if m.id == dlg.result.model_id][0]
+    assert card.id != lib.encoder_id  # written, not active
+    if SHOT:
+        dlg.grab().save(SHOT.replace(".png", "-thorough.png"))
