@@ -306,7 +306,7 @@ def test_thorough_keeps_only_the_head_when_the_blocks_do_not_help(lib, monkeypat
     result = lib.finetune(mode="thorough", epochs=1)
     card = lib.models()[-1]
     assert card.id == result.model_id
-    assert any("only the retrained head" in w for w in result.warnings)
+    assert any("only the head was kept" in w for w in result.warnings)
     from photosim.card import ModelCard
 
     written = ModelCard.load(lib.model_dir(result.model_id) / "card.json")

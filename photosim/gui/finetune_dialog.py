@@ -233,14 +233,17 @@ class FineTuneDialog(QDialog):
         root.addWidget(self.metrics_box)
         self.examples_area = QScrollArea()
         self.examples_area.setWidgetResizable(True)
-        self.examples_area.setMinimumHeight(3 * (THUMB + 14) + 24)
+        self.examples_area.setMinimumHeight(2 * (THUMB + 14) + 24)  # scrolls to the third
         self.examples_area.setFrameShape(QFrame.Shape.NoFrame)
         root.addWidget(self.examples_area, 2)
 
-        end = QHBoxLayout()
+        # The verdict and its notes get a full-width row of their own: they can run to a few lines.
         self.message = QLabel()
         self.message.setWordWrap(True)
-        end.addWidget(self.message, 1)
+        self.message.setMinimumHeight(2 * self.message.fontMetrics().lineSpacing() + 4)
+        root.addWidget(self.message)
+        end = QHBoxLayout()
+        end.addStretch(1)
         self.discard_btn = QPushButton("Discard")
         self.accept_btn = QPushButton("Accept")
         self.close_btn = QPushButton("Close")

@@ -136,9 +136,9 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         what = "the last backbone blocks and the head"
     else:
         if cfg.mode == "thorough":  # the blocks did not beat the head alone on held-out photos
-            data.warnings.append("Training the last network blocks did not improve on the held-out "
-                                 "photos, so only the retrained head was kept (no re-reading of photos "
-                                 "needed).")
+            data.warnings.append("the retrained last network blocks did not beat the retrained head on "
+                                 "held-out photos, so only the head was kept (accepting it needs no "
+                                 "re-reading of photos)")
             state = outcome.head_state
         card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
         card.head_only = True
