@@ -159,6 +159,9 @@ def _embed(head, x, batch: int = 4096):
     return torch.cat(outs).cpu().numpy()
 
 
+OOM_MESSAGE = "fine-tuning ran out of memory; try fewer albums or the quick mode. Nothing was changed."
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
@@ -192,8 +195,7 @@ def train_head(
         raise
     except BaseException as exc:
         if _is_oom(exc):
-            raise PhotosimError("fine-tuning ran out of memory; try fewer albums or the quick mode. "
-                                "Nothing was changed.") from exc
+            raise PhotosimError(OOM_MESSAGE) from exc
         raise
     finally:
         torch.set_num_threads(threads)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..evaluation import retrieval_metrics
 from ..values import Cancelled, PhotosimError
-from .finetune import TrainConfig, TrainOutcome, TrainProgress, _is_oom, split_validation
+from .finetune import OOM_MESSAGE, TrainConfig, TrainOutcome, TrainProgress, _is_oom, split_validation
 from .trunk import DEFAULT_SPLIT, BlockTraining, cache_activations, train_blocks, upper_features
 
 #: The second view of each photo: its mirror image with a colour or exposure change. Gentle on
@@ -59,8 +59,7 @@ def train_thorough(*args, **kw) -> tuple[TrainOutcome, dict]:
         raise
     except BaseException as exc:
         if _is_oom(exc):
-            raise PhotosimError("fine-tuning ran out of memory; try fewer albums or the quick mode. "
-                                "Nothing was changed.") from exc
+            raise PhotosimError(OOM_MESSAGE) from exc
         raise
 
 
