@@ -333,6 +333,18 @@ def split_head_init(cfg: Config, f0: np.ndarray, labels: np.ndarray) -> dict[str
             "context.weight": (rot @ wc).astype(np.float32), "context.bias": (rot @ bc).astype(np.float32)}
 
 
+def duplicate_threshold(head, feats: np.ndarray) -> float:
+    """The similarity from which photos count as near-duplicates under this head: the 10th
+    percentile of photo-to-edited-copy similarity (view 0 against views 2+) on the training
+    photos, rounded down to 0.01. Rotated copies are left out: the duplicate finder is for
+    copies that look the same, and they would pull the threshold into same-class photos."""
+    if feats.shape[1] < 3:
+        return 0.95
+    a = project_np(head, feats[:, 0])
+    sims = np.concatenate([np.sum(a * project_np(head, feats[:, v]), axis=1) for v in range(2, feats.shape[1])])
+    return round(float(np.clip(np.floor(np.percentile(sims, 10) * 100) / 100, 0.5, 0.99)), 2)
+
+
 def build_head_card(cfg: Config) -> ModelCard:
     return ModelCard(
         id=cfg.model_id or "photosim-mnv2",
@@ -530,6 +542,8 @@ def run(cfg: Config) -> ModelCard:
         return build_head_card(cfg)
 
     card = build_head_card(cfg)
+    card.duplicate_threshold = duplicate_threshold(head, feats)
+    log(f"near-duplicate threshold {card.duplicate_threshold}")
     full_state = {**state, **{"head." + k: v.detach().clone() for k, v in head.state_dict().items()}}
     # write first (stamps backbone_id), then load it back: exactly what ships is measured
     write_encoder(cfg.out, card, full_state)

@@ -42,6 +42,9 @@ class ModelCard:
     context_topk: int = 0
     context_weight: float = 0.0
     dim: int = 256
+    #: Cosine similarity from which two photos count as near-duplicates under this model
+    #: (each model has its own scale; measured on edited copies by the training script).
+    duplicate_threshold: float = 0.95
     weights: str = "encoder.safetensors"
     #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.
     backbone_id: str = ""

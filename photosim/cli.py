@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("duplicates", parents=[common], help="groups of near-duplicate photos")
-    p.add_argument("--threshold", type=float, default=0.95, help="minimum similarity (default 0.95)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="minimum similarity (default: the encoder's own, from its card)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_duplicates)
 

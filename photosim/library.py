@@ -373,12 +373,14 @@ class Library:
                 out.append(QueryResult(os.fspath(q), [], error=str(exc)))
         return out
 
-    def duplicates(self, threshold: float = 0.95, k: int = 16, *, progress=None,
+    def duplicates(self, threshold: float | None = None, k: int = 16, *, progress=None,
                    cancel=None) -> list[DuplicateGroup]:
-        """Groups of near-identical photos: linked when cosine similarity ≥ threshold.
+        """Groups of near-identical photos: linked when cosine similarity ≥ threshold
+        (default: the active model's ``duplicate_threshold``).
 
         ``progress(done, total)`` is called per chunk; ``cancel()`` returning True raises
         :class:`Cancelled`."""
+        threshold = self.card.duplicate_threshold if threshold is None else threshold
         cancel = _as_cancel(cancel) or (lambda: False)
         ids, vecs = self._load_vectors()
         if len(ids) < 2:

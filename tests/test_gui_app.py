@@ -276,6 +276,7 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     from photosim.gui import duplicates_view
 
     view = window.show_duplicates()
+    assert view.threshold.value() == pytest.approx(window.service.lib.card.duplicate_threshold)  # the encoder's own
     view.threshold.setValue(0.90)
     view.refresh()
     qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)

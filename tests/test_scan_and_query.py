@@ -273,3 +273,24 @@ def test_several_images_at_once_keep_each_photos_best_score(scanned):
         best = max(x.score for results in per_query for x in results if x.photo.id == m.photo.id)
         assert m.score == pytest.approx(best)
     assert [m.score for m in merged] == sorted((m.score for m in merged), reverse=True)
+
+
+def test_duplicates_default_to_the_encoders_own_threshold(tmp_path):
+    """Each encoder has its own similarity scale, so the near-duplicate threshold comes
+    from its card unless the caller gives one."""
+    from photosim import Library
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    base = draw_scene(3, (160, 120))
+    base.save(photos / "a.jpg", quality=95)
+    base.save(photos / "b.jpg", quality=60)  # a re-compressed copy
+    draw_scene(77, (160, 120)).save(photos / "c.jpg", quality=95)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([photos])
+        assert 0.5 <= lib.card.duplicate_threshold <= 0.99
+        found = lib.duplicates()
+        assert [sorted(p.path.rsplit("/", 1)[1] for p in g.photos) for g in found] == [["a.jpg", "b.jpg"]]
+        lib.card.duplicate_threshold = 0.9999  # stricter than a re-compression
+        assert lib.duplicates() == []
+        assert len(lib.duplicates(threshold=0.5)) >= 1  # an explicit threshold wins

@@ -107,7 +107,8 @@ class DuplicatesView(QWidget):
         self.threshold.setRange(0.50, 1.00)
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
-        self.threshold.setValue(0.95)
+        lib = getattr(service, "lib", None)  # each encoder has its own similarity scale
+        self.threshold.setValue(lib.card.duplicate_threshold if lib is not None else 0.95)
         self.threshold.setToolTip("Photos at least this similar are grouped (1.00 = identical)")
         self.find = QPushButton("Find duplicates")
         self.find.clicked.connect(self.refresh)
