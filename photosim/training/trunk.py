@@ -6,7 +6,8 @@ slow on a laptop CPU, so the blocks before the cut (about 70 % of the compute)
 run once per photo and view (:func:`cache_activations`), and each step runs only
 the blocks after the cut, the pooling and the head (:func:`train_blocks`).
 Losses and miners are pytorch-metric-learning's. Batch-norm statistics stay
-frozen: batches of a few albums would skew them.
+frozen: batches of a few albums would skew them (letting them adapt lowered
+CIFAR-10 triplet accuracy from 0.875 to 0.858).
 """
 
 from __future__ import annotations
@@ -157,9 +158,6 @@ class BlockTraining:
     ms_base: float = 0.5
     miner_epsilon: float = 0.1
     steps_per_epoch: int | None = None
-    #: let the trained blocks' batch-norm statistics follow the user's photos (their
-    #: look may differ from ImageNet's: tiny, scanned or old photos)
-    bn_train: bool = False
     seed: int = 0
 
 
@@ -227,11 +225,7 @@ def train_blocks(
     t0 = time.time()
     n_views = acts.views
     for epoch in range(1, cfg.epochs + 1):
-        net.eval()  # frozen batch-norm statistics unless asked; gradients still flow
-        if cfg.bn_train:
-            for m in net.backbone[start:].modules():
-                if isinstance(m, torch.nn.BatchNorm2d):
-                    m.train()
+        net.eval()  # frozen batch-norm statistics; gradients still flow
         running = 0.0
         for step in range(steps):
             if cancel is not None and cancel():
