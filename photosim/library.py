@@ -630,6 +630,50 @@ class Library:
                 self._bump_generation(s)
             yield [r.photo_id for r in rows], vecs
 
+    def _decode_embed(self, enc: Encoder, photo_ids: Sequence[int], progress=None, cancel=None,
+                      batch: int = 32) -> int:
+        """Store ``enc``'s features and vectors of photos decoded afresh (a model with a backbone
+        of its own has no cached features yet); returns how many were stored. Photos that
+        cannot be read now are skipped: the re-scan after the switch reports them."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sqlalchemy.dialects.sqlite import insert
+
+        from .db import vector_to_blob
+
+        cancel = _as_cancel(cancel) or (lambda: False)
+        paths = {pid: p.path for pid, p in self.photos_by_id(photo_ids).items()}
+        todo = [pid for pid in photo_ids if pid in paths]
+
+        def pixels(pid):
+            try:
+                return pid, enc.preprocess(open_image(paths[pid]))
+            except (PhotoError, OSError, MemoryError):
+                return pid, None
+
+        stored = seen = 0
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="photosim-decode") as pool:
+            for start in range(0, len(todo), batch):
+                if cancel():
+                    raise Cancelled("reading photos for the new model was cancelled; the active "
+                                    "model is unchanged")
+                got = [(pid, x) for pid, x in pool.map(pixels, todo[start:start + batch]) if x is not None]
+                seen += len(todo[start:start + batch])
+                if got:
+                    feats = enc.features(np.stack([x for _, x in got]))
+                    vecs = enc.project(feats)
+                    with self._session() as s, s.begin():
+                        s.execute(insert(Feature).prefix_with("OR REPLACE"),
+                                  [{"photo_id": pid, "backbone_id": enc.backbone_id,
+                                    "data": vector_to_blob(f, np.float16)} for (pid, _), f in zip(got, feats)])
+                        s.execute(insert(Vector).prefix_with("OR REPLACE"),
+                                  [{"photo_id": pid, "encoder_id": enc.id, "data": vector_to_blob(v)}
+                                   for (pid, _), v in zip(got, vecs)])
+                    stored += len(got)
+                if progress:
+                    progress("reading photos", seen, len(todo))
+        return stored
+
     def _rebuild_index(self, progress=None) -> None:
         with self._index_lock:
             self._index = None
@@ -641,12 +685,23 @@ class Library:
 
     def use_model(self, model_id: str, *, progress=None, cancel=None) -> tuple[int, int]:
         """Make ``model_id`` the active model: all vectors first (cancellable, the old model stays
-        active meanwhile), then the switch and a new index; photos without cached features
-        (another backbone) are decoded by a re-scan afterwards. Returns :meth:`reembed`'s counts."""
+        active meanwhile), then the switch and a new index. Photos without cached features for
+        the model's backbone (a thorough fine-tune's own backbone) are decoded before the switch,
+        so searches never see a half-embedded library. Returns (vectors made, photos left to
+        the re-scan that follows: those that could not be read)."""
         self._require_writable()
         previous = self.encoder_id
         card = ModelCard.load(self.model_dir(model_id) / "card.json")
-        counts = self.reembed(card.id, progress=progress, cancel=cancel)
+        done, lacking = self.reembed(card.id, progress=progress, cancel=cancel)
+        if lacking:
+            enc = Encoder.load(self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir)
+            with self._session() as s:
+                have = set(s.scalars(select(Vector.photo_id).where(Vector.encoder_id == card.id)))
+                ok = s.scalars(select(Photo.id).where(Photo.status == "ok").order_by(Photo.id))
+                todo = [pid for pid in ok if pid not in have]
+            read = self._decode_embed(enc, todo, progress, cancel)
+            done, lacking = done + read, lacking - read
+        counts = (done, lacking)
         if card.id != previous:
             history = [h for h in self._meta("model_history", "").split("\n") if h]
             self._set_meta("model_history", "\n".join((history + [previous])[-50:]))
@@ -654,7 +709,7 @@ class Library:
         self._rebuild_index(progress)
         with self._session() as s, s.begin():  # other models' vectors are re-made from features on demand
             s.execute(delete(Vector).where(Vector.encoder_id != card.id))
-        if counts[1] and self.roots():
+        if lacking and self.roots():
             self.rescan(cancel=cancel)
         return counts
 

@@ -288,9 +288,25 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
     examples = example_queries(lib, result)  # the new backbone has no cached features: embeds afresh
     assert examples and all(e["after"] and e["query"] not in [p for p, _ in e["after"]] for e in examples)
 
-    lib.use_model(result.model_id)
+    # Cancelled while reading the photos: the old model, its vectors and index stay in charge.
+    reads = []
+
+    def cancel_midway():
+        return len(reads) >= 1
+
+    with pytest.raises(Cancelled):
+        lib.use_model(result.model_id, progress=lambda st, d, t: reads.append(d) if st == "reading photos"
+                      else None, cancel=cancel_midway)
+    assert lib.encoder_id == untouched[0] and len(lib.index) == len(lib.photos())
+
+    # Every photo is read with the new backbone *before* the switch: searches never see a
+    # half-embedded library, and no re-scan is left to do.
+    stages = []
+    made, left = lib.use_model(result.model_id, progress=lambda st, d, t: stages.append(st))
     assert lib.encoder_id == result.model_id
-    assert len(lib.index) == len(lib.photos())  # every photo read again with the new backbone
+    assert stages.index("reading photos") < stages.index("indexing")
+    assert (made, left) == (len(lib.photos()), 0)
+    assert len(lib.index) == len(lib.photos())
     vecs, labels = _heldout(lib, base)
     after = retrieval_metrics(vecs, labels)
     assert after["map_at_r"] > before["map_at_r"] + 0.1, (before, after)
