@@ -303,6 +303,16 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     assert trashed == [victim] and victim in asked[0]
     assert window.model.row_of(victim) is None  # left the gallery
     assert window.service.lib.photo(victim) is None  # and the library
+
+    # Another model becomes active: the view takes up its threshold and finds the groups again.
+    import dataclasses
+
+    lib = window.service.lib
+    monkeypatch.setattr(lib, "_card", dataclasses.replace(lib.card, duplicate_threshold=0.87))
+    view.set_groups([])
+    window._on_model_changed(lib.card.id)
+    assert view.threshold.value() == pytest.approx(0.87)
+    qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
     view.close()
 
 

@@ -159,6 +159,14 @@ class DuplicatesView(QWidget):
         self.resize(1100, 640)
         self._update_buttons()
 
+    def model_changed(self) -> None:
+        """Another encoder is active: its own similarity scale, and the groups shown are stale."""
+        lib = getattr(self.service, "lib", None)
+        if lib is not None:
+            self.threshold.setValue(lib.card.duplicate_threshold)
+        if self.isVisible():
+            self.refresh()
+
     def refresh(self) -> None:
         self._serial += 1
         serial = self._serial

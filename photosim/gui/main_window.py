@@ -767,6 +767,8 @@ class MainWindow(QMainWindow):
         self.show_message(f"Now searching with model {model_id}.")
         self.refresh_photos()
         self.run_query()
+        if self._dup_view is not None:
+            self._dup_view.model_changed()
         from .service import _warm_up
 
         self.service.call(_warm_up, self._on_encoder_ready, lambda _msg: None)
