@@ -123,6 +123,9 @@ def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib):
     dlg.thorough.setChecked(True)
     _train(qtbot, dlg, epochs=1)
     assert dlg.result is not None and dlg.curve.losses
+    # The curve shows where the head (stage 1) ends and the blocks (stage 2) begin.
+    assert [name for _, name in dlg.curve.stages] == ["last blocks"]
+    assert 0 < dlg.curve.stages[0][0] < len(dlg.curve.losses)
     card = [m for m in lib.models() if m.id == dlg.result.model_id][0]
     assert card.id != lib.encoder_id  # written, not active
     if SHOT:

@@ -66,17 +66,25 @@ class _Worker(QThread):
 
 
 class LossCurve(QWidget):
-    """Training loss per step (blue) and validation MAP@R per epoch (green, 0-1 scale)."""
+    """Training loss per step (blue) and validation MAP@R per epoch (green, 0-1 scale). The
+    best validated epoch is the one a fine-tune keeps, so it is the one drawn large and named;
+    a thorough run's second stage starts at a dashed line."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.losses: list[float] = []
         self.val: list[tuple[int, float]] = []  # (step, map@r)
+        self.stages: list[tuple[int, str]] = []  # (first step, name)
         self.setMinimumSize(360, 120)
 
     def clear(self) -> None:
-        self.losses, self.val = [], []
+        self.losses, self.val, self.stages = [], [], []
         self.update()
+
+    def mark_stage(self, name: str) -> None:
+        if self.losses and not any(step == len(self.losses) for step, _ in self.stages):
+            self.stages.append((len(self.losses), name))
+            self.update()
 
     def add_loss(self, value: float) -> None:
         self.losses.append(value)
@@ -116,19 +124,29 @@ class LossCurve(QWidget):
         p.drawPath(path)
         p.drawText(QRectF(0, r.top() - 4, 52, 16), Qt.AlignmentFlag.AlignRight, f"{hi:.3g}")
         p.drawText(QRectF(0, r.bottom() - 12, 52, 16), Qt.AlignmentFlag.AlignRight, "0")
-        p.drawText(QRectF(r.left() + 4, r.top() + 2, 120, 16), Qt.AlignmentFlag.AlignLeft, "loss")
+        p.drawText(QRectF(r.left(), r.bottom() + 4, 120, 16), Qt.AlignmentFlag.AlignLeft, "— loss")
+        for step, name in self.stages:
+            x = r.left() + r.width() * step / (n - 1)
+            p.setPen(QPen(pal.mid().color(), 1, Qt.PenStyle.DashLine))
+            p.drawLine(QPointF(x, r.top()), QPointF(x, r.bottom()))
+            p.setPen(text)
+            p.drawText(QRectF(x + 4, r.top() + 2, 160, 16), Qt.AlignmentFlag.AlignLeft, name)
         if self.val:
             p.setPen(QPen(QColor(30, 150, 70), 2))
             pts = [QPointF(r.left() + r.width() * max(0, s - 1) / (n - 1), r.bottom() - r.height() * v) for s, v in self.val]
             for a, b in zip(pts, pts[1:]):
                 p.drawLine(a, b)
+            best = max(range(len(self.val)), key=lambda i: self.val[i][1])
             for pt in pts:
                 p.drawEllipse(pt, 3, 3)
+            p.setBrush(QColor(30, 150, 70))
+            p.drawEllipse(pts[best], 5, 5)
+            p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(QColor(30, 150, 70))
             p.drawText(QRectF(r.right() + 4, r.top() - 4, 36, 16), Qt.AlignmentFlag.AlignLeft, "1.0")
             p.drawText(QRectF(r.right() + 4, r.bottom() - 12, 36, 16), Qt.AlignmentFlag.AlignLeft, "0")
-            p.drawText(QRectF(r.right() - 200, r.bottom() - 18, 196, 16), Qt.AlignmentFlag.AlignRight,
-                       f"validation MAP@R {self.val[-1][1]:.3f}")
+            p.drawText(QRectF(r.right() - 260, r.bottom() + 4, 260, 16), Qt.AlignmentFlag.AlignRight,
+                       f"● best validation MAP@R {self.val[best][1]:.3f}")
 
 
 def _thumb(path: str) -> QPixmap:
@@ -347,6 +365,7 @@ class FineTuneDialog(QDialog):
             self.status.setText(f"{stage.capitalize()}: {done} / {total}")
             return
         if p.phase == "preparing":  # thorough mode reads every labelled photo once first
+            self.curve.mark_stage("last blocks")
             self.progress.setRange(0, max(1, p.steps))
             self.progress.setValue(p.step)
             eta = f" · about {p.eta:.0f} s left" if p.eta is not None else ""
