@@ -130,3 +130,67 @@ def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib):
     assert card.id != lib.encoder_id  # written, not active
     if SHOT:
         dlg.grab().save(SHOT.replace(".png", "-thorough.png"))
+
+
+def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, monkeypatch):
+    from photosim.gui import models_dialog
+    from photosim.gui.models_dialog import ModelsDialog
+
+    lib = albums_lib
+    bundled = lib.encoder_id
+    tuned = lib.finetune(epochs=2).model_id
+    dlg = ModelsDialog(lib)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    rows = {dlg.tree.topLevelItem(i).text(1): dlg.tree.topLevelItem(i) for i in range(dlg.tree.topLevelItemCount())}
+    assert set(rows) == {bundled, tuned}
+    assert rows[bundled].text(0) == "●" and rows[tuned].text(0) == ""
+    assert rows[tuned].text(3) == "quick (head)" and rows[tuned].text(4) == "cool, warm"
+    dlg.tree.setCurrentItem(rows[bundled])
+    assert not dlg.use_btn.isEnabled() and not dlg.delete_btn.isEnabled()  # active and bundled
+
+    # Cancelled at once: nothing switches.
+    dlg.tree.setCurrentItem(rows[tuned])
+    assert dlg.use_btn.isEnabled() and dlg.delete_btn.isEnabled()
+    monkeypatch.setattr(lib, "use_model", _cancelled_use_model(lib.use_model))
+    dlg.use_selected()
+    dlg.wait_idle()
+    qtbot.waitUntil(lambda: "Cancelled" in dlg.status.text())
+    assert lib.encoder_id == bundled
+    monkeypatch.undo()
+
+    changed = []
+    dlg.model_changed.connect(changed.append)
+    dlg.tree.setCurrentItem(_row(dlg, tuned))
+    dlg.use_selected()
+    dlg.wait_idle()
+    qtbot.waitUntil(lambda: changed == [tuned])
+    assert lib.encoder_id == tuned and _row(dlg, tuned).text(0) == "●"
+    if SHOT:
+        dlg.grab().save(SHOT.replace(".png", "-models.png"))
+    assert not dlg.delete_btn.isEnabled()  # the active model (still selected) cannot be deleted
+
+    dlg.tree.setCurrentItem(_row(dlg, bundled))
+    dlg.use_selected()
+    dlg.wait_idle()
+    qtbot.waitUntil(lambda: changed == [tuned, bundled])
+    assert lib.encoder_id == bundled
+
+    monkeypatch.setattr(models_dialog, "confirm", lambda *a: False)
+    dlg.tree.setCurrentItem(_row(dlg, tuned))
+    dlg.delete_selected()
+    assert tuned in [m.id for m in lib.models()]  # not confirmed: kept
+    monkeypatch.setattr(models_dialog, "confirm", lambda *a: True)
+    dlg.delete_selected()
+    assert [m.id for m in lib.models()] == [bundled] and dlg.tree.topLevelItemCount() == 1
+
+
+def _row(dlg, model_id):
+    return next(dlg.tree.topLevelItem(i) for i in range(dlg.tree.topLevelItemCount())
+                if dlg.tree.topLevelItem(i).text(1) == model_id)
+
+
+def _cancelled_use_model(use_model):
+    def use(model_id, progress=None, cancel=None):
+        return use_model(model_id, progress=progress, cancel=lambda: True)
+    return use

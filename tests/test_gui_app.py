@@ -342,6 +342,12 @@ def test_drag_shows_hint_and_finetune_action_opens_dialog(qtbot, window, gui_env
     qtbot.waitUntil(lambda: window._finetune is not None and window._finetune.isVisible(), timeout=WAIT)
     window._finetune.close()
 
+    assert window.act_models.isEnabled()
+    window.act_models.trigger()
+    qtbot.waitUntil(lambda: window._models is not None and window._models.isVisible(), timeout=WAIT)
+    assert window._models.tree.topLevelItem(0).text(0) == "●"  # the bundled model, active
+    window._models.close()
+
 
 def test_keyboard_navigation_changes_query(qtbot, window):
     window.grid.setFocus()

@@ -11,9 +11,7 @@ changes. Works inside the app (``FineTuneDialog(library, parent)``) or alone.
 
 from __future__ import annotations
 
-import threading
-
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QThread, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImageReader, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -35,34 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .worker import TaskWorker
+
 THUMB = 64
 METRICS = (("recall_at_1", "Recall@1"), ("map_at_r", "MAP@R"), ("precision_at_10", "Precision@10"))
-
-
-class _Worker(QThread):
-    """Runs ``fn(progress, cancel)`` off the GUI thread; reports through signals."""
-
-    progressed = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str, bool)  # message, cancelled
-
-    def __init__(self, fn, parent=None):
-        super().__init__(parent)
-        self._fn = fn
-        self.cancel_event = threading.Event()
-
-    def run(self) -> None:
-        from photosim.values import Cancelled, PhotosimError
-
-        try:
-            self.succeeded.emit(self._fn(self.progressed.emit, self.cancel_event.is_set))
-        except Cancelled as exc:
-            self.failed.emit(str(exc), True)
-        except PhotosimError as exc:
-            self.failed.emit(str(exc), False)
-        except Exception as exc:  # noqa: BLE001 - the user must hear about any failure
-            self.failed.emit(f"fine-tuning failed ({type(exc).__name__}: {exc}); "
-                             f"the active model is unchanged", False)
 
 
 class LossCurve(QWidget):
@@ -183,7 +157,7 @@ class FineTuneDialog(QDialog):
         super().__init__(parent)
         self.library = library
         self.result = None
-        self._worker: _Worker | None = None
+        self._worker: TaskWorker | None = None
         self.setWindowTitle("Teach photosim what similar means to you")
         self.resize(780, 820)
 
@@ -345,7 +319,7 @@ class FineTuneDialog(QDialog):
 
     def _run(self, job, on_success) -> None:
         self._busy(True)
-        self._worker = _Worker(job, self)
+        self._worker = TaskWorker(job, self, what="fine-tuning")
         self._worker.progressed.connect(self._on_progress)
         self._worker.succeeded.connect(on_success)
         self._worker.failed.connect(self._failed)

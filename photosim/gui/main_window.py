@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._dup_view: DuplicatesView | None = None
         self._preview: PreviewDialog | None = None
         self._finetune = None
+        self._models = None
         self.gallery_ready = False
 
         self._build_widgets()
@@ -252,6 +253,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Tools")
         self.act_dups = m.addAction("Find &near-duplicates…", self.show_duplicates, QKeySequence("Ctrl+D"))
         self.act_finetune = m.addAction("&Fine-tune…", self.show_finetune)
+        self.act_models = m.addAction("&Models…", self.show_models)
         if not _finetune_available():
             self.act_finetune.setEnabled(False)
             self.act_finetune.setToolTip("Fine-tuning is not part of this installation")
@@ -269,7 +271,7 @@ class MainWindow(QMainWindow):
 
     def _set_library_actions(self, on: bool) -> None:
         writable = on and not self.service.readonly
-        for act in (self.act_add, self.act_rescan, self.act_album):
+        for act in (self.act_add, self.act_rescan, self.act_album, self.act_models):
             act.setEnabled(writable)
         for act in (self.act_dups, self.act_paste):
             act.setEnabled(on)
@@ -760,6 +762,19 @@ class MainWindow(QMainWindow):
                 accepted.connect(self._on_model_changed)
         self._finetune.show()
         self._finetune.raise_()
+
+    def show_models(self):
+        """Tools → Models: list this library's encoders and switch between them."""
+        from .models_dialog import ModelsDialog
+
+        if self.service.lib is None:
+            return None
+        if self._models is None or not self._models.isVisible():
+            self._models = ModelsDialog(self.service.lib, self)
+            self._models.model_changed.connect(self._on_model_changed)
+        self._models.show()
+        self._models.raise_()
+        return self._models
 
     def _on_model_changed(self, model_id: str) -> None:
         """The library now uses another encoder: new vectors, so new results."""

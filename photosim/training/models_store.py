@@ -39,6 +39,9 @@ class ModelInfo:
     before: dict
     after: dict
     path: str
+    #: "quick" / "thorough" for fine-tunes, None for the bundled model
+    mode: str | None = None
+    description: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,7 +107,8 @@ def read_info(path: Path, bundled: bool, active_id: str) -> ModelInfo | None:
     return ModelInfo(
         id=card.id, bundled=bundled, active=card.id == active_id, created=ft.get("created"),
         based_on=ft.get("based_on"), albums=list(ft.get("albums", [])),
-        before=dict(metrics.get("before", {})), after=dict(metrics.get("after", {})), path=str(path))
+        before=dict(metrics.get("before", {})), after=dict(metrics.get("after", {})), path=str(path),
+        mode=ft.get("mode"), description=card.description or "")
 
 
 def list_models(root: Path, bundled_dir: Path, active_id: str) -> list[ModelInfo]:

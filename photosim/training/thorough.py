@@ -141,7 +141,10 @@ def _train(
     per = max(2, min(8, config.batch_size // (2 * n_albums)))  # x2: two views of each photo
     bt = BlockTraining(
         epochs=epochs, loss="triplet" if config.loss == "triplet" else "multisimilarity",
-        margin=config.margin, lr_blocks=config.lr * 0.03, lr_head=config.lr * 0.3,
+        # Every violating triplet at a wider margin, and the mirrored view labelled with its
+        # album only (as its own identity group it would push same-album photos apart).
+        margin=max(config.margin, 0.2), triplets="all", instance_weight=0.0,
+        lr_blocks=config.lr * 0.1, lr_head=config.lr * 0.3,
         weight_decay=config.weight_decay, seed=config.seed,
         batch_classes=n_albums, batch_images=per,
         # an epoch sees every photo once; few photos still get enough steps to learn
