@@ -43,6 +43,10 @@ the photos on every triplet that violates a 0.2 margin):
   for the head alone. Reading the 8,000 album photos (and a mirrored copy) ~7.5 min, each
   epoch ~100 s, 1,074 s in all; accepting it (reading all 10,000 photos with the new backbone
   before the switch, then the index) 135 s.
+* Caltech-101 dev half/half (``--only caltech --mode thorough``): other halves MAP@R
+  **0.606 -> 0.743** (quick mode: 0.681), R@1 0.894 -> 0.914, triplet accuracy 0.969 -> 0.984.
+  Validation MAP@R 0.694 for the head alone, then 0.715 ... 0.760 over the six epochs of the
+  blocks. Fine-tune 369 s (reading ~2,700 album photos included), accept 89 s.
 """
 
 from __future__ import annotations
