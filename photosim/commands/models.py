@@ -28,7 +28,8 @@ def run(args) -> int:
                 return 0
             for m in models:
                 mark = "*" if m.active else " "
-                what = "bundled" if m.bundled else f"{m.created or '?'}  from {m.based_on}, {len(m.albums)} albums"
+                what = "bundled" if m.bundled else (f"{m.created or '?'}  {m.mode or 'fine-tune'} from "
+                                                     f"{m.based_on}, {len(m.albums)} albums")
                 score = f"  MAP@R {m.before.get('map_at_r', 0):.3f} -> {m.after.get('map_at_r', 0):.3f}" if m.after else ""
                 print(f"{mark} {m.id}  {what}{score}")
             return 0
