@@ -323,7 +323,16 @@ def test_thorough_keeps_only_the_head_when_the_blocks_do_not_help(lib, monkeypat
         return [{"epoch": 0, "loss": None, "map_at_r": 0.5}], {"map_at_r": 0.5}, 0
 
     monkeypatch.setattr(thorough, "train_blocks", no_better)
-    result = lib.finetune(mode="thorough", epochs=1)
+    read = []
+    real_views = thorough._views
+    monkeypatch.setattr(thorough, "_views", lambda paths, *a: read.extend(paths) or real_views(paths, *a))
+    from photosim.training import TrainConfig
+
+    # More labelled photos than thorough mode may hold in memory: a sample of every album.
+    result = lib.finetune(mode="thorough", epochs=1, config=TrainConfig(max_thorough_photos=16))
+    assert len(read) == 16 and {lib.photo(p).id for p in read} <= set(result.photo_ids)
+    assert any("from 16 of the 24 labelled photos" in w for w in result.warnings)
+    assert set(result.val_photo_ids) <= {lib.photo(p).id for p in read}
     card = lib.models()[-1]
     assert card.id == result.model_id
     assert any("only the head was kept" in w for w in result.warnings)
@@ -385,3 +394,16 @@ def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
     (model_dir / "card.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match="no longer installed"):
         Encoder.load(model_dir, resolve_parent=lib.model_dir)
+
+
+def test_pick_photos_keeps_marked_photos_and_shares_the_rest_fairly():
+    from photosim.training.thorough import pick_photos
+
+    labels = np.array([0] * 100 + [1] * 10 + [2] * 50 + [-1] * 3)
+    marks = np.array([[160, 161, 0], [162, 5, 105]])
+    assert len(pick_photos(labels, marks, 1000)) == len(labels)  # under the limit: all
+    rows = pick_photos(labels, marks, 60, seed=1)
+    assert len(rows) <= 60 and set(marks.reshape(-1)) <= set(rows.tolist())
+    counts = np.bincount(labels[rows] + 1)
+    assert counts[2] == 10  # the small album whole
+    assert abs(int(counts[1]) - 2 - int(counts[3])) <= 1  # the large ones an equal share

@@ -57,6 +57,9 @@ class TrainConfig:
     center_init: bool = True
     #: safety cap on optimisation steps per epoch (large libraries)
     max_steps_per_epoch: int = 200
+    #: thorough mode reads at most this many labelled photos, sampled from every album:
+    #: ~130 KB of activations each, so 12,000 need ~1.6 GB of memory
+    max_thorough_photos: int = 12_000
 
     def resolved_epochs(self) -> int:
         if self.epochs is not None:

@@ -104,17 +104,27 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     if cfg.device is None:
         cfg.device = lib.device
     if cfg.mode == "thorough":
-        from .thorough import train_thorough
+        from .thorough import pick_photos, train_thorough
 
         # Stage 1, seconds: the head on cached features, exactly as the quick mode.
         # Stage 2, minutes: the last blocks with that head, from the photos.
         quick = TrainConfig(**{**asdict(cfg), "mode": "quick", "epochs": None})
         first = train_head(feats, np.asarray(data.labels), active, head_state, quick, triplets, progress, cancel)
-        infos = lib.photos_by_id(data.photo_ids)
-        outcome, state = train_thorough(lib.encoder, [infos[pid].path for pid in data.photo_ids],
-                                        np.asarray(data.labels), cfg, triplets, progress, cancel,
+        rows_used = pick_photos(np.asarray(data.labels), triplets, cfg.max_thorough_photos, seed)
+        if len(rows_used) < len(data.photo_ids):
+            data.warnings.append(f"the network blocks learnt from {len(rows_used):,} of the "
+                                 f"{len(data.photo_ids):,} labelled photos, sampled from every album, "
+                                 f"to stay within memory")
+        remap = np.full(len(data.photo_ids), -1)
+        remap[rows_used] = np.arange(len(rows_used))
+        used_ids = [data.photo_ids[r] for r in rows_used]
+        infos = lib.photos_by_id(used_ids)
+        outcome, state = train_thorough(lib.encoder, [infos[pid].path for pid in used_ids],
+                                        np.asarray(data.labels)[rows_used], cfg,
+                                        remap[triplets].reshape(-1, 3), progress, cancel,
                                         head=(replace(active, head=first.head, head_hidden=first.head_hidden,
                                                       dim=first.dim), first.head_state))
+        outcome.val_rows = [int(rows_used[r]) for r in outcome.val_rows]  # rows of data again
         outcome.before = first.before  # the active model's, on the same held-out photos
     else:
         outcome = train_head(feats, np.asarray(data.labels), active, head_state, cfg, triplets, progress, cancel)

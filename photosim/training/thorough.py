@@ -44,6 +44,34 @@ def _views(paths: list, seed: int, bad: list[int]):
         yield [img, edits.random_edit(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rng, VIEW_EDITS)]
 
 
+def pick_photos(labels: np.ndarray, triplets: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """Rows to train the blocks on: all of them when there are at most ``limit``; else every
+    photo in a mark, and an equal share of each album (small albums whole). Each photo costs
+    ~130 KB of cached activations (two views of 65 KB), so the limit bounds the memory."""
+    labels = np.asarray(labels)
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(labels), dtype=bool)
+    keep[np.asarray(triplets, np.int64).reshape(-1)] = True
+    albums = [np.flatnonzero((labels == a) & ~keep) for a in np.unique(labels[labels >= 0])]
+    room = max(0, limit - int(keep.sum()))
+    # the largest equal share that fits: small albums stay whole, large ones give way
+    sizes = np.sort([len(r) for r in albums])
+    share, left = 0, room
+    for i, size in enumerate(sizes):
+        fair = left // (len(sizes) - i)
+        if size > fair:
+            share = fair
+            break
+        left -= size
+    else:
+        share = int(sizes[-1]) if len(sizes) else 0
+    for rows in albums:
+        keep[rng.permutation(rows)[:share]] = True
+    return np.flatnonzero(keep)
+
+
 def train_thorough(*args, **kw) -> tuple[TrainOutcome, dict]:
     """Train a copy of the encoder's network (see :func:`_train`); cancel, a diverging loss,
     too few labels or running out of memory raise with a sentence for the user, having
