@@ -150,7 +150,7 @@ class BlockTraining:
     batch_classes: int = 16
     batch_images: int = 4
     instance_weight: float = 1.0  # the views of one photo as their own group
-    #: "multisimilarity" (pairs, as the bundled encoder) or "triplet" (semi-hard triplets)
+    #: "multisimilarity" (pairs, as the bundled encoder) or "triplet" (triplets mined as ``triplets`` says)
     loss: str = "multisimilarity"
     margin: float = 0.1
     #: TripletMarginMiner's choice. "all" (every triplet that violates the margin) suits the
