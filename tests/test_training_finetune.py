@@ -407,3 +407,23 @@ def test_pick_photos_keeps_marked_photos_and_shares_the_rest_fairly():
     counts = np.bincount(labels[rows] + 1)
     assert counts[2] == 10  # the small album whole
     assert abs(int(counts[1]) - 2 - int(counts[3])) <= 1  # the large ones an equal share
+
+
+def test_cli_thorough_shows_reading_training_and_switching_on_a_terminal(base, tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+
+    from photosim.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    shutil.copytree(base / "lib", tmp_path / "lib")
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["finetune", "--mode", "thorough", "--epochs", "1", "--library", str(tmp_path / "lib")]) == 0
+    shown = term.getvalue()
+    assert "reading labelled photos 24/24" in shown and "epoch 1/1" in shown
+    assert "indexing 1/1" in shown  # the switch to the new model, after its vectors
+    assert "after:" in capsys.readouterr().out

@@ -32,11 +32,21 @@ def run(args) -> int:
     from ..library import Library
     from ..values import Cancelled
 
+    live = sys.stderr.isatty() and not args.json
+
     def progress(p) -> None:
-        if sys.stderr.isatty() and not args.json:
-            loss = f"{p.loss:.4f}" if p.loss is not None else "-"
+        if live:
             eta = f"{p.eta:4.0f} s" if p.eta is not None else "-"
-            sys.stderr.write(f"\repoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  loss {loss}  ETA {eta}   ")
+            if p.phase == "preparing":  # thorough mode reads the labelled photos first (minutes)
+                sys.stderr.write(f"\rreading labelled photos {p.step}/{p.steps}  ETA {eta}   ")
+            else:
+                loss = f"{p.loss:.4f}" if p.loss is not None else "-"
+                sys.stderr.write(f"\repoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  loss {loss}  ETA {eta}   ")
+            sys.stderr.flush()
+
+    def switching(stage: str, done: int, total: int) -> None:
+        if live:
+            sys.stderr.write(f"\r{stage} {done}/{total}        ")
             sys.stderr.flush()
 
     with Library(args.library, device=args.device) as lib:
@@ -53,7 +63,7 @@ def run(args) -> int:
             print("photosim: fine-tuning cancelled; the active model is unchanged", file=sys.stderr)
             return 130
         finally:
-            if sys.stderr.isatty() and not args.json:
+            if live:
                 sys.stderr.write("\n")
         activated = False
         note = None
@@ -62,7 +72,9 @@ def run(args) -> int:
                 note = ("the new model is not better than the active one on held-out photos; "
                         f"kept inactive (use: photosim models use {result.model_id})")
             else:
-                lib.use_model(result.model_id)
+                lib.use_model(result.model_id, progress=switching)
+                if live:
+                    sys.stderr.write("\n")
                 activated = True
         if args.json:
             d = result.to_dict()
