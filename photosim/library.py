@@ -733,15 +733,21 @@ class Library:
         return target
 
     def delete_model(self, model_id: str) -> None:
-        """Forget a fine-tuned model (never the active or the bundled one)."""
+        """Forget a fine-tuned model (never the active or the bundled one), its vectors, and the
+        cached features of its backbone when no model left uses that backbone (a thorough
+        fine-tune's own: a few KB per photo)."""
         from .training.models_store import delete_model
 
         self._require_writable()
         if model_id == self.encoder_id:
             raise PhotosimError("the active model cannot be deleted; switch to another one first")
+        backbone = ModelCard.load(self.model_dir(model_id) / "card.json").backbone_id
         delete_model(self.path / "models", model_id)
+        in_use = {ModelCard.load(Path(m.path) / "card.json").backbone_id for m in self.models()}
         with self._session() as s, s.begin():
             s.execute(delete(Vector).where(Vector.encoder_id == model_id))
+            if backbone not in in_use:
+                s.execute(delete(Feature).where(Feature.backbone_id == backbone))
 
     def import_albums(self, folder: str | os.PathLike, *, progress=None, cancel=None) -> list[AlbumInfo]:
         """Scan ``folder`` and make one album (source "folder") per sub-folder, named after it,

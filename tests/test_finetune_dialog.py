@@ -183,6 +183,7 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, mo
     monkeypatch.setattr(models_dialog, "confirm", lambda *a: True)
     dlg.delete_selected()
     assert [m.id for m in lib.models()] == [bundled] and dlg.tree.topLevelItemCount() == 1
+    assert len(lib.cached_features()[0]) == len(lib.photos())  # shared backbone: features kept
 
 
 def _row(dlg, model_id):

@@ -315,6 +315,21 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
     after = retrieval_metrics(vecs, labels)
     assert after["map_at_r"] > before["map_at_r"] + 0.1, (before, after)
 
+    # Back to the bundled model (its features were kept: nothing is read), then delete the
+    # fine-tune: the features of its own backbone go with it, the bundled ones stay.
+    from sqlalchemy import func, select
+
+    from photosim.db import Feature
+
+    def features_of(backbone):
+        with lib._session() as s:
+            return s.scalar(select(func.count()).select_from(Feature).where(Feature.backbone_id == backbone))
+
+    assert features_of(card.backbone_id) == len(lib.photos())
+    assert lib.revert_model() == untouched[0]
+    lib.delete_model(result.model_id)
+    assert features_of(card.backbone_id) == 0 and features_of(lib.backbone_id) == len(lib.photos())
+
 
 def test_thorough_keeps_only_the_head_when_the_blocks_do_not_help(lib, monkeypatch):
     import photosim.training.thorough as thorough
