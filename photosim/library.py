@@ -591,6 +591,9 @@ class Library:
         model_id = model_id or self.encoder_id
         enc = self.encoder if model_id == self.encoder_id else Encoder.load(
             self.model_dir(model_id), device=self.device, resolve_parent=self.model_dir)
+        return self._reembed(enc, progress, cancel)
+
+    def _reembed(self, enc: Encoder, progress=None, cancel=None) -> tuple[int, int]:
         with self._session() as s:
             ok = list(s.scalars(select(Photo.id).where(Photo.status == "ok").order_by(Photo.id)))
             have = set(s.scalars(select(Feature.photo_id).where(Feature.backbone_id == enc.backbone_id)))
@@ -600,7 +603,7 @@ class Library:
             done += len(ids)
             if progress:
                 progress("re-embedding", done, len(todo))
-        if model_id == self.encoder_id:
+        if enc.id == self.encoder_id:
             self._rebuild_index(progress)
         return done, len(ok) - len(todo)
 
@@ -692,9 +695,10 @@ class Library:
         self._require_writable()
         previous = self.encoder_id
         card = ModelCard.load(self.model_dir(model_id) / "card.json")
-        done, lacking = self.reembed(card.id, progress=progress, cancel=cancel)
+        enc = self.encoder if card.id == previous else Encoder.load(
+            self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir)
+        done, lacking = self._reembed(enc, progress=progress, cancel=cancel)
         if lacking:
-            enc = Encoder.load(self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir)
             with self._session() as s:
                 have = set(s.scalars(select(Vector.photo_id).where(Vector.encoder_id == card.id)))
                 ok = s.scalars(select(Photo.id).where(Photo.status == "ok").order_by(Photo.id))
@@ -743,7 +747,7 @@ class Library:
             raise PhotosimError("the active model cannot be deleted; switch to another one first")
         backbone = ModelCard.load(self.model_dir(model_id) / "card.json").backbone_id
         delete_model(self.path / "models", model_id)
-        in_use = {ModelCard.load(Path(m.path) / "card.json").backbone_id for m in self.models()}
+        in_use = {m.backbone_id for m in self.models()}
         with self._session() as s, s.begin():
             s.execute(delete(Vector).where(Vector.encoder_id == model_id))
             if backbone not in in_use:

@@ -42,6 +42,7 @@ class ModelInfo:
     #: "quick" / "thorough" for fine-tunes, None for the bundled model
     mode: str | None = None
     description: str = ""
+    backbone_id: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +109,7 @@ def read_info(path: Path, bundled: bool, active_id: str) -> ModelInfo | None:
         id=card.id, bundled=bundled, active=card.id == active_id, created=ft.get("created"),
         based_on=ft.get("based_on"), albums=list(ft.get("albums", [])),
         before=dict(metrics.get("before", {})), after=dict(metrics.get("after", {})), path=str(path),
-        mode=ft.get("mode"), description=card.description or "")
+        mode=ft.get("mode"), description=card.description or "", backbone_id=card.backbone_id)
 
 
 def list_models(root: Path, bundled_dir: Path, active_id: str) -> list[ModelInfo]:
