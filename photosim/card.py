@@ -19,7 +19,10 @@ class ModelCard:
 
     id: str
     architecture: str = "mobilenet_v2"
-    pooling: str = "gem"  # "gem" | "avg"
+    #: "gem", "avg", or "rmac": GeM over the whole map and over four overlapping
+    #: corner regions of 2/3 its side, each L2-normalised, then averaged (regional
+    #: pooling as in R-MAC; photosim.model.RegionalGeM).
+    pooling: str = "gem"
     gem_p: float = 3.0
     input_size: int = 224
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
