@@ -57,9 +57,11 @@ class TrainConfig:
     center_init: bool = True
     #: safety cap on optimisation steps per epoch (large libraries)
     max_steps_per_epoch: int = 200
-    #: thorough mode reads at most this many labelled photos, sampled from every album:
-    #: ~130 KB of activations each, so 12,000 need ~1.6 GB of memory
-    max_thorough_photos: int = 12_000
+    #: thorough mode keeps the activations of each labelled photo it reads in memory
+    #: (~180 KB at 288 px), so it reads at most as many as fit here, sampled from every album
+    thorough_memory_mb: int = 1600
+    #: and never more than this many (tests lower it)
+    max_thorough_photos: int = 20_000
 
     def resolved_epochs(self) -> int:
         if self.epochs is not None:

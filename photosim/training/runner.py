@@ -104,13 +104,13 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     if cfg.device is None:
         cfg.device = lib.device
     if cfg.mode == "thorough":
-        from .thorough import pick_photos, train_thorough
+        from .thorough import pick_photos, thorough_limit, train_thorough
 
         # Stage 1, seconds: the head on cached features, exactly as the quick mode.
         # Stage 2, minutes: the last blocks with that head, from the photos.
         quick = TrainConfig(**{**asdict(cfg), "mode": "quick", "epochs": None})
         first = train_head(feats, np.asarray(data.labels), active, head_state, quick, triplets, progress, cancel)
-        rows_used = pick_photos(np.asarray(data.labels), triplets, cfg.max_thorough_photos, seed)
+        rows_used = pick_photos(np.asarray(data.labels), triplets, thorough_limit(lib.encoder, cfg), seed)
         if len(rows_used) < len(data.photo_ids):
             data.warnings.append(f"the network blocks learnt from {len(rows_used):,} of the "
                                  f"{len(data.photo_ids):,} labelled photos, sampled from every album, "

@@ -44,10 +44,27 @@ def _views(paths: list, seed: int, bad: list[int]):
         yield [img, edits.random_edit(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rng, VIEW_EDITS)]
 
 
+def photo_bytes(encoder, split: int = DEFAULT_SPLIT) -> int:
+    """Memory one labelled photo takes while thorough mode trains: the float16 activations
+    of its views before ``split`` (about 130 KB at 224 px, 180 KB at 288 px)."""
+    import torch
+
+    size = encoder.card.input_size
+    with torch.inference_mode():
+        u, c = encoder.net.lower(torch.zeros(1, 3, size, size, device=encoder.device), split)
+    per_view = u.numel() + (0 if c is None else c.numel())
+    return 2 * per_view * 2  # float16, two views (the photo and its mirrored copy)
+
+
+def thorough_limit(encoder, cfg: TrainConfig) -> int:
+    """How many labelled photos thorough mode reads: what fits in ``cfg.thorough_memory_mb``."""
+    return max(1, min(cfg.max_thorough_photos, cfg.thorough_memory_mb * 2**20 // photo_bytes(encoder)))
+
+
 def pick_photos(labels: np.ndarray, triplets: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
     """Rows to train the blocks on: all of them when there are at most ``limit``; else every
-    photo in a mark, and an equal share of each album (small albums whole). Each photo costs
-    ~130 KB of cached activations (two views of 65 KB), so the limit bounds the memory."""
+    photo in a mark, and an equal share of each album (small albums whole); ``limit`` bounds
+    the memory (see :func:`thorough_limit`)."""
     labels = np.asarray(labels)
     if len(labels) <= limit:
         return np.arange(len(labels))

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..values import Cancelled
 
-#: First MobileNetV2 block at 7x7 (224 px input); cutting here keeps the cache small.
+#: First MobileNetV2 block at 1/32 of the side (9x9 at 288 px); cutting here keeps the cache small.
 DEFAULT_SPLIT = 14
 
 
