@@ -138,6 +138,8 @@ def cmd_info(args) -> int:
     if info.unindexed:
         _out(f"note:      {info.unindexed} photos have no vector of this encoder: run photosim scan again")
     _out(f"encoder:   {info.encoder_id} (dim {info.encoder_dim})")
+    if info.notice:
+        _out(f"note:      {info.notice}")
     _out(f"index:     {info.index_size} vectors")
     for r in info.roots:
         _out(f"folder:    {display_path(r)}")

@@ -45,7 +45,20 @@ def _parent_dir(card: ModelCard, resolve_parent: Callable[[str], Path] | None) -
         return bundled
     if found is not None:
         return found
-    raise ValueError(f"the backbone of {card.id} (from {card.parent}) is no longer installed")
+    raise ValueError(f"the backbone of {card.id} (from {card.parent}) is no longer installed: this photosim "
+                     "ships another encoder; fine-tune again from the same albums")
+
+
+def backbone_problem(card: ModelCard, resolve_parent: Callable[[str], Path] | None) -> str | None:
+    """Why the model cannot be loaded because its backbone is gone (a head-only fine-tune
+    of an encoder that an upgrade replaced), or None when it can."""
+    if not card.head_only:
+        return None
+    try:
+        _parent_dir(card, resolve_parent)
+    except (ValueError, OSError) as exc:
+        return str(exc)
+    return None
 
 
 class Encoder:

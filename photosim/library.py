@@ -8,6 +8,7 @@ is missing, damaged, or from another encoder.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrations
 from .db import Album, AlbumPhoto, Feature, Mark, Meta, Photo, Vector, blob_to_vector, make_engine
-from .encoder import Encoder, bundled_model_dir
+from .encoder import Encoder, backbone_problem, bundled_model_dir
 from .imageio import PhotoError, decode_bytes, open_image
 from .index import VectorIndex
 from .lock import LibraryLock, LibraryLocked
@@ -83,6 +84,7 @@ class Library:
         self._encoder_lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._index_lock = threading.RLock()
+        self.notice = ""  # set when the library could not stay on its last model
         self._card = self._active_card()
 
     @classmethod
@@ -150,9 +152,14 @@ class Library:
         wanted = self._meta("encoder_id")
         if wanted:
             try:
-                return ModelCard.load(self.model_dir(wanted) / "card.json")
+                card = ModelCard.load(self.model_dir(wanted) / "card.json")
+                problem = backbone_problem(card, self.model_dir)
+                if problem is None:
+                    return card
+                self.notice = (f"the fine-tuned model {wanted} was made for an earlier photosim encoder, "
+                               "so searches use the bundled encoder; fine-tune again from the same albums")
             except (PhotosimError, OSError, ValueError):
-                pass  # model gone (e.g. an upgrade replaced the bundled one): fall back
+                pass  # model gone (an upgrade replaced the bundled one): fall back
         return ModelCard.load(bundled_model_dir() / "card.json")
 
     @property
@@ -470,7 +477,7 @@ class Library:
             path=str(self.path), schema_version=self.schema_version, photos=total, indexed=indexed,
             errors=errors, encoder_id=self.encoder_id, encoder_dim=self._card.dim,
             index_size=len(self.index), roots=self.roots(),
-            device=self._encoder.device if self._encoder else None,
+            device=self._encoder.device if self._encoder else None, notice=self.notice,
         )
 
     def cached_features(self, ids: Sequence[int] | None = None) -> tuple[list[int], np.ndarray]:
@@ -569,7 +576,9 @@ class Library:
         """The bundled model and every fine-tune of this library (``ModelInfo``), oldest first."""
         from .training.models_store import list_models
 
-        return list_models(self.path / "models", bundled_model_dir(), self.encoder_id)
+        infos = list_models(self.path / "models", bundled_model_dir(), self.encoder_id)
+        return [info if info.bundled else dataclasses.replace(info, problem=backbone_problem(
+            ModelCard.load(Path(info.path) / "card.json"), self.model_dir) or "") for info in infos]
 
     def finetune(self, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
                  epochs: int | None = None, seed: int = 0, progress=None, cancel=None, config=None):
@@ -695,6 +704,9 @@ class Library:
         self._require_writable()
         previous = self.encoder_id
         card = ModelCard.load(self.model_dir(model_id) / "card.json")
+        problem = backbone_problem(card, self.model_dir)
+        if problem:
+            raise PhotosimError(problem)
         enc = self.encoder if card.id == previous else Encoder.load(
             self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir)
         done, lacking = self._reembed(enc, progress=progress, cancel=cancel)

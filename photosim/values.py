@@ -135,6 +135,8 @@ class LibraryInfo:
     index_size: int
     roots: list[str]
     device: str | None
+    #: Why the library is not on the model it was last switched to ("" when it is).
+    notice: str = ""
 
     @property
     def unindexed(self) -> int:

@@ -411,6 +411,51 @@ def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
         Encoder.load(model_dir, resolve_parent=lib.model_dir)
 
 
+def test_a_fine_tune_whose_backbone_is_gone_is_listed_as_unusable_and_the_library_falls_back(lib, tmp_path):
+    """An upgrade that ships an encoder with another backbone orphans head-only fine-tunes:
+    the library must still open (on the bundled encoder), say why the old fine-tune cannot
+    be used, and refuse to switch to it with that reason."""
+    import json
+
+    from photosim.library import Library
+
+    bundled = lib.encoder_id
+    result = lib.finetune(epochs=1)
+    lib.use_model(result.model_id)
+    assert lib.encoder_id == result.model_id
+    card_path = lib.model_dir(result.model_id) / "card.json"
+    card = json.loads(card_path.read_text())
+    card["parent"] = "photosim-encoder-of-an-older-release"
+    card["backbone_id"] = "mobilenet_v2-gem-224-0000000000000000"
+    card_path.write_text(json.dumps(card))
+    path = lib.path
+    lib.close()
+    with Library(path) as again:
+        assert again.encoder_id == bundled
+        assert result.model_id in again.info().notice and "fine-tune again" in again.info().notice
+        listed = {m.id: m for m in again.models()}
+        assert "no longer installed" in listed[result.model_id].problem
+        assert listed[bundled].problem == ""
+        with pytest.raises(PhotosimError, match="fine-tune again"):
+            again.use_model(result.model_id)
+        assert again.encoder_id == bundled
+        again.reembed()  # what the re-scan after an encoder change does, from cached features here
+        assert again.similar(again.photos()[0].id, k=3)
+
+
+def test_thorough_mode_reads_as_many_photos_as_its_memory_budget_allows(lib):
+    from photosim.training.finetune import TrainConfig
+    from photosim.training.thorough import photo_bytes, thorough_limit
+
+    enc = lib.encoder
+    size, ctx = enc.card.input_size, enc.card.context_size
+    # float16 activations of MobileNetV2's first 14 blocks (96 channels at 1/16 of the side)
+    # for the photo and its four small quarter turns, times two views
+    assert photo_bytes(enc) == 2 * 2 * 96 * ((size // 16) ** 2 + 4 * (ctx // 16) ** 2)
+    assert thorough_limit(enc, TrainConfig(thorough_memory_mb=1)) == 2**20 // photo_bytes(enc)
+    assert thorough_limit(enc, TrainConfig(thorough_memory_mb=10_000, max_thorough_photos=50)) == 50
+
+
 def test_pick_photos_keeps_marked_photos_and_shares_the_rest_fairly():
     from photosim.training.thorough import pick_photos
 

@@ -32,6 +32,8 @@ def run(args) -> int:
                                                      f"{m.based_on}, {len(m.albums)} albums")
                 score = f"  MAP@R {m.before.get('map_at_r', 0):.3f} -> {m.after.get('map_at_r', 0):.3f}" if m.after else ""
                 print(f"{mark} {m.id}  {what}{score}")
+                if m.problem:
+                    print(f"    cannot be used: {m.problem}")
             return 0
         if args.action == "use":
             lib.use_model(args.model_id)

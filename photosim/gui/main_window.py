@@ -348,9 +348,12 @@ class MainWindow(QMainWindow):
     def _reindex_if_needed(self, info) -> None:
         """A library made with another encoder (photosim upgraded) has photos without
         vectors of the active one: re-scan at once rather than show empty results."""
+        notice = f" Note: {info.notice}." if info.notice else ""
         if info.unindexed and info.roots and self.start_scan(None):
             self.show_message(f"photosim's encoder changed: indexing {info.unindexed} photos again "
-                              "(your photos and albums are kept).", timeout=0)
+                              f"(your photos and albums are kept).{notice}", timeout=0)
+        elif notice:
+            self.show_message(notice.strip(), timeout=0)
 
     def _on_open_failed(self, message: str) -> None:
         self.welcome.set_loading(None)

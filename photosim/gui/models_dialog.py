@@ -88,14 +88,22 @@ class ModelsDialog(QDialog):
             score = f"{m.before.get('map_at_r', 0):.3f} → {after:.3f}" if after is not None else ""
             trained = "bundled with photosim" if m.bundled else {
                 "quick": "quick (head)", "thorough": "thorough (blocks and head)"}.get(m.mode or "", "")
+            if m.problem:
+                trained = "needs the old encoder"
             item = QTreeWidgetItem(["●" if m.active else "", m.id, _made(m.created), trained,
                                     ", ".join(m.albums), score])
             item.setData(0, Qt.ItemDataRole.UserRole, m)
             tip = m.description or m.id
             if m.based_on:
                 tip += f"\nbased on {m.based_on}"
+            if m.problem:
+                tip += f"\n\nCannot be used: {m.problem}"
             for c in range(len(COLUMNS)):
                 item.setToolTip(c, tip)
+            if m.problem:
+                for c in range(len(COLUMNS)):
+                    item.setForeground(c, self.palette().color(self.palette().ColorGroup.Disabled,
+                                                               self.palette().ColorRole.Text))
             if m.active:
                 font = item.font(1)
                 font.setBold(True)
@@ -113,7 +121,7 @@ class ModelsDialog(QDialog):
     def _update_buttons(self) -> None:
         m = self.selected()
         busy = self._worker is not None and self._worker.isRunning()
-        self.use_btn.setEnabled(not busy and m is not None and not m.active)
+        self.use_btn.setEnabled(not busy and m is not None and not m.active and not m.problem)
         self.delete_btn.setEnabled(not busy and m is not None and not m.active and not m.bundled)
         self.cancel_btn.setEnabled(busy)
         self.close_btn.setEnabled(not busy)
@@ -121,7 +129,7 @@ class ModelsDialog(QDialog):
 
     def use_selected(self) -> None:
         m = self.selected()
-        if m is None or m.active or (self._worker is not None and self._worker.isRunning()):
+        if m is None or m.active or m.problem or (self._worker is not None and self._worker.isRunning()):
             return
         lib = self.library
         self.progress.setRange(0, 0)

@@ -43,6 +43,8 @@ class ModelInfo:
     mode: str | None = None
     description: str = ""
     backbone_id: str = ""
+    #: Why the model cannot be used (its backbone is no longer installed); "" when it can.
+    problem: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
