@@ -7,7 +7,9 @@ Recipe (all CPU, reproducible with fixed seeds):
    the held-out list is written into the card.
 2. The frozen ImageNet backbone computes, once per photo and *view*, the
    encoder's pooled features (float16, exactly as the library caches them):
-   GeM-pooled features of the upright photo at ``--input-size`` plus, with
+   regionally pooled features of the upright photo at ``--input-size`` (GeM
+   of the whole map and of four overlapping corner regions, each
+   L2-normalised, averaged: photosim.model.RegionalGeM) plus, with
    ``--context-size``, a rotation-invariant context: GeM over the four quarter
    turns of the photo at that small size. Views: the photo, a 90°/180°/270°
    pixel rotation of it (no EXIF) and ``--views`` edited copies (crops,
@@ -21,8 +23,8 @@ Recipe (all CPU, reproducible with fixed seeds):
    The context channel is then trained with pytorch-metric-learning
    (MultiSimilarityLoss + miner) on photo identity: the views of one photo are
    their own label group. The upright channel is left as fitted: trained on
-   the 55 classes it forgets the others (held-out MAP@R 0.681 -> 0.58 in ten
-   epochs). ``--head linear|mlp`` trains a whole head instead, with the class
+   the 55 classes it forgets the others (with encoder v3: held-out MAP@R
+   0.681 -> 0.58 in ten epochs). ``--head linear|mlp`` trains a whole head instead, with the class
    loss too (``--class-weight``), as the earlier encoder v2 did.
 4. The trained encoder and the ImageNet baseline (the interim encoder: 224 px,
    global-average features) are both measured with
@@ -30,7 +32,7 @@ Recipe (all CPU, reproducible with fixed seeds):
    figures, throughput and weight size go into ``card.json``.
 
 Usage (this reproduces the bundled ``resources/encoder/``; the defaults are the
-shipped configuration: 224 px upright GeM + 96 px rotation-invariant context,
+shipped configuration: 288 px upright regional GeM + 96 px rotation-invariant context,
 split head to 512-d (320 upright + 192 sparse context, top 32, weight 0.6),
 100 training photos per class, 1 rotated + 1 edited view each, 10 epochs at
 lr 1e-4 on the context channel, seed 0; evaluation on all photos of the 25
@@ -93,7 +95,7 @@ class Config:
     epochs: int = 10
     max_per_class: int = 100
     views: int = 1
-    input_size: int = 224
+    input_size: int = 288
     rotations: int = 1
     context_size: int = 96
     context_dims: int = 192
@@ -104,7 +106,7 @@ class Config:
     train_upright: bool = False
     class_weight: float = 1.0
     no_eval: bool = False
-    pooling: str = "gem"
+    pooling: str = "rmac"
     gem_p: float = 3.0
     head: str = "linear"
     head_hidden: int = 0
@@ -579,9 +581,12 @@ def run(cfg: Config) -> ModelCard:
     losses_on = [what for what, w in (("class labels", cfg.class_weight), ("edited and rotated copies of each photo",
                                                                           cfg.instance_weight)) if w]
     trained_part = "the context channel" if cfg.head == "split" and not cfg.train_upright else "the head"
+    pooling_how = {"rmac": "regional GeM pooling (the whole map and four overlapping corner regions, "
+                              "each L2-normalised, averaged; as in R-MAC)",
+                   "gem": "GeM pooling", "avg": "average pooling"}[cfg.pooling]
     card.description = (
-        f"photosim's own encoder: ImageNet MobileNetV2 at {cfg.input_size} px with {cfg.pooling.upper()} "
-        f"pooling of the upright photo; {'; '.join(how) + '; ' if how else ''}frozen backbone and "
+        f"photosim's own encoder: ImageNet MobileNetV2 at {cfg.input_size} px with {pooling_how} "
+        f"of the upright photo; {'; '.join(how) + '; ' if how else ''}frozen backbone and "
         f"{head_how}; {trained_part} trained with metric learning (multi-similarity loss and miner on "
         f"{' and '.join(losses_on) or 'nothing'}). Output: L2-normalised vectors."
     )
@@ -641,12 +646,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--max-per-class", type=int, default=100, help="cap of training photos per class (0: all)")
     ap.add_argument("--eval-max-per-class", type=int, default=0)
     ap.add_argument("--views", type=int, default=1, help="edited copies per photo (besides one rotated copy)")
-    ap.add_argument("--input-size", type=int, default=224)
+    ap.add_argument("--input-size", type=int, default=288)
     ap.add_argument("--rotations", type=int, choices=[1, 4], default=1,
                     help="4: pool over the four quarter turns (rotation invariant by construction)")
     ap.add_argument("--context-size", type=int, default=96,
                     help="input size of the rotation-invariant context pass (0: off)")
-    ap.add_argument("--pooling", choices=["gem", "avg"], default="gem")
+    ap.add_argument("--pooling", choices=["gem", "avg", "rmac"], default="rmac",
+                    help="rmac: GeM of the whole map and of four overlapping corner regions (photosim.model.RegionalGeM)")
     ap.add_argument("--gem-p", type=float, default=3.0)
     ap.add_argument("--head", choices=["linear", "mlp", "split"], default="split")
     ap.add_argument("--head-hidden", type=int, default=0)
@@ -670,7 +676,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--instance-weight", type=float, default=1.0)
     ap.add_argument("--near-dup-sample", type=int, default=200)
-    ap.add_argument("--model-id", default="photosim-mnv2-split-v3")
+    ap.add_argument("--model-id", default="photosim-mnv2-rmac288-v4")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="tiny quick run (tests)")
     a = ap.parse_args(argv)
