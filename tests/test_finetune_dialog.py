@@ -195,3 +195,32 @@ def _cancelled_use_model(use_model):
     def use(model_id, progress=None, cancel=None):
         return use_model(model_id, progress=progress, cancel=lambda: True)
     return use
+
+
+def test_models_dialog_greys_out_a_fine_tune_whose_backbone_is_gone(qtbot, albums_lib):
+    """After an upgrade that ships another backbone, an old quick fine-tune is listed, says
+    why it cannot be used, and cannot be switched to; it can still be deleted."""
+    import json
+
+    from photosim.gui.models_dialog import ModelsDialog
+
+    lib = albums_lib
+    tuned = lib.finetune(epochs=1).model_id
+    card_path = lib.model_dir(tuned) / "card.json"
+    card = json.loads(card_path.read_text())
+    card["parent"], card["backbone_id"] = "photosim-mnv2-split-v3", "mobilenet_v2-gem-224-0000000000000000"
+    card_path.write_text(json.dumps(card))
+    dlg = ModelsDialog(lib)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    row = _row(dlg, tuned)
+    assert row.text(3) == "needs the old encoder" and "fine-tune again" in row.toolTip(1)
+    dlg.tree.setCurrentItem(row)
+    assert not dlg.use_btn.isEnabled() and dlg.delete_btn.isEnabled()
+    assert dlg.status.text().startswith(f"Cannot use {tuned}") and "Fine-tune again" in dlg.status.text()
+    dlg.use_selected()  # e.g. a double-click: nothing happens
+    assert lib.encoder_id != tuned and dlg._worker is None
+    if SHOT:
+        dlg.grab().save(SHOT.replace(".png", "-models-orphan.png"))
+    dlg.tree.setCurrentItem(_row(dlg, lib.encoder_id))
+    assert dlg.status.text() == f"Active: {lib.encoder_id}"

@@ -55,6 +55,7 @@ class ModelsDialog(QDialog):
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(True)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemSelectionChanged.connect(self._explain_selection)
         self.tree.itemDoubleClicked.connect(lambda *_: self.use_selected())
         root.addWidget(self.tree, 1)
         self.progress = QProgressBar()
@@ -126,6 +127,17 @@ class ModelsDialog(QDialog):
         self.cancel_btn.setEnabled(busy)
         self.close_btn.setEnabled(not busy)
         self.tree.setEnabled(not busy)
+
+    def _explain_selection(self) -> None:
+        """Say why a model cannot be used rather than leave a greyed button unexplained."""
+        m = self.selected()
+        if self._worker is not None and self._worker.isRunning():
+            return
+        if m is not None and m.problem:
+            self.status.setText(f"Cannot use {m.id}: it was made for an earlier photosim encoder. "
+                                "Fine-tune again from the same albums.")
+        elif self.status.text().startswith("Cannot use "):
+            self.status.setText(f"Active: {self.library.encoder_id}")
 
     def use_selected(self) -> None:
         m = self.selected()
