@@ -52,8 +52,8 @@ class RegionalGeM(nn.Module):
     A photo of a place or a thing is rarely framed alike twice: the regions let a
     part that fills a quarter of one photo weigh as much as the whole of another
     (R-MAC, Tolias et al. 2016, with its level-2 regions of 2/3 the side; GeM in
-    place of max). On held-out Caltech classes at 288 px it lifts MAP@R from
-    0.697 (GeM) to 0.714.
+    place of max). On 25 held-out Caltech-101 classes at 288 px (upright features
+    through the bundled encoder's LDA) it lifts MAP@R from 0.697 (GeM) to 0.714.
     """
 
     def __init__(self, p: float = 3.0, eps: float = 1e-6):
