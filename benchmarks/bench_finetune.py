@@ -36,16 +36,17 @@ Quick mode (the head on cached features):
 Thorough mode (``--only cifar --mode thorough --epochs 6``; the head, then blocks 14-18 from
 the photos on every triplet that violates a 0.2 margin):
 
-* CIFAR-10, same 2,000 held-out photos: triplet accuracy **0.743 -> 0.926** (beats the seed
-  article's 0.915), R@1 0.590 -> 0.780, MAP@R 0.156 -> 0.575. Validation MAP@R (held out from
-  the albums) per epoch of the blocks 0.492, 0.518, 0.548, 0.579, 0.583, 0.585 against 0.430
-  for the head alone. Reading the 8,000 album photos (and a mirrored copy) ~7.5 min, each
-  epoch ~100 s, 1,074 s in all; accepting it (reading all 10,000 photos with the new backbone
-  before the switch, then the index) 135 s.
+* CIFAR-10, same 2,000 held-out photos: triplet accuracy **0.732 -> 0.931** (beats the seed
+  article's 0.915; v3: 0.743 -> 0.926), R@1 0.572 -> 0.781, MAP@R 0.138 -> 0.565. Validation
+  MAP@R (held out from the albums) per epoch of the blocks 0.450, 0.507, 0.530, 0.557, 0.560,
+  0.565 against 0.388 for the head alone. Reading the 8,000 album photos (and a mirrored
+  copy) ~11 min, each epoch ~143 s, 1,542 s in all; accepting it (reading all 10,000 photos
+  with the new backbone before the switch, then the index) 179 s.
 * Caltech-101 dev half/half (``--only caltech --mode thorough``): other halves MAP@R
-  **0.606 -> 0.743** (quick mode: 0.681), R@1 0.894 -> 0.914, triplet accuracy 0.969 -> 0.984.
-  Validation MAP@R 0.694 for the head alone, then 0.715 ... 0.760 over the six epochs of the
-  blocks. Fine-tune 369 s (reading ~2,700 album photos included), accept 89 s.
+  **0.629 -> 0.780** (quick mode: 0.732; v3: 0.606 -> 0.743), R@1 0.904 -> 0.932, triplet
+  accuracy 0.973 -> 0.989. Validation MAP@R 0.738 for the head alone, then 0.743 ... 0.785
+  over the six epochs of the blocks. Fine-tune 560 s (reading ~2,700 album photos included),
+  accept 96 s.
 """
 
 from __future__ import annotations
