@@ -181,7 +181,8 @@ class FineTuneDialog(QDialog):
         mode_box = QGroupBox("Training")
         mb = QVBoxLayout(mode_box)
         self.quick = QRadioButton("Quick (head only, seconds)")
-        self.thorough = QRadioButton("Thorough (last network blocks too; minutes, reads the photos again)")
+        self.thorough = QRadioButton("Thorough (last network blocks too; reads the photos again:\n"
+                                     "minutes, up to half an hour without a GPU)")
         self.quick.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.quick)
