@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from photosim.model import GeM, EncoderNet, ModelCard, RegionalGeM, SplitHead, build_head
+from photosim.model import EncoderNet, GeM, ModelCard, RegionalGeM, SplitHead, build_head
 
 
 @pytest.mark.parametrize("rotations,pooling", [(1, "gem"), (4, "gem"), (1, "rmac")])

@@ -411,7 +411,7 @@ def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
         Encoder.load(model_dir, resolve_parent=lib.model_dir)
 
 
-def test_a_fine_tune_whose_backbone_is_gone_is_listed_as_unusable_and_the_library_falls_back(lib, tmp_path):
+def test_a_fine_tune_whose_backbone_is_gone_is_listed_as_unusable_and_the_library_falls_back(lib):
     """An upgrade that ships an encoder with another backbone orphans head-only fine-tunes:
     the library must still open (on the bundled encoder), say why the old fine-tune cannot
     be used, and refuse to switch to it with that reason."""
