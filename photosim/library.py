@@ -8,7 +8,6 @@ is missing, damaged, or from another encoder.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -576,9 +575,8 @@ class Library:
         """The bundled model and every fine-tune of this library (``ModelInfo``), oldest first."""
         from .training.models_store import list_models
 
-        infos = list_models(self.path / "models", bundled_model_dir(), self.encoder_id)
-        return [info if info.bundled else dataclasses.replace(info, problem=backbone_problem(
-            ModelCard.load(Path(info.path) / "card.json"), self.model_dir) or "") for info in infos]
+        return list_models(self.path / "models", bundled_model_dir(), self.encoder_id,
+                           problem=lambda card: backbone_problem(card, self.model_dir))
 
     def finetune(self, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
                  epochs: int | None = None, seed: int = 0, progress=None, cancel=None, config=None):

@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def write_model(root: Path, card: ModelCard, state: dict) -> Path:
     return final
 
 
-def read_info(path: Path, bundled: bool, active_id: str) -> ModelInfo | None:
+def read_info(path: Path, bundled: bool, active_id: str,
+              problem: Callable[[ModelCard], str | None] | None = None) -> ModelInfo | None:
     try:
         card = ModelCard.load(path / "card.json")
     except (OSError, ValueError, TypeError, json.JSONDecodeError):
@@ -111,17 +113,20 @@ def read_info(path: Path, bundled: bool, active_id: str) -> ModelInfo | None:
         id=card.id, bundled=bundled, active=card.id == active_id, created=ft.get("created"),
         based_on=ft.get("based_on"), albums=list(ft.get("albums", [])),
         before=dict(metrics.get("before", {})), after=dict(metrics.get("after", {})), path=str(path),
-        mode=ft.get("mode"), description=card.description or "", backbone_id=card.backbone_id)
+        mode=ft.get("mode"), description=card.description or "", backbone_id=card.backbone_id,
+        problem=(problem(card) or "") if problem and not bundled else "")
 
 
-def list_models(root: Path, bundled_dir: Path, active_id: str) -> list[ModelInfo]:
-    """The bundled model first, then fine-tunes oldest first."""
+def list_models(root: Path, bundled_dir: Path, active_id: str,
+                problem: Callable[[ModelCard], str | None] | None = None) -> list[ModelInfo]:
+    """The bundled model first, then fine-tunes oldest first; ``problem(card)`` says why a
+    fine-tune cannot be used (see photosim.encoder.backbone_problem)."""
     out = []
     b = read_info(bundled_dir, True, active_id)
     if b is not None:
         out.append(b)
     if root.is_dir():
-        found = [read_info(p, False, active_id) for p in root.iterdir()
+        found = [read_info(p, False, active_id, problem) for p in root.iterdir()
                  if p.is_dir() and not p.name.startswith(TMP_PREFIX)]
         out.extend(sorted((m for m in found if m is not None), key=lambda m: (m.created or "", m.id)))
     return out
