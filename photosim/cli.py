@@ -32,13 +32,13 @@ class ProgressBar:
     def __call__(self, p: ScanProgress) -> None:
         if not self.enabled:
             return
-        if p.phase == "scanning" and p.total:
+        if p.stage == "scanning" and p.total:
             frac = min(1.0, p.done / p.total)
             bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
             line = (f"\r[{bar}] {p.done}/{p.total} {p.rate:5.1f} photos/s "
                     f"ETA {_fmt_seconds(p.eta)}  failed {p.failed}")
         else:
-            line = f"\r{p.phase}... {p.total or ''}"
+            line = f"\r{p.stage}... {p.total or ''}"
         self.stream.write(line.ljust(80)[:100])
         self.stream.flush()
 
@@ -213,17 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    from .lock import LibraryLocked
-    from .migrations import SchemaTooNew
-
     try:
         return args.func(args) or 0
-    except (PhotosimError, LibraryLocked, SchemaTooNew) as exc:
-        print(f"photosim: {exc}", file=sys.stderr)
-        return 2
     except Cancelled as exc:
         print(f"photosim: cancelled ({exc})", file=sys.stderr)
         return 130
+    except PhotosimError as exc:
+        print(f"photosim: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("photosim: interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import PhotoError, PhotoVanished
+
 try:  # HEIC/HEIF from iPhones
     import pillow_heif
 
@@ -41,12 +43,6 @@ _TAG_DATETIME = 0x0132
 _TAG_DATETIME_ORIGINAL = 0x9003
 
 
-class PhotoError(Exception):
-    """A photo could not be read; the message says why in words for the user."""
-
-
-class PhotoVanished(PhotoError):
-    """The file disappeared between listing and reading it."""
 
 
 @dataclass(frozen=True)

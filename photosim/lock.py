@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import LibraryLocked
 
-class LibraryLocked(RuntimeError):
-    """Another photosim process is writing to this library."""
+
 
 
 class LibraryLock:

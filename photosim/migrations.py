@@ -13,9 +13,9 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from .errors import SchemaTooNew
 
-class SchemaTooNew(RuntimeError):
-    pass
+
 
 
 def _v1(conn: Connection) -> None:

@@ -107,7 +107,7 @@ class Scan:
         self.batch_size = batch_size
         self.workers = workers
         self.report = ScanReport(roots=self.roots)
-        self.state = ScanProgress(phase="listing")
+        self.state = ScanProgress(stage="listing")
         self._t0 = time.perf_counter()
         self._last_emit = 0.0
         self.timings = {"list": 0.0, "read": 0.0, "decode": 0.0, "encode": 0.0, "index": 0.0, "db": 0.0}
@@ -171,7 +171,7 @@ class Scan:
         for r in self.missing.values():
             if r.content_hash and r.status == "ok":
                 self.missing_by_hash.setdefault(r.content_hash, []).append(r)
-        self.state.phase = "scanning"
+        self.state.stage = "scanning"
         self._emit(force=True)
 
         if to_project and not self._cancelled():
@@ -182,15 +182,15 @@ class Scan:
         if self._cancelled():
             self.report.cancelled = True
         else:
-            self.state.phase = "removing"
+            self.state.stage = "removing"
             self._emit(force=True)
             self._remove_missing()
-        self.state.phase = "saving"
+        self.state.stage = "saving"
         self._emit(force=True)
         t = time.perf_counter()
         self.lib._save_index()
         self.timings["index"] += time.perf_counter() - t
-        self.state.phase = "done"
+        self.state.stage = "done"
         self._emit(force=True)
         r = self.report
         r.added, r.updated, r.moved, r.removed = self.state.added, self.state.updated, self.state.moved, self.state.removed

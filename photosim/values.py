@@ -6,12 +6,9 @@ import os
 from dataclasses import asdict, dataclass, field
 
 
-class PhotosimError(Exception):
-    """An error whose message is meant for the user."""
+from .errors import Cancelled, PhotosimError  # noqa: F401 - re-exported for older imports
+from .progress import Progress
 
-
-class Cancelled(PhotosimError):
-    """The user cancelled a long operation; nothing was lost."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +77,9 @@ class DuplicateGroup:
 
 
 @dataclass
-class ScanProgress:
-    phase: str  # "listing" | "scanning" | "removing" | "saving" | "done"
-    total: int = 0
-    done: int = 0
+class ScanProgress(Progress):
+    """``stage``: "listing" | "scanning" | "removing" | "saving" | "done"."""
+
     added: int = 0
     updated: int = 0
     moved: int = 0

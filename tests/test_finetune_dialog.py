@@ -115,7 +115,7 @@ def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib):
     dlg = FineTuneDialog(lib)
     qtbot.addWidget(dlg)
     dlg.show()
-    dlg._on_progress(TrainProgress("preparing", 0, 2, 3, 20, None, 1.0, 6.0))
+    dlg._on_progress(TrainProgress.of("preparing", 0, 2, 3, 20, None, 1.0, 6.0))
     assert dlg.status.text().startswith("Reading labelled photos: 3 / 20")
     assert (dlg.progress.value(), dlg.progress.maximum()) == (3, 20)
     if SHOT:

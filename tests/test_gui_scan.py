@@ -44,7 +44,7 @@ def test_first_run_welcome_then_scan_with_progress_and_problems(qtbot, gui_dirs)
         assert w.scan_bar.isVisible()
     report = done.args[0]
     assert len(report.failed) == 1 and not report.cancelled
-    assert any(p.phase == "scanning" and p.total == 7 for p in progress)
+    assert any(p.stage == "scanning" and p.total == 7 for p in progress)
     assert progress[-1].done == 7
     qtbot.waitUntil(lambda: w.model.rowCount() == 6, timeout=WAIT)
     assert not w.scan_bar.isVisible()
@@ -73,7 +73,7 @@ def test_scan_cancel_keeps_what_was_indexed(qtbot, gui_dirs):
     cancelled = []
 
     def on_progress(p):
-        if p.phase == "scanning" and p.done > 0 and not cancelled:
+        if p.stage == "scanning" and p.done > 0 and not cancelled:
             cancelled.append(p.done)
             w.scan_bar.cancel.click()
 

@@ -208,7 +208,7 @@ def test_progress_and_cancel(tmp_path):
         kept = len(lib.photos())
         assert 4 <= kept < 12
         assert len(lib.index) == kept
-        assert events[0].phase == "listing" and any(e.phase == "scanning" and e.total == 12 for e in events)
+        assert events[0].stage == "listing" and any(e.stage == "scanning" and e.total == 12 for e in events)
         # resuming finishes the job; committed photos are not redone
         r = lib.scan([root])
         assert not r.cancelled and r.added == 12 - kept and r.unchanged == kept

@@ -278,7 +278,7 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
     # blocks are kept only when they beat the head alone; see the next test).
     from photosim.training import TrainConfig
 
-    result = lib.finetune(mode="thorough", epochs=2, progress=lambda p: phases.add(p.phase),
+    result = lib.finetune(mode="thorough", epochs=2, progress=lambda p: phases.add(p.stage),
                           config=TrainConfig(val_fraction=0.0))
     assert {"preparing", "training", "done"} <= phases
     _assert_untouched_but_models(lib, untouched)

@@ -104,5 +104,5 @@ def test_engine_learns_from_any_parent_head(head):
     out = train_head(feats, labels, card, state, TrainConfig(epochs=8, seed=1), progress=seen.append)
     assert out.after["map_at_r"] > out.before["map_at_r"]
     assert all(torch.isfinite(v).all() for v in out.head_state.values())
-    assert seen[-1].phase == "done" and any(p.phase == "validating" for p in seen)
+    assert seen[-1].stage == "done" and any(p.stage == "validating" for p in seen)
     assert out.dim == (1280 if head == "identity" else 64)

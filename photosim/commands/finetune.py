@@ -37,7 +37,7 @@ def run(args) -> int:
     def progress(p) -> None:
         if live:
             eta = f"{p.eta:4.0f} s" if p.eta is not None else "-"
-            if p.phase == "preparing":  # thorough mode reads the labelled photos first (minutes)
+            if p.stage == "preparing":  # thorough mode reads the labelled photos first (minutes)
                 sys.stderr.write(f"\rreading labelled photos {p.step}/{p.steps}  ETA {eta}   ")
             else:
                 loss = f"{p.loss:.4f}" if p.loss is not None else "-"

@@ -339,7 +339,7 @@ class FineTuneDialog(QDialog):
             self.progress.setValue(done)
             self.status.setText(f"{stage.capitalize()}: {done} / {total}")
             return
-        if p.phase == "preparing":  # thorough mode reads every labelled photo once first
+        if p.stage == "preparing":  # thorough mode reads every labelled photo once first
             self.curve.mark_stage("last blocks")
             self.progress.setRange(0, max(1, p.steps))
             self.progress.setValue(p.step)
@@ -349,9 +349,9 @@ class FineTuneDialog(QDialog):
         total = p.epochs * p.steps
         self.progress.setRange(0, max(1, total))
         self.progress.setValue((p.epoch - 1) * p.steps + p.step)
-        if p.phase == "training" and p.loss is not None:
+        if p.stage == "training" and p.loss is not None:
             self.curve.add_loss(p.loss)
-        if p.phase == "validating" and p.val:
+        if p.stage == "validating" and p.val:
             self.curve.add_val(p.val.get("map_at_r", 0.0))
         eta = f" · about {p.eta:.0f} s left" if p.eta is not None else ""
         loss = f" · loss {p.loss:.4f}" if p.loss is not None else ""

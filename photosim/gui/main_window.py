@@ -499,7 +499,7 @@ class MainWindow(QMainWindow):
     def _on_scan_progress(self, p) -> None:
         self.scan_bar.update_progress(p)
         due = time.monotonic() - self._last_refresh > self._refresh_interval
-        if p.phase == "scanning" and p.done > 0 and not self._refresh_pending and due:
+        if p.stage == "scanning" and p.done > 0 and not self._refresh_pending and due:
             self.refresh_photos()
 
     def _on_scan_finished(self, report) -> None:

@@ -62,7 +62,7 @@ class ScanBar(QWidget):
 
     def update_progress(self, p) -> None:
         self.last = p
-        if p.phase == "scanning" and p.total:
+        if p.stage == "scanning" and p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
             fail = f" · {p.failed} failed" if p.failed else ""
@@ -70,7 +70,7 @@ class ScanBar(QWidget):
                                f"ETA {fmt_seconds(p.eta)}{fail}")
         else:
             self.bar.setRange(0, 0)
-            self.label.setText(PHASES.get(p.phase, p.phase) + (f" {p.total:,} found" if p.total else ""))
+            self.label.setText(PHASES.get(p.stage, p.stage) + (f" {p.total:,} found" if p.total else ""))
 
     def _cancel(self) -> None:
         self.cancel.setEnabled(False)

@@ -63,12 +63,9 @@ _default_threads: int | None = None
 
 
 def _is_user_error(exc: BaseException) -> bool:
-    from photosim.imageio import PhotoError
-    from photosim.values import PhotosimError
+    from photosim.errors import PhotosimError
 
-    if isinstance(exc, PhotoError | PhotosimError):
-        return True
-    return type(exc).__name__ in ("LibraryLocked", "SchemaTooNew")
+    return isinstance(exc, PhotosimError)
 
 
 def error_text(exc: BaseException) -> str:

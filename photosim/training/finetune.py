@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..evaluation import retrieval_metrics
-from ..values import Cancelled, PhotosimError
+from ..errors import Cancelled, PhotosimError
+from ..progress import Progress
 
 MODES = ("quick", "thorough")
 
@@ -72,16 +73,29 @@ class TrainConfig:
 
 
 @dataclass
-class TrainProgress:
-    phase: str  # "training" | "validating" | "done"
-    epoch: int
-    epochs: int
-    step: int
-    steps: int
-    loss: float | None
-    elapsed: float
-    eta: float | None
+class TrainProgress(Progress):
+    """``stage`` "preparing" (thorough: reading photos) | "training" | "validating" | "done";
+    ``done``/``total`` are the steps of the current epoch."""
+
+    epoch: int = 0
+    epochs: int = 0
+    loss: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
     val: dict | None = None
+
+    @classmethod
+    def of(cls, stage: str, epoch: int, epochs: int, step: int, steps: int, loss: float | None,
+           elapsed: float, eta: float | None, val: dict | None = None) -> TrainProgress:
+        return cls(stage, step, steps, "", epoch, epochs, loss, elapsed, eta, val)
+
+    @property
+    def step(self) -> int:
+        return self.done
+
+    @property
+    def steps(self) -> int:
+        return self.total
 
 
 @dataclass
@@ -351,7 +365,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
             if progress:
                 elapsed = time.perf_counter() - t0
                 eta = elapsed / done_steps * (total_steps - done_steps)
-                progress(TrainProgress("training", epoch, epochs, step + 1, steps, value, elapsed, eta))
+                progress(TrainProgress.of("training", epoch, epochs, step + 1, steps, value, elapsed, eta))
         for p in head.parameters():
             if not torch.isfinite(p).all():
                 raise PhotosimError("fine-tuning stopped: the weights became NaN, the training "
@@ -365,7 +379,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         if progress:
             elapsed = time.perf_counter() - t0
             eta = elapsed / done_steps * (total_steps - done_steps)
-            progress(TrainProgress("validating", epoch, epochs, steps, steps, mean_loss, elapsed, eta, val))
+            progress(TrainProgress.of("validating", epoch, epochs, steps, steps, mean_loss, elapsed, eta, val))
 
     head.load_state_dict(best[2])
     after = evaluate(head)
@@ -376,7 +390,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         n_mark_triplets=int(len(mark_triplets)), seconds=time.perf_counter() - t0, device=device,
         val_rows=val_rows.tolist())
     if progress:
-        progress(TrainProgress("done", epochs, epochs, steps, steps, history[-1]["loss"] if history else None,
+        progress(TrainProgress.of("done", epochs, epochs, steps, steps, history[-1]["loss"] if history else None,
                                outcome.seconds, 0.0, after))
     return outcome
 

@@ -135,7 +135,7 @@ def _train(
 
     def report(phase, epoch, step, steps, loss=None, val=None, eta=None):
         if progress:
-            progress(TrainProgress(phase, epoch, epochs, step, steps, loss, time.perf_counter() - t0, eta, val))
+            progress(TrainProgress.of(phase, epoch, epochs, step, steps, loss, time.perf_counter() - t0, eta, val))
 
     bad: list[int] = []
     n = len(paths)
