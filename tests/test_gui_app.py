@@ -308,7 +308,8 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     import dataclasses
 
     lib = window.service.lib
-    monkeypatch.setattr(lib, "_card", dataclasses.replace(lib.card, duplicate_threshold=0.87))
+    stricter = dataclasses.replace(lib.card, duplicate_threshold=0.87)
+    monkeypatch.setattr(type(lib), "card", property(lambda self: stricter))
     view.set_groups([])
     window._on_model_changed(lib.card.id)
     assert view.threshold.value() == pytest.approx(0.87)

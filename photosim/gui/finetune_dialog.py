@@ -453,7 +453,7 @@ class FineTuneDialog(QDialog):
         self.status.setText("Re-embedding your library with the new model…")
 
         def job(progress, cancel):
-            lib.use_model(model_id, progress=lambda *a: progress(a), cancel=cancel)
+            lib.use_model(model_id, progress=lambda p: progress((p.stage, p.done, p.total)), cancel=cancel)
             return model_id
 
         self._run(job, self._accepted)

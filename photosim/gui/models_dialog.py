@@ -149,7 +149,7 @@ class ModelsDialog(QDialog):
         self.status.setText(f"Switching to {m.id}: embedding your photos with it…")
 
         def job(progress, cancel):
-            lib.use_model(m.id, progress=lambda *a: progress(a), cancel=cancel)
+            lib.use_model(m.id, progress=lambda p: progress((p.stage, p.done, p.total)), cancel=cancel)
             return m.id
 
         self._worker = TaskWorker(job, self, what="switching models")
