@@ -6,7 +6,7 @@ JPEG takes a few hundred milliseconds) and replaces it when ready.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout
 
