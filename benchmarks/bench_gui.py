@@ -46,6 +46,15 @@ def make_files(folder: Path, n: int, side: int = 96) -> list[Path]:
 
 
 def make_library(lib_dir: Path, photos: list[Path]) -> None:
+    """Rows and random unit vectors straight into the database (the only private reach left
+    in the GUI code and its benchmark: ``lib._session`` with the ``db`` models,
+    ``lib._bump_generation``, ``lib._set_meta("roots")``, ``lib._index = None``).
+
+    TODO(lead, with the public bulk-import API): replace the block below with one call,
+    e.g. ``lib.import_records(records, vectors, root=...)``: insert photo rows (path, size,
+    mtime_ns, content_hash, width, height, taken_at, status "ok") and their vectors for the
+    active encoder in one transaction that bumps the generation itself, add ``root`` to the
+    scan roots, and drop the stale index (rebuilt on the next query)."""
     import numpy as np
     from sqlalchemy import insert
 
