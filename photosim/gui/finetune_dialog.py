@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from photosim.errors import Cancelled, PhotosimError
 
 from .common import read_image, show_progress
-from .service import JobRefused, Kind, error_text
+from .service import Kind, error_text
 
 THUMB = 64
 METRICS = (("recall_at_1", "Recall@1"), ("map_at_r", "MAP@R"), ("precision_at_10", "Precision@10"))
@@ -402,7 +402,7 @@ class FineTuneDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText("Cancelled." if cancelled else "Stopped.")
-        if cancelled and "re-embedding" not in message:
+        if cancelled and what == "Fine-tuning" and "re-embedding" not in message:
             message = "Fine-tuning cancelled; your active model and library are unchanged."
         elif not isinstance(error, PhotosimError):
             message += "; the active model is unchanged"
@@ -490,10 +490,10 @@ class FineTuneDialog(QDialog):
             return
         model_id, self.result = self.result.model_id, None
 
-        def done(result=None, error=None):
-            if error is not None and not isinstance(error, JobRefused):
-                print(f"photosim: could not delete the discarded model {model_id}: {error_text(error)}",
-                      file=sys.stderr)
+        def done(result=None, error=None):  # the dialog may be gone: say it where it can be read
+            if error is not None:
+                print(f"photosim: the discarded model {model_id} is still there (Tools → Models can "
+                      f"delete it): {error_text(error)}", file=sys.stderr)
 
         self.service.call(lambda lib: lib.delete_model(model_id), done, kind=Kind.EXCLUSIVE,
                           name="deleting the discarded model")
@@ -526,7 +526,6 @@ class FineTuneDialog(QDialog):
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone: ``python -m photosim.gui.finetune_dialog [LIBRARY]``."""
-
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from .service import LibraryService
