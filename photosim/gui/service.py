@@ -392,6 +392,8 @@ class LibraryService(QObject):
             lib, owned = self._opening
         self._lib, self.state, self._opening = None, None, None
         self._epoch += 1
+        for entry in self._pending.values():
+            entry.job.finished = True  # its result, if any, is dropped
         self._pending.clear()
         self._scan_job = None
         if self._exclusive is not None:
