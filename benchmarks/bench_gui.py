@@ -46,6 +46,8 @@ def make_files(folder: Path, n: int, side: int = 96) -> list[Path]:
 
 
 def make_library(lib_dir: Path, photos: list[Path]) -> None:
+    """Rows and random unit vectors straight into the database through the library's
+    store (one transaction; it bumps the generation itself), then the index is built."""
     import numpy as np
     from sqlalchemy import insert
 
