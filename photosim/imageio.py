@@ -17,6 +17,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import stat
 import struct
 from contextlib import contextmanager
@@ -461,9 +462,18 @@ def open_image(path: str | os.PathLike, max_side: int = DECODE_SIDE) -> Image.Im
         return _decode_file(fh, st, max_side)[0]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def display_path(path: str | os.PathLike) -> str:
-    """A path safe to print on any terminal (undecodable bytes escaped)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path safe to print on one line of any terminal: undecodable bytes, newlines,
+    tabs and other control characters (terminal escape sequences) backslash-escaped."""
+    try:
+        text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        text = os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def as_path(path: str | os.PathLike) -> Path:
