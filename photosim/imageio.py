@@ -119,9 +119,7 @@ def _new_hash():
 
 
 def hash_bytes(data: bytes) -> str:
-    h = _new_hash()
-    h.update(data)
-    return h.hexdigest()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def hash_stream(fh) -> str:

@@ -347,3 +347,17 @@ def test_a_damaged_card_of_the_active_model_is_no_traceback(tmp_path, capsys, sc
     assert code == 0 and "photos:    8 (7 indexed, 1 failed)" in out
     code, _, err = run(capsys, "models", "use", "ft-broken", "--library", lib)
     assert code == 2 and "is not usable: it holds a list" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_similar_of_a_named_pipe_answers_at_once(tmp_path, scanned):
+    fifo = tmp_path / "some-fifo.jpg"
+    os.mkfifo(fifo)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "photosim.cli", "similar", str(fifo), *_lib(scanned)],
+                              capture_output=True, text=True, env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("photosim similar blocked on a named pipe")
+    assert proc.returncode == 1 and proc.stderr == ""
+    assert proc.stdout == f"{fifo}\n  error: not a regular file (a named pipe): not read\n"

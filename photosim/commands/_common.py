@@ -43,7 +43,8 @@ def no_library(args) -> PhotosimError:
     if getattr(args, "library", None):
         return PhotosimError(f"no library at {show(path)}; `photosim scan DIR --library {show(path)}` "
                              "creates one")
-    return PhotosimError(f"no library at {show(path)} (the default) yet; `photosim scan DIR` creates one")
+    where = "from $PHOTOSIM_LIBRARY" if os.environ.get("PHOTOSIM_LIBRARY") else "the default"
+    return PhotosimError(f"no library at {show(path)} ({where}) yet; `photosim scan DIR` creates one")
 
 
 def open_library(args, *, readonly: bool, create: bool = False):
