@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from photosim import Library
 from photosim.cli import build_parser, main
@@ -320,7 +319,7 @@ def test_finetune_does_not_say_nothing_changed_after_scanning_the_albums(tmp_pat
     code, out, err = run(capsys, "finetune", "--albums", albums, "--library", tmp_path / "lib")
     assert code == 2
     assert "Nothing was changed" not in err
-    assert "The albums were scanned into the library (3 photos in 1 albums, kept) but no model was made" in err
+    assert "The albums were scanned into the library (3 photos, 1 album, kept) but no model was made" in err
     with Library(tmp_path / "lib") as lib:
         assert len(lib.photos()) == 3
 

@@ -32,12 +32,11 @@ def _fmt(m: dict) -> str:
     return f"Recall@1 {m.get('recall_at_1', 0):.3f}  MAP@R {m.get('map_at_r', 0):.3f}"
 
 
-def _after_import(message: str, albums: list) -> str:
+def _after_import(message: str, photos: int, albums: int) -> str:
     """A fine-tuning error after ``--albums`` scanned photos in: the library did change."""
     reason = message.removesuffix(" Nothing was changed.").rstrip(".")
-    n = sum(a.count for a in albums)
-    return (f"{reason}. The albums were scanned into the library ({n} photos in {len(albums)} "
-            "albums, kept) but no model was made")
+    return (f"{reason}. The albums were scanned into the library ({photos} photo{'s' * (photos != 1)}, "
+            f"{albums} album{'s' * (albums != 1)}, kept) but no model was made")
 
 
 def run(args) -> int:
@@ -79,7 +78,8 @@ def run(args) -> int:
         except PhotosimError as exc:
             if albums is None:
                 raise
-            raise PhotosimError(_after_import(str(exc), albums)) from exc
+            scanned = len(lib.photos(folder=os.path.abspath(args.albums)))
+            raise PhotosimError(_after_import(str(exc), scanned, len(albums))) from exc
         finally:
             if live:
                 sys.stderr.write("\n")
