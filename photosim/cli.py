@@ -104,10 +104,12 @@ def explain(exc: BaseException, args) -> str | None:
             return (f"the disk is full{where}: what was saved before is kept and the library stays "
                     "consistent; free some space and run the command again (a scan resumes where it stopped)")
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return (f"{exc.strerror.lower() if exc.strerror else 'permission denied'}{where}: nothing was "
-                    "changed; this command needs to write there (similar, info and duplicates only read)")
+            return (f"{exc.strerror.lower() if exc.strerror else 'permission denied'}{where}: what was "
+                    "saved before is kept; this command needs to write there (similar, info and duplicates "
+                    "only read)")
         if exc.errno == errno.EIO:
-            return f"the disk reported an input/output error{where}; nothing more was changed; check the disk"
+            return (f"the disk reported an input/output error{where}: what was saved before is kept; check "
+                    "the disk, then run the command again")
     return None
 
 

@@ -360,3 +360,17 @@ def test_similar_of_a_named_pipe_answers_at_once(tmp_path, scanned):
         pytest.fail("photosim similar blocked on a named pipe")
     assert proc.returncode == 1 and proc.stderr == ""
     assert proc.stdout == f"{fifo}\n  error: not a regular file (a named pipe): not read\n"
+
+
+def test_a_permission_problem_is_one_sentence(tmp_path, capsys, monkeypatch):
+    photos = tmp_path / "photos"
+    write_scenes(photos, [1], size=(160, 120))
+
+    def scan(self, *a, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "lib" / "lock"))
+
+    monkeypatch.setattr(Library, "scan", scan)
+    code, out, err = run(capsys, "scan", photos, "--library", tmp_path / "lib")
+    assert code == 2 and out == ""
+    assert err == (f"photosim: permission denied ({tmp_path / 'lib' / 'lock'}): what was saved before is kept; "
+                   "this command needs to write there (similar, info and duplicates only read)\n")
