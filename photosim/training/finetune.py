@@ -37,7 +37,8 @@ class TrainConfig:
     #: "quick": the head on cached features (train_head); "thorough": that head first, then
     #: the last backbone blocks with it, from the photos (thorough.py). Read by runner.finetune.
     mode: str = "quick"
-    #: None: the head 12 (more, up to 60, for few photos), thorough mode's blocks 6
+    #: None: the head 12 (more for few photos: enough for 400 steps, 16 epochs of 25 steps),
+    #: thorough mode's blocks 6
     epochs: int | None = None
     batch_size: int = 160
     per_album: int = 8
