@@ -42,6 +42,13 @@ held-out classes with 200 near-duplicate originals)::
         --out resources/encoder --cache /tmp/mnv2
 
 ``--smoke --init random`` runs a tiny, network-free version (used by the tests).
+
+How reproducible: on one machine and numeric environment the weights come out the same bit for
+bit (the training loop is photosim.training.loop.fit with the draw of encoder v4, see
+loop.ChoiceClassBatches). Across machines OpenBLAS may round the closed-form LDA start
+differently in the last bit of a few of its 409,600 values (the training carries that along:
+at most 1.2e-7 apart on 2026-12-01), and safetensors writes the file's two metadata entries
+in a random order (safetensors issue #584), so compare tensors, not file hashes.
 """
 
 from __future__ import annotations
