@@ -14,6 +14,21 @@ from .schema import Feature, Photo, Vector, blob_to_vector, vector_to_blob
 _CHUNK = 900
 
 
+def _load(store, q, id_column, ids: Sequence[int] | None, dim: int, stored, dtype) -> tuple[list[int], np.ndarray]:
+    """(ids, matrix) of query ``q``'s (id, blob) rows, by id; only ``ids`` when given."""
+    with store.read() as s:
+        if ids is None:
+            rows = s.execute(q.order_by(id_column)).all()
+        else:
+            ids = list(ids)
+            rows = [r for start in range(0, len(ids), _CHUNK)
+                    for r in s.execute(q.where(id_column.in_(ids[start:start + _CHUNK]))).all()]
+            rows.sort(key=lambda r: r[0])
+    if not rows:
+        return [], np.zeros((0, dim), dtype=dtype)
+    return [r[0] for r in rows], np.stack([blob_to_vector(r[1], stored) for r in rows]).astype(dtype, copy=False)
+
+
 class VectorRepo:
     """Unit vectors of photos, keyed by (photo id, encoder id): two models never mix."""
 
@@ -24,17 +39,7 @@ class VectorRepo:
         """(photo ids, float32 matrix) of readable photos, by photo id."""
         q = select(Vector.photo_id, Vector.data).join(Photo, Photo.id == Vector.photo_id).where(
             Vector.encoder_id == encoder_id, Photo.status == "ok")
-        with self._store.read() as s:
-            if ids is None:
-                rows = s.execute(q.order_by(Vector.photo_id)).all()
-            else:
-                ids = list(ids)
-                rows = [r for start in range(0, len(ids), _CHUNK)
-                        for r in s.execute(q.where(Vector.photo_id.in_(ids[start:start + _CHUNK]))).all()]
-                rows.sort(key=lambda r: r.photo_id)
-        if not rows:
-            return [], np.zeros((0, dim), dtype=np.float32)
-        return [r.photo_id for r in rows], np.stack([blob_to_vector(r.data) for r in rows])
+        return _load(self._store, q, Vector.photo_id, ids, dim, np.float32, np.float32)
 
     def get(self, photo_id: int, encoder_id: str) -> np.ndarray | None:
         with self._store.read() as s:
@@ -82,17 +87,7 @@ class FeatureRepo:
     def load(self, backbone_id: str, dim: int, ids: Sequence[int] | None = None,
              dtype=np.float32) -> tuple[list[int], np.ndarray]:
         q = select(Feature.photo_id, Feature.data).where(Feature.backbone_id == backbone_id)
-        with self._store.read() as s:
-            if ids is None:
-                rows = s.execute(q.order_by(Feature.photo_id)).all()
-            else:
-                ids = list(ids)
-                rows = [r for start in range(0, len(ids), _CHUNK)
-                        for r in s.execute(q.where(Feature.photo_id.in_(ids[start:start + _CHUNK]))).all()]
-                rows.sort(key=lambda r: r.photo_id)
-        if not rows:
-            return [], np.zeros((0, dim), dtype=dtype)
-        return [r.photo_id for r in rows], np.stack([blob_to_vector(r.data, np.float16) for r in rows]).astype(dtype)
+        return _load(self._store, q, Feature.photo_id, ids, dim, np.float16, dtype)
 
     def photo_ids(self, backbone_id: str) -> set[int]:
         with self._store.read() as s:
