@@ -23,10 +23,10 @@ def calibration_dir() -> Path:
     return bundled_model_dir().parent / "calibration"
 
 
-def calibration_images() -> list:
+def calibration_images(limit: int | None = None) -> list:
     from PIL import Image
 
-    paths = sorted(calibration_dir().glob("*.jpg"))
+    paths = sorted(calibration_dir().glob("*.jpg"))[:limit]
     if not paths:
         raise FileNotFoundError("photosim's calibration photos are missing from this installation")
     images = []

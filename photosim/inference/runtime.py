@@ -51,7 +51,7 @@ class OnnxRuntime:
         self.threads = threads
         size = self.card.input_size
         self._probe = probe if probe is not None else \
-            np.random.default_rng(0).normal(size=(2, 3, size, size)).astype(np.float32)
+            np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
         self._calibration = calibration
         self._lower: dict[int, object] = {}
         self.features_path = graph_path(self.root, self.card.backbone_id, "features", precision)
