@@ -106,8 +106,7 @@ class OnnxRuntime:
         with tempfile.TemporaryDirectory(prefix="photosim-int8-") as tmpdir:
             fp32 = Path(tmpdir) / "fp32.onnx"  # made afresh: a cached one may be what is damaged
             export_graph(self.net, fp32, kind, split)
-            write_atomically(path, lambda tmp: quantize_features(fp32, tmp, calibration,
-                                                                 len(self.net.backbone) - 1))
+            write_atomically(path, lambda tmp: quantize_features(fp32, tmp, calibration))
 
     def _load(self, kind: str, precision: str, split: int | None):
         name = kind if split is None else f"{kind}{split}"

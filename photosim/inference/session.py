@@ -17,8 +17,17 @@ from pathlib import Path
 ALLOW_SPINNING = False
 
 
+#: Overrides the intra-op thread count of every session (a positive integer).
+THREADS_ENV = "PHOTOSIM_ORT_THREADS"
+
+
 def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
+    """``$PHOTOSIM_ORT_THREADS`` when set, else one per core."""
+    try:
+        wanted = int(os.environ.get(THREADS_ENV, "0"))
+    except ValueError:
+        wanted = 0
+    return wanted if wanted > 0 else max(1, os.cpu_count() or 1)
 
 
 def make_session(path: Path, threads: int | None = None):
