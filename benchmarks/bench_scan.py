@@ -143,12 +143,13 @@ def bench_scan(work: Path, photos_dir: Path, batch: int, workers: int) -> None:
         print(f"SCAN-RATE {n / wall:.3f}")
 
 
-def scan_in_child(backend: str, args) -> float:
+def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2) -> float:
     import subprocess
 
-    env = {**os.environ, "PHOTOSIM_BACKEND": backend, "PHOTOSIM_CACHE_DIR": str(args.work / "onnx-cache")}
+    env = {**os.environ, "PHOTOSIM_BACKEND": backend, "PHOTOSIM_CACHE_DIR": str(args.work / "onnx-cache"),
+           "PHOTOSIM_ORT_THREADS": str(ort_threads)}
     cmd = [sys.executable, __file__, "--scan-child", "--work", str(args.work), "--batch", str(args.batch),
-           "--workers", str(args.workers)]
+           "--workers", str(workers)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     sys.stdout.write("".join(line + "\n" for line in out.splitlines() if not line.startswith("SCAN-RATE")))
     return float(next(line.split()[1] for line in out.splitlines() if line.startswith("SCAN-RATE")))
@@ -213,14 +214,17 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, help="folder of real photos (>= 2 MP used)")
     ap.add_argument("--count", type=int, default=384)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2, help="decode threads beside the encoder")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[2],
+                    help="decode threads beside the encoder (the ONNX scan runs once per value, e.g. 2,1)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/photosim-bench"))
     ap.add_argument("--skip-scan", action="store_true")
     ap.add_argument("--skip-rescan", action="store_true", help="only the scan of real photos")
+    ap.add_argument("--ort-threads", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+                    help="scan under ONNX Runtime once per intra-op thread count, e.g. 2,1 (0: default)")
     ap.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scan_child:
-        bench_scan(args.work, args.work / "photos", args.batch, args.workers)
+        bench_scan(args.work, args.work / "photos", args.batch, args.workers[0])
         return
     import onnxruntime
     import torch
@@ -232,11 +236,16 @@ def main() -> None:
             sys.exit("--photos DIR is required for the scan benchmark")
         photos = prepare_photos(args.photos, args.work / "photos", args.count)
         fwd = bench_forward(args.batch, args.work / "onnx-cache")
-        decode = bench_decode(photos, args.workers)
-        for backend, label in (("torch", "torch fp32"), ("onnx", "onnxruntime fp32")):
-            rate = scan_in_child(backend, args)
-            bound = min(decode, fwd[label])
-            print(f"  = {100 * rate / bound:.0f}% of the slower of decode ({decode:.1f}) and forward ({fwd[label]:.1f})")
+        decode = bench_decode(photos, args.workers[0])
+        runs = [("torch", "torch fp32", 0, args.workers[0])] + [
+            ("onnx", "onnxruntime fp32", n, w) for w in args.workers for n in args.ort_threads]
+        for backend, label, threads, workers in runs:
+            print(f"({workers} decode threads" + (f", ONNX Runtime with {threads} intra-op threads)" if threads else ")"))
+            rate = scan_in_child(backend, args, threads, workers)
+            f = fwd[label]
+            shared = 1 / (1 / decode + 1 / f)  # both on the same cores, one after the other
+            print(f"  = {100 * rate / min(decode, f):.0f}% of the slower of decode ({decode:.1f}) and forward "
+                  f"({f:.1f}); {100 * rate / shared:.0f}% of {shared:.1f}, their rate when they share the cores")
     if not args.skip_rescan:
         bench_rescan_and_query(args.work)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -31,6 +31,22 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+def test_exportable_quarter_turns_and_resize_equal_torchs():
+    import torch
+    import torch.nn.functional as F
+
+    from photosim.model import _resize_matrix, _rot90
+
+    x = torch.randn(2, 3, 7, 5)
+    for k in (1, 2, 3):
+        assert torch.equal(_rot90(x, k), torch.rot90(x, k, (2, 3)))
+    for n, size in ((288, 96), (224, 96), (60, 96)):
+        x = torch.randn(2, 3, n, n)
+        want = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        m = _resize_matrix(n, size)
+        assert (m @ x @ m.T - want).abs().max() < 1e-4
+
+
 def test_onnx_vectors_match_torch_on_generated_photos(ort_encoder, torch_encoder, photos):
     assert ort_encoder.backend == "onnxruntime" and ort_encoder.notice == ""
     assert torch_encoder.backend == "torch"

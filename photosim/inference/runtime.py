@@ -35,6 +35,14 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
+def _weights_key(net) -> str:
+    """A cache key for a card without a backbone id: a hash of the backbone's weights and
+    of the card's input pipeline (what :func:`photosim.model.make_backbone_id` hashes)."""
+    from ..model import make_backbone_id
+
+    return "unnamed-" + make_backbone_id(net.card, net.backbone.state_dict())
+
+
 class OnnxRuntime:
     """``features`` and ``lower`` of ``net`` (a :class:`photosim.model.EncoderNet` on
     CPU) through ONNX Runtime. ``probe``: a small preprocessed batch for the checks;
@@ -54,7 +62,8 @@ class OnnxRuntime:
             np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
         self._calibration = calibration
         self._lower: dict[int, object] = {}
-        self.features_path = graph_path(self.root, self.card.backbone_id, "features", precision)
+        self.key = self.card.backbone_id or _weights_key(net)
+        self.features_path = graph_path(self.root, self.key, "features", precision)
         self._features = self._load("features", precision, None)
 
     # -- running ------------------------------------------------------------
@@ -110,7 +119,7 @@ class OnnxRuntime:
 
     def _load(self, kind: str, precision: str, split: int | None):
         name = kind if split is None else f"{kind}{split}"
-        path = graph_path(self.root, self.card.backbone_id, name, precision)
+        path = graph_path(self.root, self.key, name, precision)
         why = "no graph"
         for attempt in range(2):
             try:
