@@ -70,6 +70,17 @@ def test_lower_activations_match_torch(ort_encoder, torch_encoder, photos):
     assert ort_encoder.notice == ""
 
 
+def test_thread_count_can_change_without_changing_vectors(photos):
+    enc = Encoder.load(backend="onnx")
+    batch = np.stack([enc.preprocess(im) for im in photos[:2]])
+    before = enc.features(batch)
+    enc.set_threads(1)
+    assert enc.runtime.threads == 1
+    assert np.allclose(enc.features(batch), before, atol=1e-4)
+    enc.set_threads(0)
+    assert enc.runtime.threads is None
+
+
 def test_graph_is_cached_by_backbone_precision_and_format(ort_encoder, onnx_cache):
     path = ort_encoder.runtime.features_path
     assert path.parent == onnx_cache and path.is_file()

@@ -78,6 +78,16 @@ class OnnxRuntime:
         out = sess.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.float32)})
         return out[0], (out[1] if len(out) > 1 else None)
 
+    def set_threads(self, threads: int | None) -> None:
+        """Re-open the sessions with ``threads`` intra-op threads (None or 0: the default),
+        e.g. one on two cores while decode threads use the other (bench_scan.py)."""
+        threads = threads or None
+        if threads == self.threads:
+            return
+        self.threads = threads
+        self._features = make_session(self.features_path, threads)  # checked when loaded
+        self._lower.clear()  # re-opened on next use
+
     # -- making and checking graphs -------------------------------------------
     def _torch(self, kind: str, x: np.ndarray, split: int | None) -> list[np.ndarray]:
         import torch
