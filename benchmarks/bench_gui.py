@@ -46,11 +46,13 @@ def make_files(folder: Path, n: int, side: int = 96) -> list[Path]:
 
 
 def make_library(lib_dir: Path, photos: list[Path]) -> None:
+    """Rows and random unit vectors straight into the database through the library's
+    store (one transaction; it bumps the generation itself), then the index is built."""
     import numpy as np
     from sqlalchemy import insert
 
     from photosim import Library
-    from photosim.db import Photo, Vector, vector_to_blob
+    from photosim.store.schema import Photo, Vector, vector_to_blob
 
     with Library(lib_dir) as lib:
         if lib.info().indexed >= len(photos):
@@ -61,7 +63,7 @@ def make_library(lib_dir: Path, photos: list[Path]) -> None:
         vecs = rng.standard_normal((len(photos), lib.card.dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         now = time.time()
-        with lib._session() as s, s.begin():
+        with lib.store.write() as s:  # bumps the generation itself
             rows = []
             for i, p in enumerate(photos):
                 st = p.stat()
@@ -72,9 +74,7 @@ def make_library(lib_dir: Path, photos: list[Path]) -> None:
             s.execute(insert(Photo), rows)
             s.execute(insert(Vector), [dict(photo_id=i + 1, encoder_id=lib.encoder_id, data=vector_to_blob(v))
                                        for i, v in enumerate(vecs)])
-            lib._bump_generation(s)
-        lib._set_meta("roots", str(photos[0].parent.parent))
-        lib._index = None
+        lib.store.roots.add([str(photos[0].parent.parent)])
         lib.info()  # builds and saves the index
 
 

@@ -159,7 +159,7 @@ def bench_rescan_and_query(work: Path, n: int = 10_000) -> None:
     """A 10,000-photo library made directly in the database (tiny files + random unit
     vectors): a re-scan of unchanged files must only stat them."""
     from photosim import Library
-    from photosim.db import Feature, Photo, Vector, vector_to_blob
+    from photosim.store.schema import Feature, Photo, Vector, vector_to_blob
 
     root = work / "tiny"
     lib_dir = work / "lib-10k"
@@ -177,7 +177,7 @@ def bench_rescan_and_query(work: Path, n: int = 10_000) -> None:
         vecs = rng.normal(size=(n, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         now = time.time()
-        with lib._session() as s, s.begin():
+        with lib.store.write() as s:  # bumps the generation itself
             for i in range(n):
                 p = str(root / f"d{i // 500:02d}" / f"p{i:05d}.jpg")
                 st = os.stat(p)
@@ -188,7 +188,6 @@ def bench_rescan_and_query(work: Path, n: int = 10_000) -> None:
                 s.add(Vector(photo_id=i + 1, encoder_id=lib.encoder_id, data=vector_to_blob(vecs[i])))
                 s.add(Feature(photo_id=i + 1, backbone_id=lib.backbone_id,
                               data=vector_to_blob(np.zeros(lib.card.feature_dim), np.float16)))
-            lib._bump_generation(s)
         t = time.perf_counter()
         len(lib.index)
         print(f"10k library: index built from stored vectors in {time.perf_counter() - t:.2f} s")

@@ -27,7 +27,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"Library": "library", "LibraryLocked": "lock", "default_library_path": "library"}
+_LAZY = {"Library": "library", "LibraryLocked": "errors", "default_library_path": "library"}
 
 
 def __getattr__(name: str):

@@ -201,3 +201,58 @@ def _is_deleted(index: hnswlib.Index, label: int) -> bool:
         return False
     except RuntimeError:
         return True
+
+
+class IndexKeeper:
+    """The index of a library's active model: loaded from its file, else built from the
+    stored vectors (and saved), kept in memory, saved after changes. A read-only library
+    reloads it when another process has changed the database (its generation moved)."""
+
+    def __init__(self, folder: Path, space, load_vectors, generation, readonly: bool = False):
+        self.folder = Path(folder)
+        self._space = space  # () -> (encoder_id, dim)
+        self._load_vectors = load_vectors  # () -> (ids, vectors) of the active model
+        self._generation = generation  # () -> int
+        self.readonly = readonly
+        self._index: VectorIndex | None = None
+        self._at = -1
+        self._lock = threading.RLock()
+
+    def get(self) -> VectorIndex:
+        with self._lock:
+            if self._index is not None and self.readonly and self._generation() != self._at:
+                self._index = None  # another process scanned or switched models
+            if self._index is None:
+                encoder_id, dim = self._space()
+                generation = self._generation()
+                index = VectorIndex.load(self.folder, encoder_id, dim, generation)
+                if index is None:
+                    ids, vecs = self._load_vectors()
+                    index = VectorIndex.build(dim, encoder_id, ids, vecs)
+                    if not self.readonly:
+                        index.save(self.folder, generation)
+                self._index, self._at = index, generation
+            return self._index
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        self.get().add(ids, vectors)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        self.get().remove(ids)
+
+    def save(self) -> None:
+        if not self.readonly:
+            with self._lock:
+                generation = self._generation()
+                self.get().save(self.folder, generation)
+                self._at = generation
+
+    def reset(self) -> None:
+        """Forget the in-memory index (the active model changed); the next use loads or builds."""
+        with self._lock:
+            self._index = None
+
+    def rebuild(self) -> VectorIndex:
+        with self._lock:
+            self._index = None
+            return self.get()

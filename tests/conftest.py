@@ -10,6 +10,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PHOTOSIM_GUI_GUARD", "1")  # every LibraryService a test makes installs the guard
+
+#: test modules of the desktop app: the GUI-thread guard is on in each of their tests
+GUI_TEST_MODULES = ("test_gui_", "test_finetune_dialog")
 
 
 def draw_scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
@@ -93,3 +97,21 @@ def encoder():
     from photosim.encoder import Encoder
 
     return Encoder.load()
+
+
+@pytest.fixture(autouse=True)
+def gui_thread_guard(request):
+    """In the GUI tests the engine may not be called on the Qt GUI thread by code of
+    ``photosim.gui`` (photosim/gui/guard.py): such a call raises, and the test fails even
+    when the GUI code swallowed the exception."""
+    if not request.node.module.__name__.startswith(GUI_TEST_MODULES):
+        yield
+        return
+    pytest.importorskip("PySide6")
+    from photosim.gui import guard
+
+    guard.install()
+    del guard.violations[:]
+    yield
+    caught, guard.violations[:] = list(guard.violations), []
+    assert not caught, "engine called on the GUI thread:\n" + "\n".join(caught)

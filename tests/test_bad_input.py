@@ -18,7 +18,8 @@ from PIL import Image
 from photosim import Library, LibraryLocked
 from photosim import imageio
 from photosim.cli import main as cli_main
-from photosim.migrations import MIGRATIONS, SchemaTooNew
+from photosim.errors import SchemaTooNew
+from photosim.store.migrations import MIGRATIONS
 
 from conftest import draw_scene, write_scenes
 
@@ -114,7 +115,7 @@ def test_symlink_loop_and_unreadable_folder(tmp_path, monkeypatch):
         return real_scandir(path)
 
     # (running as root in CI, chmod 000 would not stop us reading: simulate the OS refusing)
-    monkeypatch.setattr("photosim.scanner.os.scandir", scandir)
+    monkeypatch.setattr("photosim.pipeline.scan.os.scandir", scandir)
     with Library(tmp_path / "lib") as lib:
         r = lib.scan([root])
         assert r.added == 2
@@ -133,12 +134,12 @@ def test_file_vanishing_or_changing_mid_scan(tmp_path, monkeypatch):
             draw_scene(50, (320, 240)).save(path)  # rewritten just before reading
         return real_read(path)
 
-    monkeypatch.setattr("photosim.scanner.read_file", flaky_read)
+    monkeypatch.setattr("photosim.pipeline.scan.read_file", flaky_read)
     with Library(tmp_path / "lib") as lib:
         r = lib.scan([root])
         assert r.failed == [] and r.added == 5
         assert lib.photo(paths[1]) is None
-        monkeypatch.setattr("photosim.scanner.read_file", real_read)
+        monkeypatch.setattr("photosim.pipeline.scan.read_file", real_read)
         # what was recorded is the file as read; a second scan sees nothing new
         assert lib.scan([root]).unchanged == 5
 
@@ -158,7 +159,7 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path, capsys):
 def test_old_schema_is_migrated_not_lost(tmp_path):
     from sqlalchemy import text
 
-    from photosim.db import make_engine
+    from photosim.store.schema import make_engine
 
     lib_dir = tmp_path / "lib"
     lib_dir.mkdir()
@@ -233,7 +234,7 @@ def test_killed_mid_scan_resumes_consistently(tmp_path):
         r = lib.scan([root])
         assert r.unchanged == partial and r.added == 60 - partial
         assert len(lib.photos()) == 60 == len(lib.index)
-        ids, vecs = lib._load_vectors()
+        ids, vecs = lib.store.vectors.load(lib.encoder_id, lib.card.dim)
         assert len(ids) == 60 and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-4)
 
 

@@ -1,4 +1,6 @@
-"""The fine-tune dialog under pytest-qt (offscreen): train, compare, accept / discard, cancel."""
+"""The fine-tune and Models dialogs under pytest-qt (offscreen): train, compare, accept /
+discard, cancel; switch models. The dialogs get a LibraryService, never the Library; the
+tests themselves look at the library directly (the GUI-thread guard is on)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,17 @@ def albums_lib(tmp_path):
     lib.close()
 
 
+@pytest.fixture
+def service(albums_lib, qtbot):
+    from photosim.gui.service import LibraryService
+
+    svc = LibraryService()
+    with qtbot.waitSignal(svc.opened, timeout=60_000):
+        svc.open(albums_lib)  # adopted: the fixture above closes it
+    yield svc
+    svc.close()
+
+
 def _train(qtbot, dlg, epochs=0):  # 0: auto
     dlg.epochs.setValue(epochs)
     dlg.start_btn.click()
@@ -41,14 +54,19 @@ def _train(qtbot, dlg, epochs=0):  # 0: auto
     dlg.wait_idle()
 
 
-def test_dialog_trains_compares_and_accepts(qtbot, albums_lib):
+def _open(qtbot, dialog):
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.wait_idle(60_000)  # the lists are read in jobs
+    return dialog
+
+
+def test_dialog_trains_compares_and_accepts(qtbot, albums_lib, service):
     from photosim.gui.finetune_dialog import FineTuneDialog
 
     lib = albums_lib
     bundled = lib.encoder_id
-    dlg = FineTuneDialog(lib)
-    qtbot.addWidget(dlg)
-    dlg.show()
+    dlg = _open(qtbot, FineTuneDialog(service))
     assert dlg.selected_albums() == ["cool", "warm"]
     assert "1 similar" in dlg.marks_check.text()
     _train(qtbot, dlg)
@@ -64,19 +82,19 @@ def test_dialog_trains_compares_and_accepts(qtbot, albums_lib):
     assert sig.args == [model_id]
     dlg.wait_idle()
     assert lib.encoder_id == model_id
+    assert service.state.encoder_id == model_id  # what the other widgets read
 
 
-def test_dialog_discard_and_errors_keep_the_model(qtbot, albums_lib):
+def test_dialog_discard_and_errors_keep_the_model(qtbot, albums_lib, service):
     from photosim.gui.finetune_dialog import FineTuneDialog
 
     lib = albums_lib
     bundled = lib.encoder_id
-    dlg = FineTuneDialog(lib)
-    qtbot.addWidget(dlg)
-    dlg.show()
+    dlg = _open(qtbot, FineTuneDialog(service))
     _train(qtbot, dlg, epochs=1)
     model_id = dlg.result.model_id
     dlg.discard_btn.click()
+    dlg.wait_idle()
     assert model_id not in [m.id for m in lib.models()]
     assert lib.encoder_id == bundled
     # Fewer than two albums: a clear message, nothing changes.
@@ -89,14 +107,12 @@ def test_dialog_discard_and_errors_keep_the_model(qtbot, albums_lib):
     assert [m.id for m in lib.models()] == [bundled]
 
 
-def test_dialog_cancel(qtbot, albums_lib):
+def test_dialog_cancel(qtbot, albums_lib, service):
     from photosim.gui.finetune_dialog import FineTuneDialog
 
     lib = albums_lib
     bundled = lib.encoder_id
-    dlg = FineTuneDialog(lib)
-    qtbot.addWidget(dlg)
-    dlg.show()
+    dlg = _open(qtbot, FineTuneDialog(service))
     dlg.epochs.setValue(500)
     dlg.start_btn.click()
     qtbot.waitUntil(lambda: len(dlg.curve.losses) > 3, timeout=30_000)
@@ -107,14 +123,12 @@ def test_dialog_cancel(qtbot, albums_lib):
     assert [m.id for m in lib.models()] == [bundled]
 
 
-def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib):
+def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib, service):
     from photosim.gui.finetune_dialog import FineTuneDialog
     from photosim.training import TrainProgress
 
     lib = albums_lib
-    dlg = FineTuneDialog(lib)
-    qtbot.addWidget(dlg)
-    dlg.show()
+    dlg = _open(qtbot, FineTuneDialog(service))
     dlg._on_progress(TrainProgress.of("preparing", 0, 2, 3, 20, None, 1.0, 6.0))
     assert dlg.status.text().startswith("Reading labelled photos: 3 / 20")
     assert (dlg.progress.value(), dlg.progress.maximum()) == (3, 20)
@@ -132,16 +146,14 @@ def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib):
         dlg.grab().save(SHOT.replace(".png", "-thorough.png"))
 
 
-def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, monkeypatch):
+def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, service, monkeypatch):
     from photosim.gui import models_dialog
     from photosim.gui.models_dialog import ModelsDialog
 
     lib = albums_lib
     bundled = lib.encoder_id
     tuned = lib.finetune(epochs=2).model_id
-    dlg = ModelsDialog(lib)
-    qtbot.addWidget(dlg)
-    dlg.show()
+    dlg = _open(qtbot, ModelsDialog(service))
     rows = {dlg.tree.topLevelItem(i).text(1): dlg.tree.topLevelItem(i) for i in range(dlg.tree.topLevelItemCount())}
     assert set(rows) == {bundled, tuned}
     assert rows[bundled].text(0) == "●" and rows[tuned].text(0) == ""
@@ -179,9 +191,11 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, mo
     monkeypatch.setattr(models_dialog, "confirm", lambda *a: False)
     dlg.tree.setCurrentItem(_row(dlg, tuned))
     dlg.delete_selected()
+    dlg.wait_idle()
     assert tuned in [m.id for m in lib.models()]  # not confirmed: kept
     monkeypatch.setattr(models_dialog, "confirm", lambda *a: True)
     dlg.delete_selected()
+    dlg.wait_idle()
     assert [m.id for m in lib.models()] == [bundled] and dlg.tree.topLevelItemCount() == 1
     assert len(lib.cached_features()[0]) == len(lib.photos())  # shared backbone: features kept
 
@@ -197,7 +211,7 @@ def _cancelled_use_model(use_model):
     return use
 
 
-def test_models_dialog_greys_out_a_fine_tune_whose_backbone_is_gone(qtbot, albums_lib):
+def test_models_dialog_greys_out_a_fine_tune_whose_backbone_is_gone(qtbot, albums_lib, service):
     """After an upgrade that ships another backbone, an old quick fine-tune is listed, says
     why it cannot be used, and cannot be switched to; it can still be deleted."""
     import json
@@ -210,16 +224,14 @@ def test_models_dialog_greys_out_a_fine_tune_whose_backbone_is_gone(qtbot, album
     card = json.loads(card_path.read_text())
     card["parent"], card["backbone_id"] = "photosim-mnv2-split-v3", "mobilenet_v2-gem-224-0000000000000000"
     card_path.write_text(json.dumps(card))
-    dlg = ModelsDialog(lib)
-    qtbot.addWidget(dlg)
-    dlg.show()
+    dlg = _open(qtbot, ModelsDialog(service))
     row = _row(dlg, tuned)
     assert row.text(3) == "needs the old encoder" and "fine-tune again" in row.toolTip(1)
     dlg.tree.setCurrentItem(row)
     assert not dlg.use_btn.isEnabled() and dlg.delete_btn.isEnabled()
     assert dlg.status.text().startswith(f"Cannot use {tuned}") and "Fine-tune again" in dlg.status.text()
     dlg.use_selected()  # e.g. a double-click: nothing happens
-    assert lib.encoder_id != tuned and dlg._worker is None
+    assert lib.encoder_id != tuned and dlg._job is None
     if SHOT:
         dlg.grab().save(SHOT.replace(".png", "-models-orphan.png"))
     dlg.tree.setCurrentItem(_row(dlg, lib.encoder_id))

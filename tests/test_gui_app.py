@@ -252,8 +252,10 @@ def test_context_menu_marks_and_album(qtbot, window, gui_env, monkeypatch):
     window.add_to_album([window.model.photo(0), window.model.photo(1)])
     got = {}
     qtbot.waitUntil(lambda: not window.service.busy, timeout=WAIT)
-    window.service.call(lambda lib: (lib.marks(), lib.album_photos("Holiday")), lambda v: got.update(v=v))
+    window.service.call(lambda lib: (lib.marks(), lib.album_photos("Holiday")),
+                        lambda result=None, error=None: got.update(v=result, error=error))
     qtbot.waitUntil(lambda: "v" in got, timeout=WAIT)
+    assert got["error"] is None
     marks, album = got["v"]
     q = window.history.current.photo
     assert any(m.query_id == q.id and m.result_id == result.id and m.label == 1 for m in marks)
@@ -299,18 +301,20 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
 
     asked = []
     monkeypatch.setattr(duplicates_view, "confirm", lambda parent, title, text: asked.append(text) or True)
-    assert view.trash_selected() == [victim]
+    with qtbot.waitSignal(view.trashDone, timeout=WAIT) as done:
+        assert [p.path for p in view.trash_selected()] == [victim]  # asked for; moved in a job
+    assert done.args == [[victim]]
     assert trashed == [victim] and victim in asked[0]
     assert window.model.row_of(victim) is None  # left the gallery
     assert window.service.lib.photo(victim) is None  # and the library
 
-    # Another model becomes active: the view takes up its threshold and finds the groups again.
+    # Another model becomes active (the service says so after a switch, with that model's
+    # state): the view takes up its threshold and finds the groups again.
     import dataclasses
 
-    lib = window.service.lib
-    monkeypatch.setattr(lib, "_card", dataclasses.replace(lib.card, duplicate_threshold=0.87))
+    state = dataclasses.replace(window.service.state, duplicate_threshold=0.87)
     view.set_groups([])
-    window._on_model_changed(lib.card.id)
+    window.service.modelChanged.emit(state)
     assert view.threshold.value() == pytest.approx(0.87)
     qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
     view.close()
@@ -345,6 +349,7 @@ def test_drag_shows_hint_and_finetune_action_opens_dialog(qtbot, window, gui_env
     assert window.act_models.isEnabled()
     window.act_models.trigger()
     qtbot.waitUntil(lambda: window._models is not None and window._models.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: window._models.tree.topLevelItemCount() > 0, timeout=WAIT)  # listed in a job
     assert window._models.tree.topLevelItem(0).text(0) == "●"  # the bundled model, active
     window._models.close()
 

@@ -143,7 +143,7 @@ def test_library_from_another_encoder_is_reindexed_on_open(qtbot, gui_dirs, monk
     write_scenes(photos, range(20, 24), size=(256, 192))
     with Library(gui_dirs / "lib") as lib:
         lib.scan([photos])
-        with lib._session() as s, s.begin():  # as if written by an older encoder
+        with lib.store.write() as s:  # as if written by an older encoder
             s.execute(text("UPDATE vectors SET encoder_id = 'an-older-encoder'"))
         assert lib.info().unindexed == 4
     reports = []

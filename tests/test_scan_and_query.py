@@ -248,7 +248,7 @@ def test_duplicates_progress_cancel_and_trash(tmp_path, monkeypatch):
     with Library(tmp_path / "lib") as lib:
         lib.scan([root])
         seen = []
-        groups = lib.duplicates(threshold=0.9, progress=lambda d, t: seen.append((d, t)))
+        groups = lib.duplicates(threshold=0.9, progress=lambda p: seen.append((p.done, p.total)))
         assert seen[-1] == (5, 5) and len(groups) == 1
         with pytest.raises(Cancelled):
             lib.duplicates(threshold=0.9, cancel=lambda: True)

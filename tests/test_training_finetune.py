@@ -299,14 +299,14 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
         return len(reads) >= 1
 
     with pytest.raises(Cancelled):
-        lib.use_model(result.model_id, progress=lambda st, d, t: reads.append(d) if st == "reading photos"
+        lib.use_model(result.model_id, progress=lambda p: reads.append(p.done) if p.stage == "reading photos"
                       else None, cancel=cancel_midway)
     assert lib.encoder_id == untouched[0] and len(lib.index) == len(lib.photos())
 
     # Every photo is read with the new backbone *before* the switch: searches never see a
     # half-embedded library, and no re-scan is left to do.
     stages = []
-    made, left = lib.use_model(result.model_id, progress=lambda st, d, t: stages.append(st))
+    made, left = lib.use_model(result.model_id, progress=lambda p: stages.append(p.stage))
     assert lib.encoder_id == result.model_id
     assert stages.index("reading photos") < stages.index("indexing")
     assert (made, left) == (len(lib.photos()), 0)
@@ -317,13 +317,8 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
 
     # Back to the bundled model (its features were kept: nothing is read), then delete the
     # fine-tune: the features of its own backbone go with it, the bundled ones stay.
-    from sqlalchemy import func, select
-
-    from photosim.db import Feature
-
     def features_of(backbone):
-        with lib._session() as s:
-            return s.scalar(select(func.count()).select_from(Feature).where(Feature.backbone_id == backbone))
+        return len(lib.store.features.photo_ids(backbone))
 
     assert features_of(card.backbone_id) == len(lib.photos())
     assert lib.revert_model() == untouched[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from ..values import PhotosimError
 
@@ -28,11 +29,21 @@ def run(args) -> int:
     from ..evaluation import evaluate_folder
     from ..library import Library
 
-    with Library(args.library, readonly=True, device=args.device) as lib:
-        try:
-            report = evaluate_folder(lib.encoder, args.dir, near_dup_sample=args.near_dup_sample, seed=args.seed)
-        except (NotADirectoryError, ValueError) as exc:
-            raise PhotosimError(str(exc)) from exc
+    from ..library import default_library_path
+
+    folder = Path(args.library) if args.library else default_library_path()
+    try:
+        if (folder / "library.db").is_file():  # the library's active model
+            with Library(folder, readonly=True, device=args.device) as lib:
+                report = evaluate_folder(lib.encoder, args.dir, near_dup_sample=args.near_dup_sample,
+                                         seed=args.seed)
+        else:  # no library yet: the bundled encoder
+            from ..encoder import Encoder
+
+            report = evaluate_folder(Encoder.load(device=args.device), args.dir,
+                                     near_dup_sample=args.near_dup_sample, seed=args.seed)
+    except (NotADirectoryError, ValueError) as exc:
+        raise PhotosimError(str(exc)) from exc
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:

@@ -44,9 +44,9 @@ def run(args) -> int:
                 sys.stderr.write(f"\repoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  loss {loss}  ETA {eta}   ")
             sys.stderr.flush()
 
-    def switching(stage: str, done: int, total: int) -> None:
+    def switching(p) -> None:
         if live:
-            sys.stderr.write(f"\r{stage} {done}/{total}        ")
+            sys.stderr.write(f"\r{p.stage} {p.done}/{p.total}        ")
             sys.stderr.flush()
 
     with Library(args.library, device=args.device) as lib:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from photosim.commands.gui import add_arguments
+from .options import add_arguments
 
 SCREENSHOT_TIMEOUT_S = 120
 

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -24,25 +23,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .common import confirm, fitted_pixmap
 from .photo_model import human_size, photo_date
+from .service import Kind, error_text
 
 CARD_SIDE = 220
 
 
-def confirm(parent, title: str, text: str) -> bool:
-    """Ask before doing something the user may regret (tests replace this)."""
-    answer = QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                                  QMessageBox.StandardButton.Cancel)
-    return answer == QMessageBox.StandardButton.Yes
-
-
-def move_to_trash(lib, photos) -> tuple[list[str], list[tuple[str, str]]]:
+def move_to_trash(lib, photos) -> tuple[list[str], list[tuple[str, str]]]:  # worker thread
     """Send photos to the system trash through the engine (which also forgets them);
     returns (moved paths, [(path, reason)])."""
-    try:
-        failed = lib.move_to_trash([p.id for p in photos])
-    except Exception as exc:  # noqa: BLE001 - shown to the user (e.g. a read-only library)
-        return [], [(p.path, str(exc) or type(exc).__name__) for p in photos]
+    failed = lib.move_to_trash([p.id for p in photos])
     bad = {path for path, _ in failed}
     return [p.path for p in photos if p.path not in bad], failed
 
@@ -81,18 +72,14 @@ class _Card(QFrame):
         if image is None:
             self.image.setText("…")
             return
-        dpr = self.devicePixelRatioF()
-        pix = QPixmap.fromImage(image.scaled(QSize(int(CARD_SIDE * dpr), int(CARD_SIDE * dpr)),
-                                             Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
-        pix.setDevicePixelRatio(dpr)
-        self.image.setPixmap(pix)
+        self.image.setPixmap(fitted_pixmap(image, QSize(CARD_SIDE, CARD_SIDE), self.devicePixelRatioF()))
 
 
 class DuplicatesView(QWidget):
     """A separate window; ``trashed(paths)`` tells the main window what left."""
 
-    trashed = Signal(list)
+    trashed = Signal(list)    # paths that left the library
+    trashDone = Signal(list)  # a trash request is answered (paths moved; maybe none)
 
     def __init__(self, service, thumbs, parent=None):
         super().__init__(parent, Qt.WindowType.Window)
@@ -107,8 +94,8 @@ class DuplicatesView(QWidget):
         self.threshold.setRange(0.50, 1.00)
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
-        lib = getattr(service, "lib", None)  # each encoder has its own similarity scale
-        self.threshold.setValue(lib.card.duplicate_threshold if lib is not None else 0.95)
+        state = service.state  # each encoder has its own similarity scale
+        self.threshold.setValue(state.duplicate_threshold if state is not None else 0.95)
         self.threshold.setToolTip("Photos at least this similar are grouped (1.00 = identical)")
         self.find = QPushButton("Find duplicates")
         self.find.clicked.connect(self.refresh)
@@ -159,11 +146,9 @@ class DuplicatesView(QWidget):
         self.resize(1100, 640)
         self._update_buttons()
 
-    def model_changed(self) -> None:
+    def model_changed(self, state) -> None:
         """Another encoder is active: its own similarity scale, and the groups shown are stale."""
-        lib = getattr(self.service, "lib", None)
-        if lib is not None:
-            self.threshold.setValue(lib.card.duplicate_threshold)
+        self.threshold.setValue(state.duplicate_threshold)
         if self.isVisible():
             self.refresh()
 
@@ -175,18 +160,18 @@ class DuplicatesView(QWidget):
         self.find.setEnabled(False)
         self.busy.show()
 
-        def done(groups):
-            if serial == self._serial:
-                self.find.setEnabled(True)
-                self.busy.hide()
-                self.set_groups(groups)
-
-        def failed(msg):
+        def done(result=None, error=None):
+            if serial != self._serial:
+                return
             self.find.setEnabled(True)
             self.busy.hide()
-            self.status.setText(f"⚠ {msg}")
+            if error is not None:
+                self.status.setText(f"⚠ {error_text(error, 'Finding duplicates')}")
+            else:
+                self.set_groups(result)
 
-        self.service.call(lambda lib: lib.duplicates(threshold=threshold), done, failed, long=True)
+        self.service.call(lambda lib: lib.duplicates(threshold=threshold), done, kind=Kind.LONG,
+                          name="finding duplicates", owner=self)
 
     def set_groups(self, groups) -> None:
         self.groups = [g for g in groups if len(g.photos) > 1]
@@ -245,7 +230,9 @@ class DuplicatesView(QWidget):
         self.trash.setText(f"Move {n} to trash…" if n else "Move selected to trash…")
         self.pick_copies.setEnabled(len(self.cards) > 1)
 
-    def trash_selected(self) -> list[str]:
+    def trash_selected(self) -> list:
+        """Ask, then move the chosen copies to the trash in a job; returns the photos asked
+        for ([] when not confirmed). ``trashed(paths)`` follows when some moved."""
         photos = self.chosen()
         if not photos:
             return []
@@ -257,23 +244,41 @@ class DuplicatesView(QWidget):
                     + "\n".join(p.path for p in photos) + "\n\nYou can restore them from the trash.")
         if not confirm(self, "Move to trash", text):
             return []
-        moved, failed = move_to_trash(self.service.lib, photos)
+        self.trash.setEnabled(False)
+        self.status.setText(f"Moving {len(photos)} to the trash…")
+        self.service.call(lambda lib: move_to_trash(lib, photos), self._trash_done, kind=Kind.EXCLUSIVE,
+                          name="moving photos to the trash", owner=self)
+        return photos
+
+    def _trash_done(self, result=None, error=None) -> None:
+        """The photos that left go from the groups (a group of one is no group)."""
+        if error is not None:  # e.g. a read-only library, or a scan running
+            self.status.setText(f"⚠ Nothing was moved: {error_text(error, 'Moving to the trash')}")
+            self._update_buttons()
+            self.trashDone.emit([])
+            return
+        moved, failed = result
         if failed:
             self.status.setText("⚠ Could not move: " + "; ".join(f"{os.path.basename(p)} ({r})" for p, r in failed))
         else:
             self.status.setText(f"Moved {len(moved)} to the trash and out of the library.")
         if moved:
             gone = set(moved)
-            row = self.group_list.currentRow()
-            g = self.groups[row]
-            keep = [(p, s) for p, s in zip(g.photos, g.scores) if p.path not in gone]
-            if len(keep) > 1:
-                g.photos, g.scores = [p for p, _ in keep], [s for _, s in keep]
-                self._show_group(row)
-            else:
-                del self.groups[row]
-                self.group_list.takeItem(row)
-                if not self.groups:
-                    self._show_group(-1)
+            for row in reversed(range(len(self.groups))):
+                g = self.groups[row]
+                keep = [(p, s) for p, s in zip(g.photos, g.scores) if p.path not in gone]
+                if len(keep) == len(g.photos):
+                    continue
+                current = row == self.group_list.currentRow()
+                if len(keep) > 1:
+                    g.photos, g.scores = [p for p, _ in keep], [s for _, s in keep]
+                    if current:
+                        self._show_group(row)
+                else:
+                    del self.groups[row]
+                    self.group_list.takeItem(row)
+            if not self.groups:
+                self._show_group(-1)
             self.trashed.emit(moved)
-        return moved
+        self._update_buttons()
+        self.trashDone.emit(moved)

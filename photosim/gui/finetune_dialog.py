@@ -2,17 +2,20 @@
 
 Pick albums (and see how many similar / not similar marks exist), choose quick or
 thorough, start; a live loss curve and validation metrics follow the training,
-which runs in a QThread with the engine's progress and cancel callbacks. At the
-end the dialog compares the active model and the new one (metrics and a few
-held-out example queries side by side) and the user accepts (re-embed, switch)
-or discards (the new model is deleted). Until Accept nothing the user relies on
-changes. Works inside the app (``FineTuneDialog(library, parent)``) or alone.
+which runs as an exclusive :class:`LibraryService` job with the engine's progress
+and cancel token. At the end the dialog compares the active model and the new one
+(metrics and a few held-out example queries side by side) and the user accepts
+(re-embed, switch) or discards (the new model is deleted). Until Accept nothing the
+user relies on changes. Works inside the app (``FineTuneDialog(service, parent)``)
+or alone (``python -m photosim.gui.finetune_dialog [LIBRARY]``).
 """
 
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImageReader, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -33,7 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .worker import TaskWorker
+from photosim.errors import Cancelled, PhotosimError
+
+from .common import read_image, show_progress
+from .service import Kind, error_text
 
 THUMB = 64
 METRICS = (("recall_at_1", "Recall@1"), ("map_at_r", "MAP@R"), ("precision_at_10", "Precision@10"))
@@ -124,12 +130,7 @@ class LossCurve(QWidget):
 
 
 def _thumb(path: str) -> QPixmap:
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid() and size.width() > 0 and size.height() > 0:
-        reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
+    image, _error = read_image(path, THUMB)
     if image.isNull():
         pm = QPixmap(THUMB, THUMB)
         pm.fill(QColor(200, 200, 200))
@@ -153,11 +154,12 @@ class FineTuneDialog(QDialog):
 
     model_accepted = Signal(str)
 
-    def __init__(self, library, parent=None):
+    def __init__(self, service, parent=None):
         super().__init__(parent)
-        self.library = library
+        self.service = service
         self.result = None
-        self._worker: TaskWorker | None = None
+        self._job = None
+        self._n_marks = 0
         self.setWindowTitle("Teach photosim what similar means to you")
         self.resize(780, 820)
 
@@ -257,8 +259,17 @@ class FineTuneDialog(QDialog):
 
     # -- labels ------------------------------------------------------------
     def refresh_labels(self) -> None:
+        """Re-read the albums and marks (in a job) and list them."""
+        self.service.call(lambda lib: (lib.albums(), lib.marks()), self._labels_read,
+                          name="reading albums", owner=self)
+
+    def _labels_read(self, result=None, error=None) -> None:
+        if error is not None:
+            self._set_message(f"Could not read the albums: {error_text(error, 'Reading the albums')}", ok=False)
+            return
+        albums, marks = result
         self.album_list.clear()
-        for a in self.library.albums():
+        for a in albums:
             item = QListWidgetItem(f"{a.name}   ({a.count} photo{'s' if a.count != 1 else ''}"
                                    f"{', from a folder' if a.source == 'folder' else ''})")
             item.setData(Qt.ItemDataRole.UserRole, a.name)
@@ -267,11 +278,11 @@ class FineTuneDialog(QDialog):
             if a.count < 2:
                 item.setToolTip("an album needs at least two photos")
             self.album_list.addItem(item)
-        marks = self.library.marks()
+        self._n_marks = len(marks)
         pos = sum(1 for m in marks if m.label > 0)
         self.marks_check.setText(f"Use my marks ({pos} similar, {len(marks) - pos} not similar)")
         self.marks_check.setChecked(bool(marks))
-        self.marks_check.setEnabled(bool(marks))
+        self.marks_check.setEnabled(bool(marks) and not self.busy)
 
     def selected_albums(self) -> list[str]:
         out = []
@@ -282,17 +293,23 @@ class FineTuneDialog(QDialog):
         return out
 
     # -- training ------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._job is not None and not self._job.finished
+
     def _busy(self, busy: bool) -> None:
         self.start_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
         self.album_list.setEnabled(not busy)
         for w in (self.quick, self.thorough, self.epochs, self.close_btn):
             w.setEnabled(not busy)
-        self.marks_check.setEnabled(not busy and bool(self.library.marks()))
+        self.marks_check.setEnabled(not busy and self._n_marks > 0)
 
     def start(self) -> None:
-        if self.result is not None:
-            self._discard_result()
+        kept, self.result = self.result, None
+        previous = kept.model_id if kept is not None else None
+        self.accept_btn.setEnabled(False)
+        self.discard_btn.setEnabled(False)
         albums = self.selected_albums()
         mode = "quick" if self.quick.isChecked() else "thorough"
         epochs = self.epochs.value() or None
@@ -303,41 +320,42 @@ class FineTuneDialog(QDialog):
         self._set_message("")
         self.progress.setRange(0, 0)
         self.status.setText("Preparing: reading cached features of your albums…")
-        lib = self.library
 
-        def job(progress, cancel):
+        def job(lib, job):
             from photosim.training import example_queries
 
+            if previous is not None:  # the result of the last run, never accepted
+                lib.delete_model(previous)
             result = lib.finetune(albums, use_marks=use_marks, mode=mode, epochs=epochs,
-                                  progress=progress, cancel=cancel)
+                                  progress=job.report, cancel=job.token)
             try:
                 examples = example_queries(lib, result)
+                ids = {e["query"] for e in examples}
+                for e in examples:
+                    ids.update(p for p, _ in e["before"] + e["after"])
+                paths = {pid: p.path for pid, p in lib.photos_by_id(ids).items()}
             except Exception:  # noqa: BLE001 - examples are a nicety, never a failure
-                examples = []
-            return result, examples
+                examples, paths = [], {}
+            return result, examples, paths
 
-        self._run(job, self._trained)
+        self._run(self.service.start("fine-tuning", job, self._trained, progress=self._on_progress, owner=self))
+        if self._job is None:  # refused (the reason follows): the last result stays
+            self.result = kept
 
-    def _run(self, job, on_success) -> None:
-        self._busy(True)
-        self._worker = TaskWorker(job, self, what="fine-tuning")
-        self._worker.progressed.connect(self._on_progress)
-        self._worker.succeeded.connect(on_success)
-        self._worker.failed.connect(self._failed)
-        self._worker.finished.connect(lambda: self._busy(False))
-        self._worker.start()
+    def _run(self, job) -> None:
+        self._job = job
+        self._busy(job is not None)
 
     def cancel(self) -> None:
-        if self._worker is not None and self._worker.isRunning():
-            self._worker.cancel_event.set()
+        if self.busy:
+            self._job.cancel()
             self.status.setText("Cancelling…")
 
     def _on_progress(self, p) -> None:
-        if isinstance(p, tuple):  # re-embedding: (stage, done, total)
-            stage, done, total = p
-            self.progress.setRange(0, max(1, total))
-            self.progress.setValue(done)
-            self.status.setText(f"{stage.capitalize()}: {done} / {total}")
+        from photosim.training import TrainProgress  # loaded already: the job imported it
+
+        if not isinstance(p, TrainProgress):  # re-embedding for the switch
+            show_progress(self.progress, self.status, p)
             return
         if p.stage == "preparing":  # thorough mode reads every labelled photo once first
             self.curve.mark_stage("last blocks")
@@ -358,8 +376,12 @@ class FineTuneDialog(QDialog):
         val = f" · validation MAP@R {p.val['map_at_r']:.3f}" if p.val and "map_at_r" in p.val else ""
         self.status.setText(f"Epoch {p.epoch} of {p.epochs}{loss}{val}{eta}")
 
-    def _trained(self, payload) -> None:
-        self.result, examples = payload
+    def _trained(self, result=None, error=None) -> None:
+        self._busy(False)
+        if error is not None:
+            self._failed(error, "Fine-tuning")
+            return
+        self.result, examples, paths = result
         r = self.result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -367,19 +389,23 @@ class FineTuneDialog(QDialog):
                             f"{f' and {r.n_marks} mark' + ('s' if r.n_marks != 1 else '') if r.n_marks else ''}; {r.n_val} held out for "
                             f"the comparison (best epoch {r.best_epoch}).")
         self._fill_metrics(r)
-        self._set_examples(examples)
+        self._set_examples(examples, paths)
         verdict = ("The new model finds your albums better." if r.improved else
                    "The new model is not better on held-out photos; you may want to discard it.")
         self._set_message(" ".join([verdict] + [f"Note: {w}." for w in r.warnings]), ok=r.improved)
         self.accept_btn.setEnabled(True)
         self.discard_btn.setEnabled(True)
 
-    def _failed(self, message: str, cancelled: bool) -> None:
+    def _failed(self, error: BaseException, what: str) -> None:
+        cancelled = isinstance(error, Cancelled)
+        message = error_text(error, what)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText("Cancelled." if cancelled else "Stopped.")
-        if cancelled and "re-embedding" not in message:
+        if cancelled and what == "Fine-tuning" and "re-embedding" not in message:
             message = "Fine-tuning cancelled; your active model and library are unchanged."
+        elif not isinstance(error, PhotosimError):
+            message += "; the active model is unchanged"
         self._set_message(message, ok=None if cancelled else False)
         if self.result is not None:
             self.accept_btn.setEnabled(True)
@@ -410,7 +436,7 @@ class FineTuneDialog(QDialog):
             else:
                 cd.setText("–")
 
-    def _set_examples(self, examples: list[dict]) -> None:
+    def _set_examples(self, examples: list[dict], paths: dict[int, str] | None = None) -> None:
         box = QWidget()
         grid = QGridLayout(box)
         grid.setHorizontalSpacing(4)
@@ -421,19 +447,15 @@ class FineTuneDialog(QDialog):
             grid.addWidget(QLabel("<b>query</b>"), 0, 0)
             grid.addWidget(QLabel("<b>active model</b> (green: same album)"), 0, 1, 1, 4)
             grid.addWidget(QLabel("<b>new model</b>"), 0, 6, 1, 4)
-            ids = {e["query"] for e in examples}
-            for e in examples:
-                ids.update(p for p, _ in e["before"] + e["after"])
-            photos = self.library.photos_by_id(ids)
             for row, e in enumerate(examples, 1):
-                grid.addWidget(_thumb_label(photos[e["query"]].path, None), row, 0)
+                grid.addWidget(_thumb_label(paths[e["query"]], None), row, 0)
                 for col, (pid, good) in enumerate(e["before"], 1):
-                    grid.addWidget(_thumb_label(photos[pid].path, good), row, col)
+                    grid.addWidget(_thumb_label(paths[pid], good), row, col)
                 sep = QFrame()
                 sep.setFrameShape(QFrame.Shape.VLine)
                 grid.addWidget(sep, row, 5)
                 for col, (pid, good) in enumerate(e["after"], 6):
-                    grid.addWidget(_thumb_label(photos[pid].path, good), row, col)
+                    grid.addWidget(_thumb_label(paths[pid], good), row, col)
             grid.setColumnStretch(10, 1)
         self.examples_area.setWidget(box)
 
@@ -444,33 +466,37 @@ class FineTuneDialog(QDialog):
 
     # -- accept / discard --------------------------------------------------------
     def accept_model(self) -> None:
-        if self.result is None:
+        if self.result is None or self.busy:
             return
-        model_id = self.result.model_id
-        lib = self.library
         self.accept_btn.setEnabled(False)
         self.discard_btn.setEnabled(False)
         self.status.setText("Re-embedding your library with the new model…")
+        self._run(self.service.switch_model(self.result.model_id, self._accepted, progress=self._on_progress,
+                                            owner=self))
 
-        def job(progress, cancel):
-            lib.use_model(model_id, progress=lambda *a: progress(a), cancel=cancel)
-            return model_id
-
-        self._run(job, self._accepted)
-
-    def _accepted(self, model_id: str) -> None:
+    def _accepted(self, result=None, error=None) -> None:
+        self._busy(False)
+        if error is not None:
+            self._failed(error, "Switching to the new model")
+            return
         self.result = None
-        self._set_message(f"The new model {model_id} is now active.", ok=True)
-        self.model_accepted.emit(model_id)
+        self._set_message(f"The new model {result} is now active.", ok=True)
+        self.model_accepted.emit(result)
         self.accept()
 
     def _discard_result(self) -> None:
-        if self.result is not None:
-            try:
-                self.library.delete_model(self.result.model_id)
-            except Exception:  # noqa: BLE001 - already gone is fine
-                pass
-            self.result = None
+        """Delete the model of the last run (in a job: it writes the library)."""
+        if self.result is None:
+            return
+        model_id, self.result = self.result.model_id, None
+
+        def done(result=None, error=None):  # the dialog may be gone: say it where it can be read
+            if error is not None:
+                print(f"photosim: the discarded model {model_id} is still there (Tools → Models can "
+                      f"delete it): {error_text(error)}", file=sys.stderr)
+
+        self.service.call(lambda lib: lib.delete_model(model_id), done, kind=Kind.EXCLUSIVE,
+                          name="deleting the discarded model")
 
     def discard_model(self) -> None:
         self._discard_result()
@@ -479,36 +505,52 @@ class FineTuneDialog(QDialog):
         self._set_message("Discarded; the active model is unchanged.")
 
     def wait_idle(self, ms: int = 600_000) -> bool:
-        return self._worker is None or self._worker.wait(ms)
+        """Until the service's jobs (this dialog's included) have finished and called back."""
+        return self.service.wait_idle(ms)
+
+    def _stop(self) -> None:
+        """Cancel a running job and wait for it, so no result arrives for a closed dialog."""
+        if self.busy:
+            self.cancel()
+            self.service.wait(self._job)
 
     def reject(self) -> None:
-        if self._worker is not None and self._worker.isRunning():
-            self.cancel()
-            self._worker.wait()
+        self._stop()
         self._discard_result()  # a result never accepted is not kept
         super().reject()
 
     def closeEvent(self, event) -> None:
-        if self._worker is not None and self._worker.isRunning():
-            self.cancel()
-            self._worker.wait()
+        self._stop()
         super().closeEvent(event)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone: ``python -m photosim.gui.finetune_dialog [LIBRARY]``."""
-    import sys
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from PySide6.QtWidgets import QApplication
-
-    from photosim.library import Library
+    from .service import LibraryService
 
     argv = sys.argv[1:] if argv is None else argv
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    with Library(argv[0] if argv else None) as lib:
-        dialog = FineTuneDialog(lib)
+    service = LibraryService()
+    holder = {}
+
+    def opened(_state):
+        holder["dialog"] = dialog = FineTuneDialog(service)
+        dialog.finished.connect(app.quit)
         dialog.show()
+
+    def failed(error):
+        QMessageBox.critical(None, "photosim", f"Could not open the library: {error_text(error)}")
+        app.quit()
+
+    service.opened.connect(opened)
+    service.openFailed.connect(failed)
+    service.open(argv[0] if argv else None)
+    try:
         return app.exec()
+    finally:
+        service.close()
 
 
 if __name__ == "__main__":

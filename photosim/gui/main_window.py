@@ -1,6 +1,6 @@
 """The main window: gallery on the left, similar photos on the right; drop or paste an
 image anywhere to search with it. It renders models and forwards intent; the engine
-work happens in :class:`LibraryService` workers."""
+work happens in :class:`LibraryService` jobs."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
 from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
 from .scan_bar import ProblemsPanel, ScanBar
-from .service import LibraryService
+from .service import LibraryService, error_text
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.service.scanProgress.connect(self._on_scan_progress)
         self.service.scanFinished.connect(self._on_scan_finished)
         self.service.scanFailed.connect(self._on_scan_failed)
+        self.service.modelChanged.connect(self._on_model_changed)
         self.thumbs.ready.connect(self.panel.thumbnail_arrived)
 
         self.open_library(library_path)
@@ -332,10 +333,10 @@ class MainWindow(QMainWindow):
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
-    def _on_opened(self, lib) -> None:
-        settings.remember_library(str(lib.path))
-        self.library_path = str(lib.path)
-        self.setWindowTitle(f"photosim — {lib.path}")
+    def _on_opened(self, state) -> None:
+        settings.remember_library(state.path)
+        self.library_path = state.path
+        self.setWindowTitle(f"photosim — {state.path}")
         self._set_library_actions(True)
         if self.service.readonly:
             self.show_message("Another photosim is using this library, so it is open read-only: "
@@ -343,11 +344,15 @@ class MainWindow(QMainWindow):
         self.libraryOpened.emit()
         self.refresh_photos()
         if not self.service.readonly:
-            self.service.call(lambda lib: lib.info(), self._reindex_if_needed)
+            self.service.call(lambda lib: lib.info(), self._reindex_if_needed, name="reading the library")
 
-    def _reindex_if_needed(self, info) -> None:
+    def _reindex_if_needed(self, result=None, error=None) -> None:
         """A library made with another encoder (photosim upgraded) has photos without
         vectors of the active one: re-scan at once rather than show empty results."""
+        if error is not None:
+            self.show_message(f"Could not read the library: {error_text(error, 'Reading the library')}")
+            return
+        info = result
         notice = f" Note: {info.notice}." if info.notice else ""
         if info.unindexed and info.roots and self.start_scan(None):
             self.show_message(f"photosim's encoder changed: indexing {info.unindexed} photos again "
@@ -355,12 +360,12 @@ class MainWindow(QMainWindow):
         elif notice:
             self.show_message(notice.strip(), timeout=0)
 
-    def _on_open_failed(self, message: str) -> None:
+    def _on_open_failed(self, error: BaseException) -> None:
         self.welcome.set_loading(None)
         self.welcome.set_recent(settings.recent_libraries(), None)
         self.pages.setCurrentWidget(self.welcome)
         self.library_label.setText("no library")
-        self.show_message(f"Could not open the library: {message}", timeout=0)
+        self.show_message(f"Could not open the library: {error_text(error, 'Opening the library')}", timeout=0)
 
     def _on_encoder_ready(self, device: str) -> None:
         self.device = device
@@ -378,19 +383,18 @@ class MainWindow(QMainWindow):
             out = lib.photos(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
             return out, time.perf_counter() - t
 
-        def done(value):
+        def done(result=None, error=None):
             self._refresh_pending = False
-            value, seconds = value
+            if error is not None:
+                self.show_message(f"Could not read the library: {error_text(error, 'Reading the library')}")
+                return
+            value, seconds = result
             # while scanning, refresh no more often than 5x what a refresh costs (big libraries)
             self._refresh_interval = max(GALLERY_REFRESH_S, 5 * seconds)
             if serial == self._photos_serial:
                 self._set_photos(*value)
 
-        def failed(msg):
-            self._refresh_pending = False
-            self.show_message(f"Could not read the library: {msg}")
-
-        self.service.call(load, done, failed)
+        self.service.call(load, done, name="reading the photos")
 
     def _set_photos(self, photos, problems, info) -> None:
         self.info = info
@@ -477,13 +481,16 @@ class MainWindow(QMainWindow):
             self.start_scan([folder])
 
     def start_scan(self, roots: list[str] | None) -> bool:
-        if self.service.lib is None:
+        if not self.service.is_open:
             return False
         if self.service.readonly:
             self.show_message("This library is open read-only (another photosim is using it), so it cannot scan.")
             return False
         if self.service.scanning:
             self.show_message("A scan is already running.")
+            return False
+        if self.service.exclusive:  # a model switch, a fine-tune, a trash: never beside a scan
+            self.show_message(self.service.refusal())
             return False
         if roots is None and self.info is not None and not self.info.roots:
             self.add_folder()
@@ -515,10 +522,10 @@ class MainWindow(QMainWindow):
         if self._dup_view is not None and self._dup_view.isVisible():
             self._dup_view.refresh()
 
-    def _on_scan_failed(self, message: str) -> None:
+    def _on_scan_failed(self, error: BaseException) -> None:
         self.scan_bar.hide()
         self._set_library_actions(True)
-        self.show_message(f"The scan stopped: {message}", timeout=0)
+        self.show_message(f"The scan stopped: {error_text(error, 'The scan')}", timeout=0)
         self.refresh_photos()
 
     # -- querying -------------------------------------------------------------------------
@@ -552,7 +559,7 @@ class MainWindow(QMainWindow):
         q = self.history.current
         self.act_back.setEnabled(self.history.can_go_back())
         self.panel.show_query(q, self.history.can_go_back())
-        if q is None or self.service.lib is None:
+        if q is None or not self.service.is_open:
             return
         self._query_serial += 1
         serial = self._query_serial
@@ -566,18 +573,17 @@ class MainWindow(QMainWindow):
                 return matches, marks
             return lib.similar_to_images(q.images, k, min_score), {}
 
-        def done(value):
-            if serial == self._query_serial:
+        def done(result=None, error=None):
+            if serial != self._query_serial:
+                return  # a newer query was asked meanwhile
+            if error is not None:
+                self.panel.show_error(error_text(error, "The search"))
+            else:
                 self.last_query_seconds = time.perf_counter() - t0
-                self.panel.show_results(*value)
-                self.resultsShown.emit()
+                self.panel.show_results(*result)
+            self.resultsShown.emit()
 
-        def failed(msg):
-            if serial == self._query_serial:
-                self.panel.show_error(msg)
-                self.resultsShown.emit()
-
-        self.service.call(job, done, failed)
+        self.service.call(job, done, name="searching")
 
     # -- drop & paste ----------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
@@ -614,7 +620,7 @@ class MainWindow(QMainWindow):
             self.show_message(prefix + content.message())
         if not content.images:
             return False
-        if self.service.lib is None:
+        if not self.service.is_open:
             self.show_message("Open a library first.")
             return False
         label = ""
@@ -690,7 +696,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Copied {len(photos)} path{'s' if len(photos) > 1 else ''}", 3000)
 
     def mark(self, query_photo, result_photo, similar: bool) -> None:
-        def done(_v):
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Could not save the mark: {error_text(error, 'Saving the mark')}")
+                return
             label = 1 if similar else -1
             cur = self.history.current
             if cur is not None and cur.is_photo and cur.photo.id == query_photo.id:
@@ -699,25 +708,30 @@ class MainWindow(QMainWindow):
                 f"Marked {result_photo.name} as {'similar' if similar else 'not similar'} to {query_photo.name}", 4000)
 
         self.service.call(lambda lib: lib.mark(query_photo.id, result_photo.id, similar=similar), done,
-                          lambda msg: self.show_message(f"Could not save the mark: {msg}"))
+                          name="saving a mark")
 
     def add_to_album(self, photos: list) -> None:
-        if not photos or self.service.lib is None:
+        if not photos or not self.service.is_open:
             return
         ids = [p.id for p in photos]
 
-        def ask(names):
+        def added(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Could not add to the album: {error_text(error, 'Adding to the album')}")
+            else:
+                self.statusBar().showMessage(f"Album “{result.name}” now has {result.count} photos", 4000)
+
+        def ask(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Could not read the albums: {error_text(error, 'Reading the albums')}")
+                return
             name, ok = QInputDialog.getItem(
                 self, "Add to album", f"Add {len(ids)} photo{'s' if len(ids) > 1 else ''} to the album "
-                "(pick one or type a new name):", names, 0, True)
+                "(pick one or type a new name):", result, 0, True)
             if ok and name.strip():
-                self.service.call(lambda lib: lib.add_to_album(name.strip(), ids),
-                                  lambda a: self.statusBar().showMessage(
-                                      f"Album “{a.name}” now has {a.count} photos", 4000),
-                                  lambda msg: self.show_message(f"Could not add to the album: {msg}"))
+                self.service.call(lambda lib: lib.add_to_album(name.strip(), ids), added, name="adding to an album")
 
-        self.service.call(lambda lib: [a.name for a in lib.albums()], ask,
-                          lambda msg: self.show_message(f"Could not read the albums: {msg}"))
+        self.service.call(lambda lib: [a.name for a in lib.albums()], ask, name="reading the albums")
 
     def show_preview(self, photo=None) -> None:
         photo = photo or self.grid.currentIndex().data(PhotoRole)
@@ -756,13 +770,10 @@ class MainWindow(QMainWindow):
         except ImportError:
             self.show_message("Fine-tuning is not part of this installation.")
             return
-        if self.service.lib is None:
+        if not self.service.is_open:
             return
         if self._finetune is None or not self._finetune.isVisible():
-            self._finetune = FineTuneDialog(self.service.lib, self)
-            accepted = getattr(self._finetune, "model_accepted", None)
-            if accepted is not None:
-                accepted.connect(self._on_model_changed)
+            self._finetune = FineTuneDialog(self.service, self)
         self._finetune.show()
         self._finetune.raise_()
 
@@ -770,26 +781,24 @@ class MainWindow(QMainWindow):
         """Tools → Models: list this library's encoders and switch between them."""
         from .models_dialog import ModelsDialog
 
-        if self.service.lib is None:
+        if not self.service.is_open:
             return None
         if self._models is None or not self._models.isVisible():
-            self._models = ModelsDialog(self.service.lib, self)
-            self._models.model_changed.connect(self._on_model_changed)
+            self._models = ModelsDialog(self.service, self)
         self._models.show()
         self._models.raise_()
         return self._models
 
-    def _on_model_changed(self, model_id: str) -> None:
-        """The library now uses another encoder: new vectors, so new results."""
+    def _on_model_changed(self, state) -> None:
+        """The library now uses another encoder (whichever dialog switched): new vectors,
+        so new results, and its own duplicate threshold."""
         self.device = None
-        self.show_message(f"Now searching with model {model_id}.")
+        self.show_message(f"Now searching with model {state.encoder_id}.")
         self.refresh_photos()
         self.run_query()
         if self._dup_view is not None:
-            self._dup_view.model_changed()
-        from .service import _warm_up
-
-        self.service.call(_warm_up, self._on_encoder_ready, lambda _msg: None)
+            self._dup_view.model_changed(state)
+        self.service.warm_up()  # encoderReady follows
 
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

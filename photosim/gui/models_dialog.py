@@ -4,7 +4,8 @@ A fine-tune that turned out worse in daily use must be easy to leave: the user
 picks any earlier model or the bundled one and switches, with progress and
 cancel (switching computes every vector first, so cancelling changes nothing).
 Only :meth:`Library.models`, :meth:`Library.use_model` and
-:meth:`Library.delete_model` are used: the same front door as ``photosim models``.
+:meth:`Library.delete_model` are used (the same front door as ``photosim models``),
+each in a :class:`LibraryService` job.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from .duplicates_view import confirm
-from .worker import TaskWorker
+from photosim.errors import Cancelled
+
+from .common import confirm, show_progress
+from .service import JobRefused, Kind, error_text
 
 COLUMNS = ("", "Model", "Made", "Trained", "Albums", "MAP@R before → after")
 
@@ -36,10 +39,10 @@ def _made(created: str | None) -> str:
 class ModelsDialog(QDialog):
     model_changed = Signal(str)
 
-    def __init__(self, library, parent=None):
+    def __init__(self, service, parent=None):
         super().__init__(parent)
-        self.library = library
-        self._worker: TaskWorker | None = None
+        self.service = service
+        self._job = None
         self.setWindowTitle("Models — photosim")
         self.resize(820, 380)
         root = QVBoxLayout(self)
@@ -78,13 +81,28 @@ class ModelsDialog(QDialog):
         for b in (self.use_btn, self.cancel_btn, self.close_btn):
             row.addWidget(b)
         root.addLayout(row)
+        self.status.setText(self._active_text())
         self.refresh()
-        self.status.setText(f"Active: {library.encoder_id}")
+
+    def _active_text(self) -> str:
+        state = self.service.state
+        return f"Active: {state.encoder_id}" if state is not None else ""
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None and not self._job.finished
 
     def refresh(self) -> None:
+        """Re-read the models (in a job) and list them."""
+        self.service.call(lambda lib: lib.models(), self._listed, name="listing models", owner=self)
+
+    def _listed(self, result=None, error=None) -> None:
+        if error is not None:
+            self.status.setText(f"⚠ {error_text(error, 'Listing the models')}")
+            return
         keep = self.selected()
         self.tree.clear()
-        for m in self.library.models():
+        for m in result:
             after = m.after.get("map_at_r")
             score = f"{m.before.get('map_at_r', 0):.3f} → {after:.3f}" if after is not None else ""
             trained = "bundled with photosim" if m.bundled else {
@@ -121,7 +139,7 @@ class ModelsDialog(QDialog):
 
     def _update_buttons(self) -> None:
         m = self.selected()
-        busy = self._worker is not None and self._worker.isRunning()
+        busy = self.busy
         self.use_btn.setEnabled(not busy and m is not None and not m.active and not m.problem)
         self.delete_btn.setEnabled(not busy and m is not None and not m.active and not m.bundled)
         self.cancel_btn.setEnabled(busy)
@@ -131,73 +149,71 @@ class ModelsDialog(QDialog):
     def _explain_selection(self) -> None:
         """Say why a model cannot be used rather than leave a greyed button unexplained."""
         m = self.selected()
-        if self._worker is not None and self._worker.isRunning():
+        if self.busy:
             return
         if m is not None and m.problem:
             self.status.setText(f"Cannot use {m.id}: it was made for an earlier photosim encoder. "
                                 "Fine-tune again from the same albums.")
         elif self.status.text().startswith("Cannot use "):
-            self.status.setText(f"Active: {self.library.encoder_id}")
+            self.status.setText(self._active_text())
 
     def use_selected(self) -> None:
         m = self.selected()
-        if m is None or m.active or m.problem or (self._worker is not None and self._worker.isRunning()):
+        if m is None or m.active or m.problem or self.busy:
             return
-        lib = self.library
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText(f"Switching to {m.id}: embedding your photos with it…")
-
-        def job(progress, cancel):
-            lib.use_model(m.id, progress=lambda *a: progress(a), cancel=cancel)
-            return m.id
-
-        self._worker = TaskWorker(job, self, what="switching models")
-        self._worker.progressed.connect(self._on_progress)
-        self._worker.succeeded.connect(self._switched)
-        self._worker.failed.connect(self._failed)
-        self._worker.finished.connect(self._update_buttons)
-        self._worker.start()
+        self._job = self.service.switch_model(m.id, self._switched, progress=self._on_progress, owner=self)
         self._update_buttons()
 
     def _on_progress(self, p) -> None:
-        stage, done, total = p
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-        self.status.setText(f"{stage.capitalize()}: {done} / {total}")
+        show_progress(self.progress, self.status, p)
 
-    def _switched(self, model_id: str) -> None:
+    def _switched(self, result=None, error=None) -> None:
         self.progress.hide()
-        self.status.setText(f"Now searching with {model_id}.")
-        self.refresh()
-        self.model_changed.emit(model_id)
-
-    def _failed(self, message: str, cancelled: bool) -> None:
-        self.progress.hide()
-        self.status.setText(("Cancelled: " if cancelled else "⚠ ") + message)
+        self._job = None
+        if error is not None:
+            if isinstance(error, Cancelled):
+                self.status.setText("Cancelled: " + error_text(error))
+            elif isinstance(error, JobRefused):
+                self.status.setText("⚠ " + error_text(error))
+            else:
+                self.status.setText("⚠ " + error_text(error, "Switching models").rstrip(".")
+                                    + "; the active model is unchanged.")
+        else:
+            self.status.setText(f"Now searching with {result}.")
+            self.model_changed.emit(result)
+        self._update_buttons()
         self.refresh()
 
     def cancel(self) -> None:
-        if self._worker is not None and self._worker.isRunning():
-            self._worker.cancel_event.set()
+        if self.busy:
+            self._job.cancel()
             self.status.setText("Cancelling…")
 
     def delete_selected(self) -> None:
         m = self.selected()
-        if m is None or m.active or m.bundled:
+        if m is None or m.active or m.bundled or self.busy:
             return
         if not confirm(self, "Delete model", f"Delete the fine-tuned model {m.id}? Your photos are not touched."):
             return
-        self.library.delete_model(m.id)
-        self.status.setText(f"Deleted {m.id}.")
-        self.refresh()
 
-    def wait_idle(self, ms: int = 120_000) -> None:
-        if self._worker is not None:
-            self._worker.wait(ms)
+        def done(result=None, error=None):
+            if error is not None:
+                self.status.setText(f"⚠ Could not delete {m.id}: {error_text(error, 'Deleting the model')}")
+            else:
+                self.status.setText(f"Deleted {m.id}.")
+            self.refresh()
+
+        self.service.call(lambda lib: lib.delete_model(m.id), done, kind=Kind.EXCLUSIVE,
+                          name="deleting a model", owner=self)
+
+    def wait_idle(self, ms: int = 120_000) -> bool:
+        return self.service.wait_idle(ms)
 
     def reject(self) -> None:
-        if self._worker is not None and self._worker.isRunning():
+        if self.busy:
             self.cancel()
             return
         super().reject()

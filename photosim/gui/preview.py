@@ -6,21 +6,13 @@ JPEG takes a few hundred milliseconds) and replaces it when ready.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QImage, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout
 
-LIMIT = QSize(2400, 2400)
+from .common import fitted_pixmap, read_image
 
-
-def load_full(path: str) -> tuple[QImage, str]:
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid() and (size.width() > LIMIT.width() or size.height() > LIMIT.height()):
-        reader.setScaledSize(size.scaled(LIMIT, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    return image, reader.errorString()
+LIMIT = 2400  # long side of the decoded full image, in pixels
 
 
 class _Loaded(QObject):
@@ -34,7 +26,7 @@ class _Load(QRunnable):
         self.signals = signals
 
     def run(self) -> None:
-        image, error = load_full(self.path)
+        image, error = read_image(self.path, LIMIT)
         try:
             self.signals.done.emit(self.path, image, error)
         except RuntimeError:  # the dialog went away
@@ -101,10 +93,8 @@ class PreviewDialog(QDialog):
         if self._source.isNull():
             return
         dpr = self.devicePixelRatioF()
-        target = self.image.size() * dpr
-        if self._source.width() <= target.width() and self._source.height() <= target.height() \
+        target = self.image.size()
+        if self._source.width() <= target.width() * dpr and self._source.height() <= target.height() * dpr \
                 and self._source.width() >= 400:
-            target = self._source.size()  # small photos at 100 %, never blown up (thumbnails may be)
-        pix = self._source.scaled(target, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        pix.setDevicePixelRatio(dpr)
-        self.image.setPixmap(pix)
+            target = self._source.size() / dpr  # small photos at 100 %, never blown up (thumbnails may be)
+        self.image.setPixmap(fitted_pixmap(self._source, target, dpr))

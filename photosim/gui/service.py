@@ -1,45 +1,78 @@
-"""The one :class:`photosim.Library` of the process, driven from worker threads.
+"""The one :class:`photosim.Library` of the window, and every background job on it.
 
-``photosim.library`` imports torch, so even the import happens off the GUI thread.
-Engine calls go through :meth:`LibraryService.call`: the function runs in a worker
-and its result (or error message) comes back to a callback on the GUI thread.
-Queries share one serial pool (the encoder is not re-entrant); a scan has its own
-thread so the gallery and the similar panel keep answering while it runs.
+Widgets and dialogs get this service, never the library: each engine call is a job
+that runs ``fn(library)`` in a worker, and its callback runs on the GUI thread as
+``callback(result=value, error=None)`` or ``callback(result=None, error=exception)``
+(as MusicBrainz Picard's ``run_task``). ``photosim.errors.PhotosimError`` is a
+sentence for the user (:func:`error_text`); any other exception is a bug and its
+traceback is printed before the callback sees it.
+
+Jobs come in three kinds:
+
+- ``Kind.QUERY``: fast reads and small writes (similar photos, the photo list, marks);
+  one serial worker, because the encoder is not re-entrant.
+- ``Kind.LONG``: slow whole-library reads (duplicates); their own worker, so queries
+  never wait behind them.
+- ``Kind.EXCLUSIVE``: what changes the library wholesale (scan, model switch,
+  fine-tune, trash, forget, deleting a model): one at a time. A second one is refused
+  with :class:`JobRefused` ("Switching models is still running; …") rather than queued,
+  so the user knows why nothing happens; :attr:`LibraryService.exclusive` names the
+  running one and ``exclusiveChanged`` says when that changes.
+
+Progress is one form, :class:`photosim.progress.Progress` (``ScanProgress`` and
+``TrainProgress`` are ones); cancel is a :class:`photosim.progress.CancelToken`.
+``photosim.library`` imports torch, so even that import happens off the GUI thread.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
 import sys
-import threading
+import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QRunnable, QThreadPool, Signal, Slot
+
+from photosim.errors import PhotosimError
+from photosim.progress import CancelToken, Progress
+
+from . import guard
 
 
-class _Job(QRunnable):
-    def __init__(self, fn: Callable[[], object], deliver: Callable[[bool, object], None]):
-        super().__init__()
-        self.setAutoDelete(True)
-        self._fn = fn
-        self._deliver = deliver
+class Kind(enum.Enum):
+    QUERY = "query"
+    LONG = "long"
+    EXCLUSIVE = "exclusive"
 
-    def run(self) -> None:  # worker thread
-        try:
-            value = self._fn()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the user
-            if not _is_user_error(exc):
-                traceback.print_exc()
-            self._safe_deliver(False, exc)
-            return
-        self._safe_deliver(True, value)
 
-    def _safe_deliver(self, ok: bool, value: object) -> None:
-        try:
-            self._deliver(ok, value)
-        except RuntimeError:  # the window closed while this ran: nobody to tell
-            pass
+class JobRefused(PhotosimError):
+    """Another job that changes the library is running."""
+
+
+@dataclass(frozen=True)
+class LibraryState:
+    """What the widgets may know about the open library without calling it (read in a worker)."""
+
+    path: str
+    readonly: bool
+    encoder_id: str
+    duplicate_threshold: float  # each encoder has its own similarity scale
+
+    @classmethod
+    def read(cls, lib) -> LibraryState:  # worker thread
+        return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(lib.card.duplicate_threshold))
+
+
+def error_text(error: BaseException, what: str = "") -> str:
+    """The sentence to show for ``error``: a user error's own message; for a bug, what
+    failed and the exception (its traceback went to stderr)."""
+    if isinstance(error, PhotosimError):
+        return str(error) or type(error).__name__
+    head = f"{what} failed" if what else "Something went wrong"
+    return f"{head} ({type(error).__name__}: {error})"
 
 
 def set_torch_threads(n: int) -> None:
@@ -62,16 +95,6 @@ def set_torch_threads(n: int) -> None:
 _default_threads: int | None = None
 
 
-def _is_user_error(exc: BaseException) -> bool:
-    from photosim.errors import PhotosimError
-
-    return isinstance(exc, PhotosimError)
-
-
-def error_text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
 def _warm_up(lib) -> str:
     """Load the model and run it once (the first inference is several times slower), so
     the user's first drop is answered as fast as the next ones."""
@@ -81,140 +104,350 @@ def _warm_up(lib) -> str:
     return lib.encoder.device
 
 
-class LibraryService(QObject):
-    """Owns the library; all engine work is submitted here."""
+class Job:
+    """One submitted job: its kind, a name for messages, and its cancel token."""
 
-    opened = Signal(object)        # the Library
-    openFailed = Signal(str)
-    encoderReady = Signal(str)     # device
-    scanProgress = Signal(object)  # ScanProgress
-    scanFinished = Signal(object)  # ScanReport, or None when it failed
-    scanFailed = Signal(str)
-    busyChanged = Signal(bool)
+    def __init__(self, service: LibraryService, job_id: int, kind: Kind, name: str):
+        self._service = service
+        self.id = job_id
+        self.kind = kind
+        self.name = name
+        self.token = CancelToken()
+        self.finished = False
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
+
+    def report(self, p: Progress) -> None:
+        """Worker side: pass a :class:`Progress` on to the GUI thread."""
+        try:
+            self._service._progress.emit(self.id, p)
+        except RuntimeError:  # the window closed while this ran: nobody to tell
+            pass
+
+    def __repr__(self) -> str:
+        return f"Job({self.id}, {self.kind.value}, {self.name!r})"
+
+
+class _Runnable(QRunnable):
+    def __init__(self, fn: Callable[[], object], deliver: Callable[[bool, object], None]):
+        super().__init__()
+        self.setAutoDelete(True)
+        self._fn = fn
+        self._deliver = deliver
+
+    def run(self) -> None:  # worker thread
+        try:
+            value = self._fn()
+        except Exception as exc:  # noqa: BLE001 - every failure reaches a callback
+            if not isinstance(exc, PhotosimError):
+                traceback.print_exc()
+            self._safe_deliver(False, exc)
+            return
+        self._safe_deliver(True, value)
+
+    def _safe_deliver(self, ok: bool, value: object) -> None:
+        try:
+            self._deliver(ok, value)
+        except RuntimeError:  # the window closed while this ran: nobody to tell
+            pass
+
+
+@dataclass
+class _Pending:
+    job: Job
+    callback: Callable | None
+    progress: Callable | None
+    owner: QObject | None
+    epoch: int
+
+
+def _alive(owner: QObject | None) -> bool:
+    if owner is None:
+        return True
+    import shiboken6
+
+    return shiboken6.isValid(owner)
+
+
+class LibraryService(QObject):
+    """Owns the library and all work on it; see the module docstring."""
+
+    opened = Signal(object)          # LibraryState
+    openFailed = Signal(object)      # the exception
+    encoderReady = Signal(str)       # device
+    scanProgress = Signal(object)    # ScanProgress
+    scanFinished = Signal(object)    # ScanReport
+    scanFailed = Signal(object)      # the exception
+    modelChanged = Signal(object)    # LibraryState with the new encoder
+    exclusiveChanged = Signal(str)   # the running exclusive job's name, "" when none
 
     _result = Signal(int, bool, object)
+    _progress = Signal(int, object)
 
     def __init__(self, device: str | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.device = device
-        self.lib = None
-        self.readonly = False
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self.scan_pool = QThreadPool(self)
-        self.scan_pool.setMaxThreadCount(1)
-        self.long_pool = QThreadPool(self)  # slow whole-library work (duplicates) beside queries
-        self.long_pool.setMaxThreadCount(1)
-        self._tokens = itertools.count(1)
-        self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
-        self._scan_cancel: threading.Event | None = None
+        self._lib = None
+        self._owns_lib = False
+        self.state: LibraryState | None = None
+        self._pools: dict[Kind, QThreadPool] = {}
+        for kind in Kind:
+            pool = QThreadPool(self)
+            pool.setMaxThreadCount(1)
+            self._pools[kind] = pool
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._exclusive: Job | None = None
+        self._scan_job: Job | None = None
+        self._opening = None
+        self._epoch = 0  # results of jobs from before a close() are dropped
         self._closed = False
         self._result.connect(self._on_result)
+        self._progress.connect(self._on_progress)
 
-    # -- generic calls ----------------------------------------------------------
-    def run(self, fn: Callable[[], object], on_done: Callable | None = None,
-            on_error: Callable | None = None, pool: QThreadPool | None = None) -> int:
-        if self._closed:
-            return -1
-        token = next(self._tokens)
-        self._callbacks[token] = (on_done, on_error)
-        self.busyChanged.emit(True)
-        (pool or self.pool).start(_Job(fn, lambda ok, v, t=token: self._result.emit(t, ok, v)))
-        return token
+    # -- state ------------------------------------------------------------------------
+    @property
+    def lib(self):
+        """The Library, for jobs (``fn(lib)`` gets it) and tests. GUI code never calls it:
+        the guard (:mod:`photosim.gui.guard`) makes that fail in the tests."""
+        return self._lib
 
-    def call(self, fn: Callable, on_done: Callable | None = None, on_error: Callable | None = None,
-             long: bool = False) -> int:
-        """Run ``fn(library)`` in the query worker (``long``: in the worker for slow jobs, so
-        queries are not stuck behind them); callbacks run on the GUI thread."""
-        def job():
-            if self.lib is None:
-                from photosim.values import PhotosimError
+    @property
+    def is_open(self) -> bool:
+        return self._lib is not None and self.state is not None
 
-                raise PhotosimError("no library is open")
-            if self.lib.encoder_loaded:  # torch fully imported (never touch it mid-import)
-                set_torch_threads(1)
-            return fn(self.lib)
-        return self.run(job, on_done, on_error, pool=self.long_pool if long else None)
-
-    @Slot(int, bool, object)
-    def _on_result(self, token: int, ok: bool, value: object) -> None:
-        on_done, on_error = self._callbacks.pop(token, (None, None))
-        if not self._callbacks:
-            self.busyChanged.emit(False)
-        if ok:
-            if on_done:
-                on_done(value)
-        elif on_error:
-            on_error(error_text(value))
+    @property
+    def readonly(self) -> bool:
+        return bool(self.state and self.state.readonly)
 
     @property
     def busy(self) -> bool:
-        return bool(self._callbacks)
+        """Jobs submitted whose callbacks have not run yet."""
+        return bool(self._pending)
 
-    # -- opening ------------------------------------------------------------------
-    def open(self, path: str | None) -> None:
-        """Open (or create) a library in a worker; falls back to read-only when another
-        process holds the writer lock. Then loads the encoder in the background."""
+    @property
+    def exclusive(self) -> str:
+        """The name of the running exclusive job ("scanning", "switching models", ...), or ""."""
+        return self._exclusive.name if self._exclusive is not None else ""
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan_job is not None
+
+    def refusal(self) -> str:
+        """Why an exclusive job cannot start now."""
+        return f"{self.exclusive.capitalize()} is still running; try again when it has finished."
+
+    # -- submitting -------------------------------------------------------------------
+    def call(self, fn: Callable, callback: Callable | None = None, *, kind: Kind = Kind.QUERY,
+             name: str = "", owner: QObject | None = None) -> Job | None:
+        """Run ``fn(library)`` as a job of ``kind``; ``callback(result=, error=)`` on the GUI
+        thread (skipped when ``owner``, a widget, was deleted meanwhile). Returns the job,
+        or None when it was refused (the callback then gets ``error=JobRefused``)."""
+        return self._submit(lambda lib, _job: fn(lib), callback, kind, name, None, owner)
+
+    def start(self, name: str, fn: Callable, callback: Callable | None = None, *,
+              progress: Callable | None = None, kind: Kind = Kind.EXCLUSIVE,
+              owner: QObject | None = None) -> Job | None:
+        """Run ``fn(library, job)`` (a job that reports ``job.report(Progress)`` and looks at
+        ``job.token``); ``progress(p)`` and ``callback(result=, error=)`` run on the GUI thread."""
+        return self._submit(fn, callback, kind, name, progress, owner)
+
+    def _submit(self, fn, callback, kind: Kind, name: str, progress, owner,
+                needs_library: bool = True) -> Job | None:
+        job = Job(self, next(self._ids), kind, name or kind.value)
+        if self._closed:
+            return None
+        refused = None
+        if self._lib is None and needs_library:
+            refused = PhotosimError("no library is open")
+        elif kind is Kind.EXCLUSIVE and self._exclusive is not None:
+            refused = JobRefused(self.refusal())
+        self._pending[job.id] = _Pending(job, callback, progress, owner, self._epoch)
+        if refused is not None:
+            self._result.emit(job.id, False, refused)  # delivered like any result, later
+            return None
+        if kind is Kind.EXCLUSIVE:
+            self._exclusive = job
+            self.exclusiveChanged.emit(job.name)
+
+        def work():
+            lib = self._lib
+            if lib is not None and lib.encoder_loaded:  # torch fully imported (never touch it mid-import)
+                set_torch_threads(0 if kind is Kind.EXCLUSIVE else 1)  # batches vs one image
+            return fn(lib, job)
+
+        self._pools[kind].start(_Runnable(work, lambda ok, v, i=job.id: self._result.emit(i, ok, v)))
+        return job
+
+    @Slot(int, bool, object)
+    def _on_result(self, job_id: int, ok: bool, value: object) -> None:
+        entry = self._pending.pop(job_id, None)
+        if entry is None:
+            return
+        entry.job.finished = True
+        if self._exclusive is entry.job:
+            self._exclusive = None
+            self.exclusiveChanged.emit("")
+        if entry.epoch != self._epoch or not _alive(entry.owner):
+            return  # the library was closed meanwhile, or the widget that asked is gone
+        if entry.callback is not None:
+            if ok:
+                entry.callback(result=value, error=None)
+            else:
+                entry.callback(result=None, error=value)
+        elif not ok:
+            print(f"photosim: {entry.job.name}: {error_text(value)}", file=sys.stderr)
+
+    @Slot(int, object)
+    def _on_progress(self, job_id: int, p: object) -> None:
+        entry = self._pending.get(job_id)
+        if entry is not None and entry.progress is not None and entry.epoch == self._epoch and _alive(entry.owner):
+            entry.progress(p)
+
+    def wait_idle(self, ms: int = 600_000) -> bool:
+        """Run the event loop until every job has finished and its callback has run (tests,
+        scripts). False on timeout."""
+        return self._spin(lambda: not self._pending, ms)
+
+    def wait(self, job: Job | None, ms: int = 600_000) -> bool:
+        """Run the event loop until ``job`` has finished and its callback has run (a dialog
+        closing after a cancel). False on timeout."""
+        return job is None or self._spin(lambda: job.finished, ms)
+
+    @staticmethod
+    def _spin(done: Callable[[], bool], ms: int) -> bool:
+        end = time.monotonic() + ms / 1000
+        while not done() and time.monotonic() < end:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            if not done():
+                time.sleep(0.005)
+        return done()
+
+    # -- opening and closing ----------------------------------------------------------------
+    def open(self, source) -> None:
+        """Open (or create) the library at ``source`` (a path, or None for the default) in a
+        worker, read-only when another process holds the writer lock; or adopt an open
+        :class:`photosim.Library` (``source``; it stays the caller's to close). Then emits
+        ``opened(state)`` and loads the encoder in the background."""
         device = self.device
         self._closed = False
 
-        def job():
-            from photosim.library import Library, LibraryLocked
+        def job(_lib, _job):
+            from photosim import Library
+            from photosim.errors import LibraryLocked
 
-            try:
-                return Library(path, device=device), False
-            except LibraryLocked:
-                return Library(path, readonly=True, device=device), True
+            if guard.enabled():
+                guard.install(Library)
+            if isinstance(source, Library):
+                lib, owned = source, False
+            else:
+                owned = True
+                try:
+                    lib = Library(source, device=device)
+                except LibraryLocked:
+                    lib = Library(source, readonly=True, device=device)
+            self._opening = lib, owned  # close() closes it should the result never be delivered
+            return lib, owned, LibraryState.read(lib)
 
-        def done(value):
-            self.lib, self.readonly = value
-            self.opened.emit(self.lib)
-            self.call(_warm_up, self.encoderReady.emit, lambda _msg: None)
+        def done(result=None, error=None):
+            self._opening = None
+            if error is not None:
+                self.openFailed.emit(error)
+                return
+            self._lib, self._owns_lib, self.state = result
+            self.opened.emit(self.state)
+            self.warm_up()
 
-        self.run(job, done, self.openFailed.emit)
+        self._submit(job, done, Kind.EXCLUSIVE, "opening the library", None, None, needs_library=False)
+
+    def warm_up(self) -> None:
+        """Load the active model and run it once in the query worker; ``encoderReady(device)``."""
+        self.call(_warm_up, self._warmed, name="loading the model")
+
+    def _warmed(self, result=None, error=None) -> None:
+        if error is None:
+            self.encoderReady.emit(result)
+        elif not isinstance(error, PhotosimError):
+            print(f"photosim: loading the model: {error_text(error)}", file=sys.stderr)
 
     def close(self) -> None:
-        """Stop the scan, finish running work, close the library; later calls are dropped."""
+        """Cancel what runs, wait for the workers, close the library; results still on their
+        way are dropped, and later calls too until the next :meth:`open`."""
         self._closed = True
-        self.cancel_scan()
-        self.scan_pool.waitForDone()
-        self.long_pool.waitForDone()
-        self.pool.waitForDone()
-        if self.lib is not None:
-            self.lib.close()
-            self.lib = None
+        for entry in self._pending.values():
+            entry.job.cancel()
+        for pool in self._pools.values():
+            pool.waitForDone()
+        lib, owned = self._lib, self._owns_lib
+        if lib is None and self._opening is not None:  # opened, but the result was not delivered yet
+            lib, owned = self._opening
+        self._lib, self.state, self._opening = None, None, None
+        self._epoch += 1
+        for entry in self._pending.values():
+            entry.job.finished = True  # its result, if any, is dropped
+        self._pending.clear()
+        self._scan_job = None
+        if self._exclusive is not None:
+            self._exclusive = None
+            self.exclusiveChanged.emit("")
+        if lib is not None and owned:  # closed in a worker, like every engine call
+            pool = self._pools[Kind.EXCLUSIVE]
+            pool.start(_Runnable(lib.close, lambda ok, v: None))
+            pool.waitForDone()
 
-    # -- scanning -------------------------------------------------------------------
-    @property
-    def scanning(self) -> bool:
-        return self._scan_cancel is not None
-
+    # -- scanning ---------------------------------------------------------------------------
     def scan(self, roots: list[str] | None) -> bool:
-        """Scan ``roots`` (or re-scan the library's folders when None). False if one is running."""
-        if self.scanning or self.lib is None:
+        """Scan ``roots`` (or re-scan the library's folders when None): ``scanProgress``,
+        then ``scanFinished(report)`` or ``scanFailed(error)``. False (nothing starts) when
+        no library is open or another exclusive job runs."""
+        if not self.is_open or self._exclusive is not None:
             return False
-        cancel = self._scan_cancel = threading.Event()
-        lib = self.lib
 
-        def job():
-            if lib.encoder_loaded:
-                set_torch_threads(0)  # torch's default: a scan embeds batches
-            progress = self.scanProgress.emit
+        def job(lib, job):
             if roots is None:
-                return lib.rescan(progress=progress, cancel=cancel)
-            return lib.scan(roots, progress=progress, cancel=cancel)
+                return lib.rescan(progress=job.report, cancel=job.token)
+            return lib.scan(roots, progress=job.report, cancel=job.token)
 
-        def done(report):
-            self._scan_cancel = None
-            self.scanFinished.emit(report)
+        def done(result=None, error=None):
+            self._scan_job = None
+            if error is None:
+                self.scanFinished.emit(result)
+            else:
+                self.scanFailed.emit(error)
 
-        def failed(msg):
-            self._scan_cancel = None
-            self.scanFailed.emit(msg)
-
-        self.run(job, done, failed, pool=self.scan_pool)
-        return True
+        self._scan_job = self.start("scanning", job, done, progress=self.scanProgress.emit)
+        return self._scan_job is not None
 
     def cancel_scan(self) -> None:
-        if self._scan_cancel is not None:
-            self._scan_cancel.set()
+        if self._scan_job is not None:
+            self._scan_job.cancel()
+
+    # -- models -----------------------------------------------------------------------------
+    def switch_model(self, model_id: str, callback: Callable | None = None, *,
+                     progress: Callable | None = None, owner: QObject | None = None) -> Job | None:
+        """Make ``model_id`` the active model in one exclusive job: every vector first, then
+        the switch (and the re-scan ``use_model`` makes of the library's folders when some
+        photos could not be read). Nothing else that changes the library (F5 included) runs
+        meanwhile. On success ``modelChanged(state)``, then ``callback(result=model_id)``."""
+        def job(lib, job):
+            lib.use_model(model_id, progress=job.report, cancel=job.token)
+            return LibraryState.read(lib)
+
+        def done(result=None, error=None):  # runs even when ``owner`` is gone: the window must know
+            if error is None:
+                self.state = result
+                self.modelChanged.emit(result)
+            if callback is not None and _alive(owner):
+                callback(result=model_id if error is None else None, error=error)
+
+        def report(p):
+            if progress is not None and _alive(owner):
+                progress(p)
+
+        return self.start("switching models", job, done, progress=report)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -16,25 +15,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .common import fitted_pixmap, read_image
 from .photo_model import PhotoListModel, PhotoRole
 from .query_history import Query
 from .thumb_view import ThumbnailGrid
 
 HEADER_SIDE = 96
-
-
-def preview_image(source, side: int) -> QImage:
-    """A small QImage of a path or encoded bytes (scaled decode; cheap enough for one image)."""
-    if isinstance(source, bytes | bytearray):
-        image = QImage.fromData(bytes(source))
-    else:
-        reader = QImageReader(source)
-        reader.setAutoTransform(True)
-        size = reader.size()
-        if size.isValid() and max(size.width(), size.height()) > side * 2:
-            reader.setScaledSize(size.scaled(side * 2, side * 2, Qt.AspectRatioMode.KeepAspectRatio))
-        image = reader.read()
-    return image
 
 
 class SimilarPanel(QWidget):
@@ -164,16 +150,11 @@ class SimilarPanel(QWidget):
         if q is not None and q.is_photo:
             image = self.thumbs.get(q.photo.path, q.photo.size, q.photo.mtime_ns)
         elif q is not None and q.images:
-            image = preview_image(q.images[0], HEADER_SIDE)
+            image, _error = read_image(q.images[0], HEADER_SIDE * 2)  # sharp at 2x
         if image is None or image.isNull():
             self.query_image.clear()
             return
-        dpr = self.devicePixelRatioF()
-        pix = QPixmap.fromImage(image.scaled(QSize(int(HEADER_SIDE * dpr), int(HEADER_SIDE * dpr)),
-                                             Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
-        pix.setDevicePixelRatio(dpr)
-        self.query_image.setPixmap(pix)
+        self.query_image.setPixmap(fitted_pixmap(image, QSize(HEADER_SIDE, HEADER_SIDE), self.devicePixelRatioF()))
 
     def thumbnail_arrived(self, path: str) -> None:
         q = self._query

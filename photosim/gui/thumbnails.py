@@ -171,10 +171,6 @@ class ThumbnailCache(QObject):
         with self._lock:
             return len(self._queue) + len(self._in_flight)
 
-    def clear_queue(self) -> None:
-        with self._lock:
-            self._queue.clear()
-
     def shutdown(self) -> None:
         with self._lock:
             self._stopping = True

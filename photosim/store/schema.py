@@ -1,13 +1,15 @@
 """The library's SQLite database: ORM mapping of the latest schema.
 
-The schema itself is created and upgraded only by :mod:`photosim.migrations`;
+The schema itself is created and upgraded only by :mod:`photosim.store.migrations`;
 the classes here describe what the newest migration produces.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from sqlalchemy import (
@@ -44,9 +46,19 @@ class Base(DeclarativeBase):
 
 
 class Meta(Base):
+    """Library-wide values, each stored as JSON (see :class:`photosim.store.meta.MetaRepo`)."""
+
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Root(Base):
+    """A folder scanned into the library (raw bytes, like photo paths)."""
+
+    __tablename__ = "roots"
+    path: Mapped[str] = mapped_column(FsPath, primary_key=True)
+    added_at: Mapped[float] = mapped_column(Float)
 
 
 class Photo(Base):
@@ -123,16 +135,26 @@ def blob_to_vector(blob: bytes, dtype=np.float32) -> np.ndarray:
     return np.frombuffer(blob, dtype=dtype)
 
 
-def make_engine(db_path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{db_path}", future=True)
+def make_engine(db_path: Path, *, readonly: bool = False) -> Engine:
+    """An engine on ``db_path``. ``readonly``: SQLite's read-only mode, no pragma that
+    writes (WAL is set by writers); on a folder that cannot be written at all (a read-only
+    disk or share), ``immutable`` so SQLite does not try to create its shared-memory file."""
+    if readonly:
+        mode = "ro" if os.access(os.path.dirname(os.path.abspath(db_path)) or ".", os.W_OK) else "ro&immutable=1"
+        uri = f"file:{quote(Path(db_path).absolute().as_posix())}?mode={mode}"
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+                               future=True)
+    else:
+        engine = create_engine(f"sqlite:///{db_path}", future=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=10000")
+        if not readonly:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     return engine

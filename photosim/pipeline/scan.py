@@ -20,14 +20,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from .db import Feature, Photo, Vector, blob_to_vector, vector_to_blob
-from .imageio import PhotoError, PhotoVanished, decode_bytes, hash_bytes, is_supported, read_file
-from .values import Cancelled, PhotosimError, ScanProgress, ScanReport
+from ..errors import Cancelled, PhotoError, PhotosimError, PhotoVanished
+from ..imageio import decode_bytes, hash_bytes, is_supported, read_file
+from ..progress import as_token
+from ..store.schema import Photo, Vector, blob_to_vector
+from ..values import ScanProgress, ScanReport
+from .embed import encode, project_cached, store_embeddings
 
 ProgressFn = Callable[[ScanProgress], None]
-CancelFn = Callable[[], bool]
 
 
 @dataclass
@@ -96,14 +98,23 @@ def _under(path: str, roots: list[str]) -> bool:
 
 
 class Scan:
-    """One scan run over a library; use :meth:`photosim.library.Library.scan`."""
+    """One scan run over a library; use :meth:`photosim.Library.scan`.
 
-    def __init__(self, library, roots: list[str], progress: ProgressFn | None, cancel: CancelFn | None,
-                 batch_size: int = 32, workers: int = 2):
-        self.lib = library
+    ``store`` is the library's :class:`photosim.store.Store`, ``index`` its
+    :class:`photosim.index.IndexKeeper`, ``encoder()`` loads the active encoder (only
+    when a photo needs it), ``skip`` folders are never listed (the library's own)."""
+
+    def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
+                 progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int = 2,
+                 skip: Iterable[str] = ()):
+        self.store = store
+        self.index = index
+        self._encoder = encoder
+        self.card = card
+        self.skip = list(skip)
         self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.progress_fn = progress
-        self.cancel_fn = cancel or (lambda: False)
+        self.cancel_fn = as_token(cancel)
         self.batch_size = batch_size
         self.workers = workers
         self.report = ScanReport(roots=self.roots)
@@ -131,13 +142,13 @@ class Scan:
                 raise PhotosimError(f"not a folder: {root}")
         self._emit(force=True)
         t = time.perf_counter()
-        listed = list_photos(self.roots, skip=[str(self.lib.path)], errors=self.report.unreadable_folders)
+        listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
         self.timings["list"] = time.perf_counter() - t
         self.state.total = len(listed)
 
-        enc_id = self.lib.encoder_id
-        backbone_id = self.lib.backbone_id
-        with self.lib._session() as s:
+        enc_id = self.card.id
+        backbone_id = self.card.backbone_id
+        with self.store.read() as s:
             rows = {
                 r.path: r
                 for r in s.execute(
@@ -145,9 +156,9 @@ class Scan:
                 ).all()
                 if _under(r.path, self.roots)
             }
-            vec_ids = set(s.scalars(select(Vector.photo_id).where(Vector.encoder_id == enc_id)))
-            feat_ids = set(s.scalars(select(Feature.photo_id).where(Feature.backbone_id == backbone_id)))
 
+        vec_ids = self.store.vectors.photo_ids(enc_id)
+        feat_ids = self.store.features.photo_ids(backbone_id)
         seen: set[str] = set()
         to_read: list[tuple[_Listed, int | None]] = []
         to_project: list[int] = []
@@ -188,7 +199,7 @@ class Scan:
         self.state.stage = "saving"
         self._emit(force=True)
         t = time.perf_counter()
-        self.lib._save_index()
+        self.index.save()
         self.timings["index"] += time.perf_counter() - t
         self.state.stage = "done"
         self._emit(force=True)
@@ -202,8 +213,8 @@ class Scan:
     def _reproject(self, photo_ids: list[int]) -> None:
         """New active encoder with the same backbone: project cached features, no decoding."""
         try:
-            for ids, vecs in self.lib._project_cached(self.lib.encoder, photo_ids, self._cancelled, chunk=512):
-                self.lib._index_add(ids, vecs)
+            for ids, vecs in project_cached(self.store, self._encoder(), photo_ids, self.cancel_fn, chunk=512):
+                self.index.add(ids, vecs)
                 self.state.done += len(ids)
                 self.report.reembedded += len(ids)
                 self._emit()
@@ -223,7 +234,7 @@ class Scan:
                 return out  # a move or a copy: the vector already exists
             image, out.meta = decode_bytes(data)
             del data
-            out.pixels = self.lib.encoder.preprocess(image)
+            out.pixels = self._encoder().preprocess(image)
             out.timings["decode"] = time.perf_counter() - t1
         except PhotoVanished:
             out.vanished = True
@@ -236,8 +247,8 @@ class Scan:
     def _process(self, to_read: list[tuple[_Listed, int | None]]) -> None:
         if not to_read:
             return
-        encoder = self.lib.encoder  # load before threads start using preprocess
-        with self.lib._session() as s:
+        encoder = self._encoder()  # load before threads start using preprocess
+        with self.store.read() as s:
             known_hashes = set(self.missing_by_hash)
             known_hashes.update(
                 h for (h,) in s.execute(
@@ -292,20 +303,20 @@ class Scan:
         if out.vanished:
             self.state.done += 1
             if out.row_id is not None:
-                self.lib._delete_photos([out.row_id])
+                self.store.photos.delete([out.row_id])
+                self.index.remove([out.row_id])
                 self.state.removed += 1
             return True
         if out.error is not None:
             self.state.done += 1
             self.state.failed += 1
             self.report.failed.append((out.path, out.error))
-            with self.lib._session() as s, s.begin():
+            with self.store.write() as s:
                 row = self._row_at(s, out)
                 if row.id is not None:  # was readable before: its vectors go
-                    s.execute(delete(Vector).where(Vector.photo_id == row.id))
-                    s.execute(delete(Feature).where(Feature.photo_id == row.id))
-                    self.lib._index_remove([row.id])
-                    self.lib._bump_generation(s)
+                    self.store.vectors.drop_photos(s, [row.id])
+                    self.store.features.drop_photos(s, [row.id])
+                    self.index.remove([row.id])
                 row.size, row.mtime_ns = out.size, out.mtime_ns
                 row.content_hash, row.status, row.error, row.scanned_at = out.content_hash, "error", out.error, now
                 row.width = row.height = row.taken_at = row.camera = row.orientation = None
@@ -315,7 +326,7 @@ class Scan:
         if movers and out.row_id is None:
             src = movers.pop()
             self.missing.pop(src.path, None)
-            with self.lib._session() as s, s.begin():
+            with self.store.write() as s:
                 row = s.get(Photo, src.id)
                 row.path, row.size, row.mtime_ns, row.scanned_at = out.path, out.size, out.mtime_ns, now
             self.state.moved += 1
@@ -327,8 +338,8 @@ class Scan:
         return False
 
     def _copy_from_twin(self, out: _Outcome) -> bool:
-        enc = self.lib.encoder
-        with self.lib._session() as s, s.begin():
+        enc = self._encoder()
+        with self.store.write() as s:
             twin = s.execute(
                 select(Photo).join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == enc.id))
                 .where(Photo.content_hash == out.content_hash, Photo.status == "ok").limit(1)
@@ -337,14 +348,11 @@ class Scan:
                 return False
             row = self._row_for(s, out, twin)
             vec = s.get(Vector, (twin.id, enc.id))
-            feat = s.get(Feature, (twin.id, enc.backbone_id))
-            s.merge(Vector(photo_id=row.id, encoder_id=enc.id, data=vec.data))
-            if feat is not None:
-                s.merge(Feature(photo_id=row.id, backbone_id=enc.backbone_id, data=feat.data))
-            new_id = row.id
             vector = blob_to_vector(vec.data).copy()
-            self.lib._bump_generation(s)
-        self.lib._index_add([new_id], vector[None, :])
+            feats = self.store.features.load(enc.backbone_id, enc.card.feature_dim, [twin.id], np.float16)[1]
+            store_embeddings(s, self.store, enc, [row.id], feats if len(feats) else None, vector[None, :])
+            new_id = row.id
+        self.index.add([new_id], vector[None, :])
         return True
 
     def _row_at(self, s, out: _Outcome) -> Photo:
@@ -370,23 +378,17 @@ class Scan:
         return row
 
     def _flush(self, batch: list[_Outcome]) -> None:
-        enc = self.lib.encoder
+        enc = self._encoder()
         t = time.perf_counter()
-        feats = enc.features(np.stack([o.pixels for o in batch]))
-        vecs = enc.project(feats)
+        feats, vecs = encode(enc, np.stack([o.pixels for o in batch]))
         self.timings["encode"] += time.perf_counter() - t
         t = time.perf_counter()
-        ids = []
-        with self.lib._session() as s, s.begin():
-            for o, f, v in zip(batch, feats, vecs):
-                row = self._row_for(s, o, o.meta)
-                s.merge(Feature(photo_id=row.id, backbone_id=enc.backbone_id, data=vector_to_blob(f, np.float16)))
-                s.merge(Vector(photo_id=row.id, encoder_id=enc.id, data=vector_to_blob(v)))
-                ids.append(row.id)
-            self.lib._bump_generation(s)
+        with self.store.write() as s:
+            ids = [self._row_for(s, o, o.meta).id for o in batch]
+            store_embeddings(s, self.store, enc, ids, feats, vecs)
         self.timings["db"] += time.perf_counter() - t
         t = time.perf_counter()
-        self.lib._index_add(ids, vecs)
+        self.index.add(ids, vecs)
         self.timings["index"] += time.perf_counter() - t
         self.state.done += len(batch)
         for o in batch:
@@ -395,5 +397,6 @@ class Scan:
     def _remove_missing(self) -> None:
         ids = [r.id for r in self.missing.values()]
         if ids:
-            self.lib._delete_photos(ids)
+            self.store.photos.delete(ids)
+            self.index.remove(ids)
             self.state.removed += len(ids)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import SchemaTooNew
+from ..errors import PhotosimError, SchemaTooNew
 
 
 
@@ -94,7 +94,32 @@ def _v3(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    """Meta values become JSON; scan roots get a table of raw bytes (as photo paths), so a
+    folder whose name is not UTF-8 or holds a newline is stored as it is."""
+    import json
+    import os
+    import time
+
+    conn.execute(text("CREATE TABLE roots (path BLOB PRIMARY KEY, added_at FLOAT NOT NULL)"))
+    rows = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+    for root in (rows.pop("roots", "") or "").split("\n"):
+        if root:
+            conn.execute(text("INSERT OR IGNORE INTO roots (path, added_at) VALUES (:p, :t)"),
+                         {"p": os.fsencode(root), "t": time.time()})
+    conn.execute(text("DELETE FROM meta WHERE key = 'roots'"))
+    converted = {}
+    if "encoder_id" in rows:
+        converted["encoder_id"] = json.dumps(rows["encoder_id"])
+    if "model_history" in rows:
+        converted["model_history"] = json.dumps([h for h in rows["model_history"].split("\n") if h])
+    if "generation" in rows:
+        converted["generation"] = json.dumps(int(rows["generation"] or 0))
+    for key, value in converted.items():
+        conn.execute(text("UPDATE meta SET value = :v WHERE key = :k"), {"k": key, "v": value})
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -108,15 +133,41 @@ def current_version(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def _too_new(version: int) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"this library was written by a newer photosim (schema {version}; "
+        f"this version understands up to {SCHEMA_VERSION}); please upgrade photosim"
+    )
+
+
+def check(engine: Engine) -> int:
+    """The version of a database that will not be upgraded (a read-only library): it must
+    be the current one."""
+    with engine.connect() as conn:
+        version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise _too_new(version)
+    if version == 0:
+        raise PhotosimError("this folder holds no photosim library")
+    if version < SCHEMA_VERSION:
+        raise PhotosimError("this library was made by an older photosim and is opened read-only, so it "
+                            "cannot be upgraded; open it once with write access")
+    return version
+
+
+def needs_upgrade(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return 0 < current_version(conn) < SCHEMA_VERSION
+
+
 def upgrade(engine: Engine) -> tuple[int, int]:
-    """Bring the database to :data:`SCHEMA_VERSION`; returns (from, to)."""
+    """Bring the database to :data:`SCHEMA_VERSION`; returns (from, to). Each step reads the
+    version inside its own ``BEGIN IMMEDIATE``, so two processes creating or upgrading one
+    library at once never run a step twice."""
     with engine.connect() as conn:
         start = current_version(conn)
     if start > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"this library was written by a newer photosim (schema {start}; "
-            f"this version understands up to {SCHEMA_VERSION}); please upgrade photosim"
-        )
+        raise _too_new(start)
     for version in range(start + 1, SCHEMA_VERSION + 1):
         # pysqlite does not open a transaction before DDL on its own: do it by hand,
         # so a step is all or nothing even if the process is killed mid-way.
@@ -124,6 +175,9 @@ def upgrade(engine: Engine) -> tuple[int, int]:
             conn = raw.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
+                if current_version(conn) >= version:  # another process got there first
+                    conn.exec_driver_sql("COMMIT")
+                    continue
                 MIGRATIONS[version - 1](conn)
                 conn.execute(
                     text("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', :v)"),

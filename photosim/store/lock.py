@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import LibraryLocked
+from ..errors import LibraryLocked, ReadOnlyLibrary
 
 
 
@@ -16,7 +16,13 @@ class LibraryLock:
         self._fh = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a+")
+        try:
+            fh = open(self.path, "a+")
+        except OSError as exc:
+            raise ReadOnlyLibrary(
+                f"the library {self.path.parent} cannot be changed ({exc.strerror or exc}); photosim can "
+                "still search it read-only (photosim gui opens it so, and similar/info/duplicates work)"
+            ) from None
         try:
             _lock(fh)
         except OSError:
@@ -40,10 +46,6 @@ class LibraryLock:
             finally:
                 self._fh.close()
                 self._fh = None
-
-    @property
-    def held(self) -> bool:
-        return self._fh is not None
 
 
 try:

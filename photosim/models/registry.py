@@ -1,0 +1,143 @@
+"""One registry of a library's models: look-up by id, a card cache, the "can it load?"
+check, listing, deleting and loading encoders (a small cache of loaded ones).
+
+Model ids are names, never paths: an id with a separator, ``..`` or a leading dot
+is unknown, so nothing outside the library's ``models/`` folder (or the bundled
+encoder) is ever loaded or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from ..card import ModelCard
+from ..errors import ModelUnusable, PhotosimError, UnknownModel
+
+
+def _is_name(model_id: str) -> bool:
+    return (isinstance(model_id, str) and bool(model_id) and model_id not in (".", "..")
+            and not model_id.startswith(".") and "/" not in model_id and os.sep not in model_id
+            and "\0" not in model_id and (os.altsep is None or os.altsep not in model_id))
+
+
+class ModelRegistry:
+    """``root`` is the library's ``models/`` folder; the bundled encoder is always there too."""
+
+    def __init__(self, root: Path, device: str | None = None, keep_loaded: int = 2):
+        from ..encoder import bundled_model_dir
+
+        self.root = Path(root)
+        self.device = device
+        self.bundled_dir = bundled_model_dir()
+        self._cards: dict[Path, tuple[int, ModelCard]] = {}
+        self._loaded: OrderedDict[str, object] = OrderedDict()
+        self._keep = keep_loaded
+        self._lock = threading.Lock()
+        self.bundled = self._read(self.bundled_dir)
+
+    # -- cards ------------------------------------------------------------------
+    def _read(self, folder: Path) -> ModelCard:
+        path = folder / "card.json"
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError as exc:
+            raise UnknownModel(f"unknown model {folder.name!r}") from exc
+        cached = self._cards.get(folder)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        try:
+            card = ModelCard.load(path)
+        except PhotosimError:
+            raise
+        except (json.JSONDecodeError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ModelUnusable(f"the model {folder.name!r} is damaged ({exc}); delete it or fine-tune again") from exc
+        self._cards[folder] = (stamp, card)
+        return card
+
+    def dir(self, model_id: str) -> Path:
+        """Folder of a model by id: the bundled encoder or ``models/<id>``."""
+        if model_id == self.bundled.id:
+            return self.bundled_dir
+        if _is_name(model_id):
+            candidate = self.root / model_id
+            if (candidate / "card.json").is_file():
+                return candidate
+        raise UnknownModel(f"unknown model {model_id!r}")
+
+    def card(self, model_id: str) -> ModelCard:
+        return self._read(self.dir(model_id))
+
+    def problem(self, card: ModelCard) -> str | None:
+        """Why ``card``'s model cannot be loaded (a head-only fine-tune whose backbone an
+        upgrade replaced), or None when it can."""
+        from ..encoder import backbone_problem
+
+        return backbone_problem(card, self.dir)
+
+    def usable(self, model_id: str) -> ModelCard:
+        """The card of a model that can be loaded; raises with the reason otherwise."""
+        card = self.card(model_id)
+        problem = self.problem(card)
+        if problem:
+            raise ModelUnusable(problem)
+        return card
+
+    def resolve_active(self, wanted: str | None) -> tuple[ModelCard, str]:
+        """The card a library last switched to, or the bundled one and a notice saying why."""
+        if not wanted:
+            return self.bundled, ""
+        try:
+            return self.usable(wanted), ""
+        except UnknownModel:
+            return self.bundled, ""  # an upgrade replaced the bundled encoder: vectors are re-made once
+        except ModelUnusable as exc:
+            return self.bundled, (f"the model {wanted} cannot be used, so searches use the bundled encoder: "
+                                  f"{exc}")
+
+    # -- listing and deleting ---------------------------------------------------
+    def list(self, active_id: str) -> list:
+        """The bundled model and every fine-tune (``ModelInfo``), oldest first."""
+        from ..training.models_store import list_models
+
+        return list_models(self.root, self.bundled_dir, active_id, problem=self.problem)
+
+    def delete(self, model_id: str) -> None:
+        from ..training.models_store import delete_model
+
+        if model_id == self.bundled.id:
+            raise PhotosimError("the bundled model cannot be deleted")
+        self.dir(model_id)  # a name of this library, or UnknownModel
+        with self._lock:
+            self._loaded.pop(model_id, None)
+        delete_model(self.root, model_id)
+
+    # -- loading ----------------------------------------------------------------
+    def load(self, model_id: str):
+        """The loaded :class:`photosim.encoder.Encoder` of a model (kept for reuse)."""
+        from ..encoder import Encoder
+
+        with self._lock:
+            enc = self._loaded.get(model_id)
+            if enc is not None:
+                self._loaded.move_to_end(model_id)
+                return enc
+        card = self.usable(model_id)
+        try:
+            enc = Encoder.load(self.dir(card.id), device=self.device, resolve_parent=self.dir)
+        except PhotosimError:
+            raise
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelUnusable(f"the model {model_id} could not be loaded: {exc}") from exc
+        with self._lock:
+            self._loaded[model_id] = enc
+            while len(self._loaded) > self._keep:
+                self._loaded.popitem(last=False)
+        return enc
+
+    def loaded(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._loaded

@@ -1,0 +1,114 @@
+"""The one embed path: decode → encoder input → backbone features → head → stored.
+
+The scan (new and changed photos), a model switch (photos read afresh for a model
+with a backbone of its own) and re-embedding (cached features under a new head)
+all store features and vectors through here, so a fresh embedding and one
+re-projected from the cache are the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from ..errors import PhotoError
+from ..imageio import open_image
+from ..progress import ProgressFn, as_token, emit
+
+
+def encode(encoder, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features, vectors) of a batch of preprocessed encoder inputs."""
+    feats = encoder.features(pixels)
+    return feats, encoder.project(feats)
+
+
+def store_embeddings(session, store, encoder, ids: Sequence[int], feats: np.ndarray | None,
+                     vecs: np.ndarray) -> None:
+    """Features (when given) and vectors of ``ids`` under ``encoder``, in ``session``'s transaction."""
+    if feats is not None:
+        store.features.put(session, encoder.backbone_id, ids, feats)
+    store.vectors.put(session, encoder.id, ids, vecs)
+
+
+def decoded(encoder, paths: Sequence[str], workers: int = 2, window: int = 96) -> Iterator[np.ndarray | None]:
+    """Encoder inputs of ``paths`` in order (None where a photo cannot be read now),
+    decoded in ``workers`` threads, at most ``window`` photos ahead of the consumer."""
+    def pixels(path):
+        try:
+            return encoder.preprocess(open_image(path))
+        except (PhotoError, OSError, MemoryError):
+            return None
+
+    pending: deque[Future] = deque()
+    it = iter(paths)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photosim-decode") as pool:
+        try:
+            while True:
+                while len(pending) < window:
+                    path = next(it, None)
+                    if path is None:
+                        break
+                    pending.append(pool.submit(pixels, path))
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def project_cached(store, encoder, photo_ids: Sequence[int], cancel=None, chunk: int = 2048,
+                   message: str = "re-embedding cancelled; the active model is unchanged"):
+    """Store ``encoder``'s vectors of photos from their cached features (no decoding), a
+    transaction per chunk; yields each chunk's (ids, vectors). A set ``cancel`` between
+    chunks raises :class:`Cancelled` (what was stored stays, under ``encoder.id``)."""
+    token = as_token(cancel)
+    dim = encoder.card.feature_dim
+    for start in range(0, len(photo_ids), chunk):
+        token.check(message)
+        ids, feats = store.features.load(encoder.backbone_id, dim, photo_ids[start:start + chunk],
+                                         dtype=np.float16)
+        if not ids:
+            continue
+        vecs = encoder.project(feats)
+        with store.write() as s:
+            store_embeddings(s, store, encoder, ids, None, vecs)
+        yield ids, vecs
+
+
+def embed_photos(store, encoder, photo_ids: Sequence[int], progress: ProgressFn | None = None, cancel=None,
+                 batch: int = 32) -> int:
+    """Features and vectors of photos decoded afresh (a model with a backbone of its own
+    has no cached features yet); returns how many were stored. Photos that cannot be read
+    now are skipped: the re-scan after a switch reports them."""
+    token = as_token(cancel)
+    paths = {pid: p.path for pid, p in store.photos.by_ids(photo_ids).items()}
+    todo = [pid for pid in photo_ids if pid in paths]
+    stored = seen = 0
+    message = "reading photos for the new model was cancelled; the active model is unchanged"
+    got: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> int:
+        if not got:
+            return 0
+        feats, vecs = encode(encoder, np.stack([x for _, x in got]))
+        with store.write() as s:
+            store_embeddings(s, store, encoder, [pid for pid, _ in got], feats, vecs)
+        n = len(got)
+        got.clear()
+        return n
+
+    for pid, x in zip(todo, decoded(encoder, [paths[p] for p in todo])):
+        token.check(message)
+        seen += 1
+        if x is not None:
+            got.append((pid, x))
+        if len(got) >= batch:
+            stored += flush()
+        if seen % batch == 0 or seen == len(todo):
+            emit(progress, "reading photos", seen, len(todo))
+    token.check(message)
+    return stored + flush()

@@ -1,0 +1,71 @@
+"""Re-embedding and switching models.
+
+The rule that makes a switch safe: nothing searches rely on changes until the very
+end. Every vector of the new model is stored first (under its own id, invisible to
+searches), photos without cached features for its backbone are read afresh, and
+only then is the active model flipped and the index rebuilt. Cancelling or failing
+at any point leaves the previous model active with its vectors and index intact.
+"""
+
+from __future__ import annotations
+
+from ..errors import UnknownModel
+from ..progress import ProgressFn, emit
+from .embed import embed_photos, project_cached
+
+
+def reembed(store, encoder, progress: ProgressFn | None = None, cancel=None) -> tuple[int, int]:
+    """Vectors of every readable photo under ``encoder`` from cached features, no decoding;
+    returns (re-embedded, photos lacking features)."""
+    ok = store.photos.ids(status="ok")
+    have = store.features.photo_ids(encoder.backbone_id)
+    todo = [pid for pid in ok if pid in have]
+    done = 0
+    for ids, _ in project_cached(store, encoder, todo, cancel):
+        done += len(ids)
+        emit(progress, "re-embedding", done, len(todo))
+    return done, len(ok) - len(todo)
+
+
+def rebuild_index(index, progress: ProgressFn | None = None) -> None:
+    emit(progress, "indexing", 0, 1)
+    index.rebuild()
+    emit(progress, "indexing", 1, 1)
+
+
+def switch_model(store, registry, active, index, model_id: str, progress: ProgressFn | None = None,
+                 cancel=None) -> tuple[int, int]:
+    """Make ``model_id`` active once all its vectors are stored; returns (vectors made,
+    photos that could not be read). Other models' vectors are dropped (they are re-made
+    from cached features on demand)."""
+    card = registry.usable(model_id)
+    previous = active.encoder_id
+    encoder = registry.load(card.id)
+    done, lacking = reembed(store, encoder, progress, cancel)
+    if lacking:
+        have = store.vectors.photo_ids(card.id)
+        todo = [pid for pid in store.photos.ids(status="ok") if pid not in have]
+        read = embed_photos(store, encoder, todo, progress, cancel)
+        done, lacking = done + read, lacking - read
+    if card.id != previous:
+        history = store.meta.get("model_history", [])
+        store.meta.set("model_history", (history + [previous])[-50:])
+    active.set(card.id)
+    rebuild_index(index, progress)
+    store.vectors.keep_only(card.id)
+    return done, lacking
+
+
+def previous_model(store, registry, active_id: str) -> tuple[str, list[str]]:
+    """The model that was active before the current one (else the bundled one), and the
+    history left once it is taken."""
+    history = list(store.meta.get("model_history", []))
+    while history:
+        candidate = history.pop()
+        try:
+            registry.dir(candidate)
+        except UnknownModel:  # deleted since
+            continue
+        if candidate != active_id:
+            return candidate, history
+    return registry.bundled.id, history

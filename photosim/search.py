@@ -1,0 +1,82 @@
+"""Queries: photos most like a library photo, or like any image from anywhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from .errors import PhotosimError
+from .imageio import DECODE_SIDE, decode_bytes, open_image
+from .values import Match, PhotoInfo, QueryResult
+
+ImageLike = str | os.PathLike | bytes | Image.Image
+
+
+class Search:
+    """``store`` holds photos and vectors, ``index()`` gives the active model's index,
+    ``active`` is the :class:`photosim.models.active.ActiveModel`."""
+
+    def __init__(self, store, index, active):
+        self._store = store
+        self._index = index
+        self._active = active
+
+    def matches(self, vector: np.ndarray, k: int, min_score: float | None, exclude=()) -> list[Match]:
+        hits = self._index.get().query(vector, k, exclude=exclude)
+        if min_score is not None:
+            hits = [(pid, sc) for pid, sc in hits if sc >= min_score]
+        by_id = self._store.photos.by_ids([pid for pid, _ in hits])
+        return [Match(by_id[pid], sc) for pid, sc in hits if pid in by_id]
+
+    def similar(self, ref: int | str | os.PathLike | PhotoInfo, k: int = 10,
+                min_score: float | None = None) -> list[Match]:
+        photo = ref if isinstance(ref, PhotoInfo) else self._store.photos.get(ref)
+        if photo is None:
+            raise PhotosimError(f"not in the library: {ref}")
+        vec = self._store.vectors.get(photo.id, self._active.encoder_id)
+        if vec is None:
+            raise PhotosimError(f"{photo.path} has no vector ({photo.error or 'not indexed yet'})")
+        return self.matches(vec, k, min_score, exclude={photo.id})
+
+    def embed_image(self, image: ImageLike) -> np.ndarray:
+        if isinstance(image, Image.Image):
+            im = image.copy()
+            im.thumbnail((DECODE_SIDE, DECODE_SIDE), Image.Resampling.BILINEAR)
+            im = im.convert("RGB")
+        elif isinstance(image, bytes | bytearray):
+            im = decode_bytes(bytes(image))[0]
+        else:
+            im = open_image(image)
+        return self._active.encoder.embed([im])[0]
+
+    def similar_to_image(self, image: ImageLike, k: int = 10, min_score: float | None = None) -> list[Match]:
+        if isinstance(image, str | os.PathLike):
+            photo = self._store.photos.get(image)
+            if photo is not None and photo.ok:
+                try:
+                    return self.similar(photo, k, min_score)
+                except PhotosimError:
+                    pass  # no vector yet: embed the file below
+        return self.matches(self.embed_image(image), k, min_score)
+
+    def similar_to_images(self, images: Sequence[ImageLike], k: int = 10,
+                          min_score: float | None = None) -> list[Match]:
+        best: dict[int, Match] = {}
+        for image in images:
+            for m in self.similar_to_image(image, k, min_score):
+                if m.photo.id not in best or m.score > best[m.photo.id].score:
+                    best[m.photo.id] = m
+        return sorted(best.values(), key=lambda m: -m.score)[:k]
+
+    def query(self, queries: Sequence[str | os.PathLike], k: int = 10,
+              min_score: float | None = None) -> list[QueryResult]:
+        out = []
+        for q in queries:
+            try:
+                out.append(QueryResult(os.fspath(q), self.similar_to_image(q, k, min_score)))
+            except PhotosimError as exc:  # PhotoError is one
+                out.append(QueryResult(os.fspath(q), [], error=str(exc)))
+        return out

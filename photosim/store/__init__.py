@@ -1,0 +1,128 @@
+"""The library's database: one :class:`Store` with small repositories.
+
+Nothing outside the engine needs this package: :class:`photosim.Library` is the
+front door. ``Store.write()`` is the one way to change rows; a transaction that
+touches photos or vectors bumps the library's *generation* itself (as beets'
+``dbcore`` ``Transaction`` bumps its revision), so a saved index of another
+generation is known to be stale and nobody can forget to say so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import PhotosimError, ReadOnlyLibrary
+from . import migrations
+from .labels import LabelRepo
+from .meta import MetaRepo
+from .photos import PhotoRepo
+from .roots import RootRepo
+from .schema import Photo, Vector, make_engine
+from .vectors import FeatureRepo, VectorRepo
+
+__all__ = ["Store"]
+
+_VECTOR_TABLES = {"photos", "vectors"}
+
+
+class Store:
+    """SQLite through SQLAlchemy: sessions, transactions, and the repositories."""
+
+    def __init__(self, db_path: Path, *, readonly: bool = False):
+        self.path = Path(db_path)
+        self.readonly = readonly
+        if readonly and not self.path.is_file():
+            raise PhotosimError(f"no photosim library at {self.path.parent}")
+        if readonly and os.access(self.path, os.W_OK):
+            # Not taking the writer lock is no reason to stay on an old schema: upgrading is
+            # transactional and safe beside other readers (a writer has upgraded already).
+            upgrader = make_engine(self.path)
+            try:
+                if migrations.needs_upgrade(upgrader):
+                    migrations.upgrade(upgrader)
+            finally:
+                upgrader.dispose()
+        self._engine = make_engine(self.path, readonly=readonly)
+        try:
+            if readonly:
+                self.schema_from = self.schema_version = migrations.check(self._engine)
+            else:
+                self.schema_from, self.schema_version = migrations.upgrade(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_flush", _note_flush)
+        event.listen(self._sessions, "do_orm_execute", _note_statement)
+        event.listen(self._sessions, "before_commit", _bump_if_touched)
+        self.meta = MetaRepo(self)
+        self.roots = RootRepo(self)
+        self.photos = PhotoRepo(self)
+        self.vectors = VectorRepo(self)
+        self.features = FeatureRepo(self)
+        self.labels = LabelRepo(self)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading (no transaction is held open beyond the queries)."""
+        with self._sessions() as s:
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction: all of it or nothing; bumps the generation when it changed
+        photos or vectors."""
+        if self.readonly:
+            raise ReadOnlyLibrary("this library was opened read-only")
+        with self._sessions() as s, s.begin():
+            yield s
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every transaction that changes photos or vectors."""
+        return int(self.meta.get("generation", 0))
+
+
+def _touch(session: Session) -> None:
+    session.info["photosim_touched"] = True
+
+
+def _note_flush(session: Session, _context) -> None:
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, Photo | Vector):
+            return _touch(session)
+    for obj in session.dirty:
+        if isinstance(obj, Vector):
+            return _touch(session)
+        if isinstance(obj, Photo) and session.is_modified(obj) and _status_changed(obj):
+            return _touch(session)
+
+
+def _status_changed(photo: Photo) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(photo).attrs.status.history.has_changes()
+
+
+def _note_statement(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None and table.name in _VECTOR_TABLES:
+            _touch(state.session)
+
+
+def _bump_if_touched(session: Session) -> None:
+    session.flush()  # what is still pending decides too
+    if session.info.pop("photosim_touched", False):
+        MetaRepo.bump_generation(session)
