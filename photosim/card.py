@@ -7,10 +7,92 @@ encoder id and dimension) never imports torch: the GUI window opens before it.
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .errors import ModelUnusable
+
 CARD_FORMAT = 1
+
+#: A model id is a name: letters, digits, ``.``, ``_``, ``-``; starting with a letter or
+#: digit, not ending with a dot, at most 128 characters. Never a path: no separator,
+#: no ``..``, not absolute, so ``models/<id>`` always stays inside the library.
+_MODEL_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_-])?")
+
+
+def valid_model_id(model_id: object) -> bool:
+    """True when ``model_id`` is a model name (see :data:`_MODEL_ID`), never a path."""
+    return isinstance(model_id, str) and _MODEL_ID.fullmatch(model_id) is not None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, int | float) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _kind(v) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
+            int: "a whole number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+#: Every field of a card on disk: (check, what it must be). Cards are written whole
+#: (``asdict``), so the fields a model cannot be rebuilt without are required.
+_REQUIRED = ("id", "architecture", "pooling", "input_size", "feature_dim", "head", "dim", "weights",
+             "backbone_id")
+_CHECKS = {
+    "id": (valid_model_id, "a model name (letters, digits, '.', '_', '-'; not a path)"),
+    "architecture": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "pooling": (lambda v: v in ("gem", "avg", "rmac"), '"gem", "avg" or "rmac"'),
+    "gem_p": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "input_size": (lambda v: _is_int(v) and 16 <= v <= 4096, "a whole number from 16 to 4096"),
+    "mean": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_number(x) for x in v),
+             "a list of 3 numbers"),
+    "std": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_number(x) and x > 0 for x in v),
+            "a list of 3 positive numbers"),
+    "feature_dim": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
+    "head": (lambda v: v in ("identity", "linear", "mlp", "split"), '"identity", "linear", "mlp" or "split"'),
+    "head_hidden": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "rotations": (lambda v: v in (1, 4) and _is_int(v), "1 or 4"),
+    "context_size": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "context_dims": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "context_topk": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "context_weight": (_is_number, "a number"),
+    "dim": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
+    "duplicate_threshold": (lambda v: _is_number(v) and -1 <= v <= 1, "a number from -1 to 1"),
+    "weights": (lambda v: isinstance(v, str) and v not in ("", ".", "..") and not v.startswith(".")
+                and os.path.basename(v) == v and "/" not in v and "\\" not in v,
+                "a file name inside the model's folder"),
+    "backbone_id": (lambda v: isinstance(v, str), "a string"),
+    "parent": (lambda v: v is None or valid_model_id(v), "null or a model name"),
+    "head_only": (lambda v: isinstance(v, bool), "true or false"),
+    "format": (_is_int, "a whole number"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "extra": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _scores(v) -> bool:
+    """Metrics as the Models list prints them (NaN allowed: a failed evaluation)."""
+    return isinstance(v, dict) and all(
+        isinstance(v[k], int | float) and not isinstance(v[k], bool)
+        for k in ("map_at_r", "recall_at_1", "precision_at_10") if k in v)
+
+
+#: The fine-tune record (``finetune``, kept in ``extra``) as the Models list reads it.
+_FINETUNE_CHECKS = {
+    "albums": (lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v), "a list of names"),
+    "metrics": (lambda v: isinstance(v, dict) and all(_scores(v.get(k, {})) for k in ("before", "after")),
+                'an object whose "before" and "after" are objects of numbers'),
+    "created": (lambda v: v is None or isinstance(v, str), "a string"),
+    "based_on": (lambda v: v is None or isinstance(v, str), "a string"),
+    "mode": (lambda v: v is None or isinstance(v, str), "a string"),
+}
 
 
 @dataclass
@@ -60,13 +142,59 @@ class ModelCard:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> ModelCard:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format", 1) > CARD_FORMAT:
-            raise ValueError(f"model card {path} needs a newer photosim (format {data['format']})")
-        known = {f for f in cls.__dataclass_fields__}
+    def load(cls, path: Path, expect_id: str | None = None) -> ModelCard:
+        """Read and validate ``card.json``; ``expect_id``: the name its folder gives it.
+
+        Raises :class:`~photosim.errors.ModelUnusable`, with one sentence for the user,
+        for a card that cannot be read, is not JSON, is not a JSON object, lacks a
+        required field, holds a field of the wrong type or value, names a path as its id,
+        parent or weights, was written by a newer photosim, or does not carry the id
+        its folder gives it."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ModelUnusable(f"the model card {path} is missing") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelUnusable(f"the model card {path} cannot be read "
+                                f"({getattr(exc, 'strerror', None) or exc})") from exc
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ModelUnusable(f"the model card {path} is damaged (not valid JSON: "
+                                f"{getattr(exc, 'msg', exc)})") from exc
+        return cls.from_dict(data, source=str(path), expect_id=expect_id)
+
+    @classmethod
+    def from_dict(cls, data, source: str = "the model card", expect_id: str | None = None) -> ModelCard:
+        """A validated card from parsed JSON (see :meth:`load`)."""
+        def bad(detail: str) -> ModelUnusable:
+            return ModelUnusable(f"the model card {source} is not usable: {detail}")
+
+        if not isinstance(data, dict):
+            raise bad(f"it holds {_kind(data)}, not an object of fields")
+        fmt = data.get("format", CARD_FORMAT)
+        if _is_int(fmt) and fmt > CARD_FORMAT:
+            raise ModelUnusable(f"the model card {source} needs a newer photosim (card format {fmt}, "
+                                f"this photosim reads up to {CARD_FORMAT})")
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise bad(f"it lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        for key, (check, what) in _CHECKS.items():
+            if key in data and not check(data[key]):
+                raise bad(f'"{key}" must be {what}, not {_kind(data[key])} ({_short(data[key])})')
+        ft = data.get("finetune", data.get("extra", {}).get("finetune"))
+        if ft is not None and not isinstance(ft, dict):
+            raise bad(f'"finetune" must be an object, not {_kind(ft)} ({_short(ft)})')
+        for key, (check, what) in _FINETUNE_CHECKS.items():
+            if ft and key in ft and not check(ft[key]):
+                raise bad(f'"finetune.{key}" must be {what}, not {_kind(ft[key])} ({_short(ft[key])})')
+        if expect_id is not None and data["id"] != expect_id:
+            raise bad(f"its id {data['id']!r} is not the name of its folder ({expect_id!r})")
+        known = set(cls.__dataclass_fields__)
         extra = {k: v for k, v in data.items() if k not in known}
         card = cls(**{k: v for k, v in data.items() if k in known})
+        card.extra = dict(card.extra)
         card.extra.update(extra)
         return card
 
@@ -78,3 +206,8 @@ class ModelCard:
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+def _short(value, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .card import ModelCard
+from .errors import ModelUnusable
 
 _HERE = Path(__file__).resolve().parent
 
@@ -56,9 +57,34 @@ def backbone_problem(card: ModelCard, resolve_parent: Callable[[str], Path] | No
         return None
     try:
         _parent_dir(card, resolve_parent)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ModelUnusable) as exc:
         return str(exc)
     return None
+
+
+def _load_weights(card: ModelCard, path: Path) -> dict:
+    """A model's safetensors weights; anything else (a pickle, garbage, a truncated or
+    missing file, NaN values) raises :class:`ModelUnusable` in one sentence."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except FileNotFoundError as exc:
+        raise ModelUnusable(f"the weights of model {card.id} are missing ({path})") from exc
+    except OSError as exc:
+        raise ModelUnusable(f"the weights of model {card.id} cannot be read ({path}: "
+                            f"{exc.strerror or exc})") from exc
+    except (SafetensorError, ValueError, RuntimeError, MemoryError) as exc:
+        raise ModelUnusable(f"the weights of model {card.id} are damaged or not a safetensors file "
+                            f"({path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                            ) from exc
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelUnusable(f"the weights of model {card.id} are damaged ({name} holds NaN or "
+                                "infinite values)")
+    return state
 
 
 #: Environment variable that ``backend="auto"`` obeys: ``torch`` or ``onnx``.
@@ -128,6 +154,9 @@ class Encoder:
 
         Head-only models (fine-tunes) name their ``parent``; ``resolve_parent``
         maps that id to the parent's directory so its backbone can be loaded.
+        Raises :class:`ModelUnusable` (one sentence) for a damaged or invalid card, weights
+        that are not safetensors, are truncated, hold NaN or do not fit the card, and a
+        backbone that is no longer installed; weights are never unpickled.
 
         ``backend``: "auto" (ONNX Runtime on CPU, torch on CUDA; ``$PHOTOSIM_BACKEND``
         = ``torch`` or ``onnx`` overrides it), "onnx" or "torch". ``precision``:
@@ -138,7 +167,6 @@ class Encoder:
         runs in torch and ``notice`` says why.
         """
         import torch
-        from safetensors.torch import load_file
 
         from .model import EncoderNet
 
@@ -147,20 +175,32 @@ class Encoder:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         model_dir = Path(model_dir) if model_dir else bundled_model_dir()
-        card = ModelCard.load(model_dir / "card.json")
-        net = EncoderNet(card)
-        state = load_file(str(model_dir / card.weights))
+        card = ModelCard.load(model_dir / "card.json")  # raises ModelUnusable
+        try:
+            net = EncoderNet(card)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelUnusable(f"model {card.id} cannot be built from its card ({exc})") from exc
+        state = _load_weights(card, model_dir / card.weights)
         if card.head_only:
             if not card.parent:
-                raise ValueError(f"head-only model {card.id} names no parent")
-            parent_dir = _parent_dir(card, resolve_parent)
+                raise ModelUnusable(f"head-only model {card.id} names no parent")
+            try:
+                parent_dir = _parent_dir(card, resolve_parent)
+            except ValueError as exc:
+                raise ModelUnusable(str(exc)) from exc
             parent_card = ModelCard.load(parent_dir / "card.json")
-            parent_state = load_file(str(parent_dir / parent_card.weights))
+            parent_state = _load_weights(parent_card, parent_dir / parent_card.weights)
             state = {**{k: v for k, v in parent_state.items() if k.startswith("backbone.")}, **state}
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = net.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shapes that do not fit the card
+            detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line),
+                          str(exc).splitlines()[0] if str(exc) else "")
+            raise ModelUnusable(f"the weights of model {card.id} do not fit its card ({detail})") from exc
         missing = [k for k in missing if not k.startswith("pool.")]
         if missing or unexpected:
-            raise ValueError(f"weights of {card.id} do not fit its card: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise ModelUnusable(f"the weights of model {card.id} do not fit its card: missing "
+                                f"{missing[:3]}, unexpected {unexpected[:3]}")
         device = pick_device(device)
         net = net.to(device).eval()
         if device == "cpu":

@@ -35,11 +35,14 @@ def _file_digest(path: Path) -> str:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no temporary file behind
 
 
 class VectorIndex:
@@ -135,13 +138,16 @@ class VectorIndex:
         directory = Path(directory)
         bin_path = directory / "index.bin"
         tmp = directory / "index.bin.tmp"
-        with self._lock:
-            self._index.save_index(str(tmp))
-            count = len(self._live)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        digest = _file_digest(tmp)
-        os.replace(tmp, bin_path)
+        try:
+            with self._lock:
+                self._index.save_index(str(tmp))
+                count = len(self._live)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            digest = _file_digest(tmp)
+            os.replace(tmp, bin_path)
+        finally:
+            tmp.unlink(missing_ok=True)
         meta = {
             "format": INDEX_FORMAT,
             "encoder_id": self.encoder_id,

@@ -171,7 +171,10 @@ def test_eval_command_with_the_bundled_encoder(tmp_path, capsys):
 
     from photosim.cli import main as cli_main
 
+    from photosim import Library
+
     folder = _album(tmp_path, per_class=5)
+    Library(tmp_path / "lib").close()  # eval reads a library; only scan makes one
     code = cli_main(["eval", str(folder), "--json", "--near-dup-sample", "4", "--library", str(tmp_path / "lib")])
     assert code == 0
     out = json.loads(capsys.readouterr().out)

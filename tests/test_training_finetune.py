@@ -390,6 +390,7 @@ def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
     import json
 
     from photosim.encoder import Encoder
+    from photosim.errors import ModelUnusable
 
     result = lib.finetune(epochs=1)
     model_dir = lib.model_dir(result.model_id)
@@ -402,7 +403,7 @@ def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
     assert np.allclose(got, want, atol=1e-6)
     card["backbone_id"] = "mobilenet_v2-gem-224-0000000000000000"  # a backbone nobody has
     (model_dir / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="no longer installed"):
+    with pytest.raises(ModelUnusable, match="no longer installed"):  # a sentence for the user
         Encoder.load(model_dir, resolve_parent=lib.model_dir)
 
 

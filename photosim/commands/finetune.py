@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+
+from ..errors import Cancelled, PhotosimError
+from ._common import library_exists, library_path, no_library, open_library, positive_int, show
 
 
 def register(sub, common) -> None:
@@ -12,7 +16,7 @@ def register(sub, common) -> None:
     p.add_argument("--albums", metavar="DIR", default=None,
                    help="folder whose sub-folders are albums (scanned into the library first); "
                         "default: the albums already in the library")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 12 quick, more, up to 60, for few photos; 6 thorough)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: 12 quick, more, up to 60, for few photos; 6 thorough)")
     p.add_argument("--mode", choices=["quick", "thorough"], default="quick",
                    help="quick: the head only, on cached features (seconds); thorough: the last backbone blocks and the head, from the photos themselves (minutes; accepting it re-reads the library)")
     p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")
@@ -28,9 +32,20 @@ def _fmt(m: dict) -> str:
     return f"Recall@1 {m.get('recall_at_1', 0):.3f}  MAP@R {m.get('map_at_r', 0):.3f}"
 
 
+def _after_import(message: str, photos: int, albums: int) -> str:
+    """A fine-tuning error after ``--albums`` scanned photos in: the library did change."""
+    reason = message.removesuffix(" Nothing was changed.").rstrip(".")
+    return (f"{reason}. The albums were scanned into the library ({photos} photo{'s' * (photos != 1)}, "
+            f"{albums} album{'s' * (albums != 1)}, kept) but no model was made")
+
+
 def run(args) -> int:
-    from ..library import Library
-    from ..values import Cancelled
+    if args.albums:
+        if not os.path.isdir(args.albums):  # before a library is created for it
+            raise PhotosimError(f"no such folder: {show(args.albums)}" if not os.path.exists(args.albums)
+                                else f"not a folder: {show(args.albums)}")
+    elif not library_exists(library_path(args)):
+        raise no_library(args)
 
     live = sys.stderr.isatty() and not args.json
 
@@ -49,19 +64,22 @@ def run(args) -> int:
             sys.stderr.write(f"\r{p.stage} {p.done}/{p.total}        ")
             sys.stderr.flush()
 
-    with Library(args.library, device=args.device) as lib:
-        if args.albums:
-            albums = lib.import_albums(args.albums)
-            names = [a.name for a in albums]
-        else:
-            names = None
+    with open_library(args, readonly=False, create=bool(args.albums)) as lib:
+        albums = lib.import_albums(args.albums) if args.albums else None
+        names = [a.name for a in albums] if albums is not None else None
         try:
             result = lib.finetune(names, use_marks=not args.no_marks, mode=args.mode, epochs=args.epochs,
                                   seed=args.seed, progress=progress)
         except (KeyboardInterrupt, Cancelled):
             sys.stderr.write("\n")
-            print("photosim: fine-tuning cancelled; the active model is unchanged", file=sys.stderr)
+            kept = "; the albums scanned in are kept" if albums is not None else ""
+            print(f"photosim: fine-tuning cancelled; the active model is unchanged{kept}", file=sys.stderr)
             return 130
+        except PhotosimError as exc:
+            if albums is None:
+                raise
+            scanned = len(lib.photos(folder=os.path.abspath(args.albums)))
+            raise PhotosimError(_after_import(str(exc), scanned, len(albums))) from exc
         finally:
             if live:
                 sys.stderr.write("\n")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+from ..card import valid_model_id
+from ..errors import PhotosimError
+from ._common import open_library, out, show
+
 
 def register(sub, common) -> None:
     p = sub.add_parser("models", parents=[common], help="list, switch or revert encoder models")
@@ -14,33 +18,34 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from ..library import Library
-    from ..values import PhotosimError
-
-    if args.action in ("use", "delete") and not args.model_id:
-        raise PhotosimError(f"models {args.action} needs a model ID (see: photosim models list)")
-    readonly = args.action == "list"
-    with Library(args.library, readonly=readonly, device=args.device) as lib:
+    if args.action in ("use", "delete"):
+        if not args.model_id:
+            raise PhotosimError(f"models {args.action} needs a model ID (see: photosim models list)")
+        if not valid_model_id(args.model_id):
+            raise PhotosimError(f"'{show(args.model_id)}' is not a model ID: IDs are names (letters, digits, "
+                                "'.', '_', '-'), never paths; see photosim models list")
+    with open_library(args, readonly=args.action == "list") as lib:
         if args.action == "list":
             models = lib.models()
             if args.json:
-                print(json.dumps([m.to_dict() for m in models], indent=1))
+                out(json.dumps([m.to_dict() for m in models], indent=1))
                 return 0
             for m in models:
                 mark = "*" if m.active else " "
                 what = "bundled" if m.bundled else (f"{m.created or '?'}  {m.mode or 'fine-tune'} from "
                                                      f"{m.based_on}, {len(m.albums)} albums")
-                score = f"  MAP@R {m.before.get('map_at_r', 0):.3f} -> {m.after.get('map_at_r', 0):.3f}" if m.after else ""
-                print(f"{mark} {m.id}  {what}{score}")
+                score = (f"  MAP@R {m.before.get('map_at_r', 0):.3f} -> {m.after.get('map_at_r', 0):.3f}"
+                         if m.after else "")
+                out(f"{mark} {show(m.id)}  {what if not m.problem or m.created else 'damaged'}{score}")
                 if m.problem:
-                    print(f"    cannot be used: {m.problem}")
+                    out(f"    cannot be used: {show(m.problem)}")
             return 0
         if args.action == "use":
             lib.use_model(args.model_id)
-            print(f"active model is now {lib.encoder_id}")
+            out(f"active model is now {lib.encoder_id}")
         elif args.action == "revert":
-            print(f"active model is now {lib.revert_model()}")
+            out(f"active model is now {lib.revert_model()}")
         else:
             lib.delete_model(args.model_id)
-            print(f"deleted {args.model_id}")
+            out(f"deleted {args.model_id}")
     return 0

@@ -8,20 +8,12 @@ encoder) is ever loaded or deleted.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from ..card import ModelCard
+from ..card import ModelCard, valid_model_id
 from ..errors import ModelUnusable, PhotosimError, UnknownModel
-
-
-def _is_name(model_id: str) -> bool:
-    return (isinstance(model_id, str) and bool(model_id) and model_id not in (".", "..")
-            and not model_id.startswith(".") and "/" not in model_id and os.sep not in model_id
-            and "\0" not in model_id and (os.altsep is None or os.altsep not in model_id))
 
 
 class ModelRegistry:
@@ -49,12 +41,7 @@ class ModelRegistry:
         cached = self._cards.get(folder)
         if cached and cached[0] == stamp:
             return cached[1]
-        try:
-            card = ModelCard.load(path)
-        except PhotosimError:
-            raise
-        except (json.JSONDecodeError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ModelUnusable(f"the model {folder.name!r} is damaged ({exc}); delete it or fine-tune again") from exc
+        card = ModelCard.load(path, expect_id=None if folder == self.bundled_dir else folder.name)
         self._cards[folder] = (stamp, card)
         return card
 
@@ -62,7 +49,7 @@ class ModelRegistry:
         """Folder of a model by id: the bundled encoder or ``models/<id>``."""
         if model_id == self.bundled.id:
             return self.bundled_dir
-        if _is_name(model_id):
+        if valid_model_id(model_id):
             candidate = self.root / model_id
             if (candidate / "card.json").is_file():
                 return candidate

@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import PhotosimError
+from ..imageio import display_path as show
+
+
+def check_target(target: Path) -> None:
+    """A clear sentence, before anything is written, when ``target`` cannot be a file."""
+    if target.is_dir():
+        raise PhotosimError(f"{show(target)} is a folder; give the file to write, e.g. "
+                            f"{show(target / 'vectors.npz')}")
+    parent = target.parent
+    if not parent.exists():
+        raise PhotosimError(f"the folder {show(parent)} does not exist; create it first or give another path")
+    if not parent.is_dir():
+        raise PhotosimError(f"{show(parent)} is not a folder, so {show(target)} cannot be written")
+    if not os.access(parent, os.W_OK):
+        raise PhotosimError(f"cannot write in {show(parent)}: permission denied")
+
 
 def write_npz(out: str | os.PathLike, paths: list[str], vectors: np.ndarray, encoder_id: str) -> int:
     """Arrays ``paths`` (str), ``vectors`` (float32) and a 0-d ``encoder_id``; written to a
-    temporary file renamed into place, which never stays behind."""
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp.npz")
+    temporary file beside ``out``, fsynced and renamed into place; it never stays behind."""
+    out = Path(os.path.abspath(out))
+    check_target(out)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
-        np.savez(tmp, paths=np.array(paths, dtype=str), vectors=np.asarray(vectors, np.float32),
-                 encoder_id=np.array(encoder_id))
+        with os.fdopen(fd, "wb") as fh:  # a file object: numpy appends no ".npz"
+            np.savez(fh, paths=np.array(paths, dtype=str), vectors=np.asarray(vectors, np.float32),
+                     encoder_id=np.array(encoder_id))
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
     return len(paths)
 
 

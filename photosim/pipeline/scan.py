@@ -312,7 +312,7 @@ class Scan:
             self.state.failed += 1
             self.report.failed.append((out.path, out.error))
             with self.store.write() as s:
-                row = self._row_at(s, out)
+                row = self._row_at(s, out, count=False)
                 if row.id is not None:  # was readable before: its vectors go
                     self.store.vectors.drop_photos(s, [row.id])
                     self.store.features.drop_photos(s, [row.id])
@@ -355,15 +355,16 @@ class Scan:
         self.index.add([new_id], vector[None, :])
         return True
 
-    def _row_at(self, s, out: _Outcome) -> Photo:
-        """The existing row at ``out``'s path, or a new one (id None until flushed)."""
+    def _row_at(self, s, out: _Outcome, count: bool = True) -> Photo:
+        """The existing row at ``out``'s path, or a new one (id None until flushed);
+        ``count``: as an added or updated photo (a failed file is counted as failed only)."""
         row = s.get(Photo, out.row_id) if out.row_id else None
         if row is None:
             row = Photo(path=out.path)
             s.add(row)
-            self.state.added += 1
+            self.state.added += count
         else:
-            self.state.updated += 1
+            self.state.updated += count
         return row
 
     def _row_for(self, s, out: _Outcome, meta) -> Photo:

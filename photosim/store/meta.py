@@ -16,7 +16,12 @@ class MetaRepo:
     def get(self, key: str, default=None):
         with self._store.read() as s:
             row = s.get(Meta, key)
-        return default if row is None else json.loads(row.value)
+        if row is None:
+            return default
+        try:
+            return json.loads(row.value)
+        except ValueError:  # written by hand or by a photosim before schema 4: plain text
+            return row.value
 
     def set(self, key: str, value, session: Session | None = None) -> None:
         """Store ``value`` (anything JSON holds); inside ``session``'s transaction when given."""

@@ -14,7 +14,6 @@ crash never leaves half a model; leftovers of a crash are swept on the next writ
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..card import ModelCard
+from ..errors import ModelUnusable
 from ..values import PhotosimError
 
 TMP_PREFIX = ".tmp-"
@@ -104,9 +104,10 @@ def write_model(root: Path, card: ModelCard, state: dict) -> Path:
 def read_info(path: Path, bundled: bool, active_id: str,
               problem: Callable[[ModelCard], str | None] | None = None) -> ModelInfo | None:
     try:
-        card = ModelCard.load(path / "card.json")
-    except (OSError, ValueError, TypeError, json.JSONDecodeError):
-        return None
+        card = ModelCard.load(path / "card.json", expect_id=None if bundled else path.name)
+    except ModelUnusable as exc:  # listed, marked unusable with the reason
+        return ModelInfo(id=path.name, bundled=bundled, active=path.name == active_id, created=None,
+                         based_on=None, albums=[], before={}, after={}, path=str(path), problem=str(exc))
     ft = card.extra.get("finetune", {}) if isinstance(card.extra, dict) else {}
     metrics = ft.get("metrics", {})
     return ModelInfo(

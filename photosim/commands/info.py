@@ -1,0 +1,39 @@
+"""``photosim info``: counts, folders, failed files with reasons, the encoder."""
+
+from __future__ import annotations
+
+import json
+
+from ._common import open_library, out, show
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("info", parents=[common], help="library size, encoder, failed files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    with open_library(args, readonly=True) as lib:
+        info = lib.info()
+        errors = lib.errors()
+    if args.json:
+        d = info.to_dict()
+        d["failed"] = [{"path": p.path, "error": p.error} for p in errors]
+        out(json.dumps(d, indent=1))
+        return 0
+    out(f"library:   {show(info.path)} (schema {info.schema_version})")
+    out(f"photos:    {info.photos} ({info.indexed} indexed, {info.errors} failed)")
+    if info.unindexed:
+        out(f"note:      {info.unindexed} photos have no vector of this encoder: run photosim scan again")
+    out(f"encoder:   {info.encoder_id} (dim {info.encoder_dim})")
+    if info.notice:
+        out(f"note:      {info.notice}")
+    out(f"index:     {info.index_size} vectors")
+    for r in info.roots:
+        out(f"folder:    {show(r)}")
+    if not info.photos:
+        out("note:      no photos yet: run `photosim scan DIR` to add some")
+    for p in errors:
+        out(f"failed:    {show(p.path)}: {p.error}")
+    return 0
