@@ -160,12 +160,12 @@ def _printer(name: str, every: float = 30.0):
 
     def show(p) -> None:
         now = time.perf_counter()
-        if p.phase in ("validating", "done") or now - last[0] >= every:
+        if p.stage in ("validating", "done") or now - last[0] >= every:
             last[0] = now
             loss = f" loss {p.loss:.4f}" if p.loss is not None else ""
             val = f" val MAP@R {p.val['map_at_r']:.3f}" if p.val else ""
             eta = f", about {p.eta:.0f} s left" if p.eta else ""
-            print(f"[{name}] {p.phase} epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps}{loss}{val}"
+            print(f"[{name}] {p.stage} epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps}{loss}{val}"
                   f" ({p.elapsed:.0f} s{eta})", flush=True)
 
     return show

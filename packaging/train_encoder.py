@@ -42,6 +42,13 @@ held-out classes with 200 near-duplicate originals)::
         --out resources/encoder --cache /tmp/mnv2
 
 ``--smoke --init random`` runs a tiny, network-free version (used by the tests).
+
+How reproducible: on one machine and numeric environment the weights come out the same bit for
+bit (the training loop is photosim.training.loop.fit with the draw of encoder v4, see
+loop.ChoiceClassBatches). Across machines OpenBLAS may round the closed-form LDA start
+differently in the last bit of a few of its 409,600 values (the training carries that along:
+at most 1.2e-7 apart on 2026-12-01), and safetensors writes the file's two metadata entries
+in a random order (safetensors issue #584), so compare tensors, not file hashes.
 """
 
 from __future__ import annotations
@@ -49,7 +56,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import random
 import sys
@@ -358,19 +364,17 @@ def build_head_card(cfg: Config) -> ModelCard:
     )
 
 
-def scale_context(cfg: Config, f: np.ndarray) -> np.ndarray:
-    return f
-
-
 def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray, valid=None):
-    """Train the projection head on cached features (n, views, D); returns the head."""
+    """Train the projection head on cached features (n, views, D) with photosim's training
+    loop (photosim.training.loop.fit); returns the head. ``valid(head)`` (→ a line of
+    held-out figures) is logged now and then (``--monitor``)."""
     import torch
     from pytorch_metric_learning import losses, miners
 
     from photosim.model import build_head
+    from photosim.training.loop import ChoiceClassBatches, cosine, fit
 
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     head = build_head(build_head_card(cfg))
     n, n_views, _ = feats.shape
     if cfg.head == "split":
@@ -396,7 +400,6 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray, valid=None):
     if cfg.epochs <= 0:
         return head.eval()
     _, lab = np.unique(labels, return_inverse=True)
-    by_class = [np.flatnonzero(lab == c) for c in range(lab.max() + 1)]
     class_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
     class_miner = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
     inst_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
@@ -408,38 +411,31 @@ def train_head(cfg: Config, feats: np.ndarray, labels: np.ndarray, valid=None):
         head.upright.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
-    per_batch = cfg.batch_classes * cfg.batch_images
-    steps_per_epoch = max(1, n // per_batch)
-    total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    steps = max(1, n // (cfg.batch_classes * cfg.batch_images))
+    # The draw encoder v4 was trained with (MPerClassSampler's differs): keeps the shipped
+    # weights reproducible byte for byte. Two different views of every photo per step
+    # (view 0 = the photo, 1 = rotated, 2+ = edited).
+    batches = iter(ChoiceClassBatches(lab, cfg.batch_classes, cfg.batch_images, steps, n_views, cfg.seed))
     ft = torch.from_numpy(feats.astype(np.float32))
-    for epoch in range(cfg.epochs):
-        head.train()
-        running = 0.0
-        for _ in range(steps_per_epoch):
-            classes = rng.choice(len(by_class), size=min(cfg.batch_classes, len(by_class)), replace=False)
-            idx = np.concatenate([
-                rng.choice(by_class[c], size=cfg.batch_images, replace=len(by_class[c]) < cfg.batch_images)
-                for c in classes
-            ])
-            # two different views of every photo (view 0 = the photo, 1 = rotated, 2+ = edited)
-            v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
-            x = torch.cat([ft[idx, v[:, 0]], ft[idx, v[:, 1]]])
-            emb = torch.nn.functional.normalize(head(x), dim=1)
-            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]]))
-            y_inst = torch.from_numpy(np.concatenate([idx, idx]))  # a photo's views: one label
-            loss = cfg.class_weight * class_loss(emb, y_class, class_miner(emb, y_class))
-            if cfg.instance_weight:
-                loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            running += float(loss.detach())
-        msg = f"epoch {epoch + 1}/{cfg.epochs} loss {running / steps_per_epoch:.4f}"
-        if valid is not None and ((epoch + 1) % max(1, cfg.epochs // 5) == 0 or epoch + 1 == cfg.epochs):
+
+    def step():
+        idx, v = next(batches)
+        x = torch.cat([ft[idx, v[:, 0]], ft[idx, v[:, 1]]])
+        emb = torch.nn.functional.normalize(head(x), dim=1)
+        y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]]))
+        y_inst = torch.from_numpy(np.concatenate([idx, idx]))  # a photo's views: one label
+        loss = cfg.class_weight * class_loss(emb, y_class, class_miner(emb, y_class))
+        if cfg.instance_weight:
+            loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
+        return loss
+
+    def monitor(end) -> None:
+        msg = f"epoch {end.epoch}/{end.epochs} loss {end.loss:.4f}"
+        if valid is not None and (end.epoch % max(1, end.epochs // 5) == 0 or end.epoch == end.epochs):
             msg += " " + valid(head.eval())
         log(msg)
+
+    fit(head, opt, step, epochs=cfg.epochs, steps=steps, schedule=cosine(opt, steps * cfg.epochs), hooks=[monitor])
     return head.eval()
 
 

@@ -49,7 +49,7 @@ def test_cards_are_read_once_until_they_change(registry, monkeypatch):
     _copy_bundled(registry, "ft-a")
     calls = []
     real = reg.ModelCard.load
-    monkeypatch.setattr(reg.ModelCard, "load", classmethod(lambda cls, p: calls.append(p) or real(p)))
+    monkeypatch.setattr(reg.ModelCard, "load", classmethod(lambda cls, p, **kw: calls.append(p) or real(p, **kw)))
     for _ in range(3):
         assert registry.card("ft-a").id == "ft-a"
         assert registry.card(registry.bundled.id).id == registry.bundled.id

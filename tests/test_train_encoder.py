@@ -117,3 +117,77 @@ def test_cached_features_are_the_encoders_features(tmp_path):
     turned = enc.features(np.stack([enc.preprocess(photo.transpose(Image.Transpose.ROTATE_270))]))
     assert np.allclose(turned[0, 1280:], want[0, 1280:], rtol=1e-3, atol=1e-4)
     assert np.allclose(feats[0, 1, 1280:], feats[0, 0, 1280:])
+
+
+def _v4_train_head(cfg, feats, labels):
+    """The bundled encoder v4's own training loop, verbatim (before the shared loop): the
+    shipped weights are reproducible only while train_head computes exactly this."""
+    import math
+
+    import torch
+    from pytorch_metric_learning import losses, miners
+
+    from photosim.model import build_head
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    head = build_head(train_encoder.build_head_card(cfg))
+    n, n_views, _ = feats.shape
+    _, lab0 = np.unique(labels, return_inverse=True)
+    init = train_encoder.split_head_init(cfg, feats[:, 0].astype(np.float64), lab0)
+    head.load_state_dict({k: torch.from_numpy(v) for k, v in init.items()})
+    _, lab = np.unique(labels, return_inverse=True)
+    by_class = [np.flatnonzero(lab == c) for c in range(lab.max() + 1)]
+    class_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
+    class_miner = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
+    inst_loss = losses.MultiSimilarityLoss(alpha=cfg.ms_alpha, beta=cfg.ms_beta, base=cfg.ms_base)
+    inst_miner = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
+    head.upright.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, n // (cfg.batch_classes * cfg.batch_images))
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    ft = torch.from_numpy(feats.astype(np.float32))
+    for _ in range(cfg.epochs):
+        head.train()
+        for _ in range(steps_per_epoch):
+            classes = rng.choice(len(by_class), size=min(cfg.batch_classes, len(by_class)), replace=False)
+            idx = np.concatenate([
+                rng.choice(by_class[c], size=cfg.batch_images, replace=len(by_class[c]) < cfg.batch_images)
+                for c in classes
+            ])
+            v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
+            x = torch.cat([ft[idx, v[:, 0]], ft[idx, v[:, 1]]])
+            emb = torch.nn.functional.normalize(head(x), dim=1)
+            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]]))
+            y_inst = torch.from_numpy(np.concatenate([idx, idx]))
+            loss = cfg.class_weight * class_loss(emb, y_class, class_miner(emb, y_class))
+            if cfg.instance_weight:
+                loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return head.eval()
+
+
+def test_train_head_on_the_shared_loop_computes_what_encoder_v4_did(tmp_path, monkeypatch):
+    import torch
+
+    cfg = train_encoder.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--smoke"])
+    cfg.epochs = 3  # the schedule across epochs too
+    assert cfg.head == "split" and cfg.class_weight == 0.0  # the shipped configuration, shrunk
+    rng = np.random.default_rng(5)
+    labels = np.repeat([f"c{i}" for i in range(6)], [7, 5, 6, 9, 4, 5])
+    feats = (rng.random((len(labels), 3, 2560)) + (np.arange(len(labels)) % 6)[:, None, None] * 0.1)
+    feats = feats.astype(np.float16)
+    # The closed-form start (eigen-decompositions of 1280 x 1280) once, for both runs.
+    start = train_encoder.split_head_init(cfg, feats[:, 0].astype(np.float64),
+                                          np.unique(labels, return_inverse=True)[1])
+    monkeypatch.setattr(train_encoder, "split_head_init", lambda *a: {k: v.copy() for k, v in start.items()})
+    want = _v4_train_head(cfg, feats, labels).state_dict()
+    got = train_encoder.train_head(cfg, feats, labels).state_dict()
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)  # bit for bit, not approximately
+    assert not torch.equal(got["context.weight"], torch.from_numpy(start["context.weight"]))  # it did train

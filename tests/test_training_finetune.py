@@ -328,9 +328,10 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
 
 def test_thorough_keeps_only_the_head_when_the_blocks_do_not_help(lib, monkeypatch):
     import photosim.training.thorough as thorough
+    from photosim.training.loop import FitResult
 
-    def no_better(net, acts, labels, config, **kw):
-        return [{"epoch": 0, "loss": None, "map_at_r": 0.5}], {"map_at_r": 0.5}, 0
+    def no_better(net, acts, labels, config, **kw):  # the start (epoch 0) stays the best
+        return FitResult(start={"map_at_r": 0.5}, best={"map_at_r": 0.5}, best_epoch=0)
 
     monkeypatch.setattr(thorough, "train_blocks", no_better)
     read = []

@@ -16,7 +16,7 @@ def register(sub, common) -> None:
     p.add_argument("--albums", metavar="DIR", default=None,
                    help="folder whose sub-folders are albums (scanned into the library first); "
                         "default: the albums already in the library")
-    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: 12 quick, more, up to 60, for few photos; 6 thorough)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: 12 quick, 16 for few photos; 6 thorough)")
     p.add_argument("--mode", choices=["quick", "thorough"], default="quick",
                    help="quick: the head only, on cached features (seconds); thorough: the last backbone blocks and the head, from the photos themselves (minutes; accepting it re-reads the library)")
     p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")

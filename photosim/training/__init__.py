@@ -1,18 +1,24 @@
 """Fine-tuning the encoder on the user's own albums and similarity marks.
 
 * :mod:`.triplets` – albums + marks → cleaned labelled photos and triplets.
-* :mod:`.finetune` – the engine: a head trained on cached features (no Qt, no DB).
+* :mod:`.loop` – the one training loop (:func:`~.loop.fit`) and its pieces: batches from
+  ``MPerClassSampler``, schedule, best epoch, NaN, cancel, progress, hooks.
+* :mod:`.finetune` – quick mode: a head trained on cached features (no Qt, no DB).
+* :mod:`.trunk`, :mod:`.thorough` – thorough mode: the last backbone blocks too.
+* :mod:`.record` – :class:`FineTuneRecord`, the one description of a fine-tune (in its card).
 * :mod:`.models_store` – versioned models written atomically under the library.
-* :mod:`.runner` – glue used by :class:`photosim.library.Library`.
+* :mod:`.runner` – glue used by :meth:`photosim.library.Library.finetune`.
 """
 
-from .finetune import MODES, TrainConfig, TrainOutcome, TrainProgress, train_head
+from .finetune import MODES, TrainConfig, TrainOutcome, train_head
+from .loop import TrainProgress
 from .models_store import ModelInfo
+from .record import FineTuneRecord
 from .runner import FineTuneResult, example_queries
 from .triplets import LabelledSet, album_triplets, collect_labels, mark_triplets
 
 __all__ = [
-    "MODES", "FineTuneResult", "LabelledSet", "ModelInfo", "TrainConfig", "TrainOutcome",
+    "MODES", "FineTuneRecord", "FineTuneResult", "LabelledSet", "ModelInfo", "TrainConfig", "TrainOutcome",
     "TrainProgress", "album_triplets", "collect_labels", "example_queries", "mark_triplets",
     "train_head",
 ]

@@ -1,41 +1,45 @@
-"""The training engine: a new projection head learnt on cached backbone features.
+"""Quick fine-tuning: a new projection head learnt on cached backbone features.
 
 No Qt and no database here: :func:`train_head` takes feature arrays and labels
 and returns a head state dict plus before/after validation metrics. Training a
 head on cached features (instead of the whole CNN on pixels) is what makes a
-fine-tune take seconds to minutes on a laptop CPU.
+fine-tune take seconds to minutes on a laptop CPU. Thorough mode (:mod:`.thorough`)
+starts from the head this trains.
 
 Loss: pytorch-metric-learning's ``TripletMarginLoss`` on semi-hard triplets
 mined inside each batch by ``TripletMarginMiner`` (optionally MultiSimilarity
 loss and miner), plus the same loss on explicit triplets made from the user's marks.
-Batches hold ``m`` photos of each of several albums so that every batch has
-positives to mine. Seeds are fixed; the head of the epoch with the best
-validation MAP@R is kept (epoch 0 = the parent's head, so a fine-tune never
-returns something worse on validation than what it started from).
+Batches hold ``m`` photos of each of several albums (``MPerClassSampler``) so that
+every batch has positives to mine. The loop is :func:`photosim.training.loop.fit`:
+seeds are fixed; the head of the epoch with the best validation MAP@R is kept
+(epoch 0 = the start, so a fine-tune never returns something worse on validation
+than what it started from).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import random
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..evaluation import retrieval_metrics
 from ..errors import Cancelled, PhotosimError
-from ..progress import Progress
+from .loop import Diverged, FitResult, MPerClassBatches, TrainProgress, TripletBatches, cosine, fit, is_oom
 
 MODES = ("quick", "thorough")
 
 
 @dataclass
 class TrainConfig:
-    mode: str = "quick"  # "quick": the head on cached features; "thorough": last blocks too (thorough.py)
-    epochs: int | None = None  # default: 12 quick (more, up to 60, for few photos), 6 thorough
+    #: "quick": the head on cached features (train_head); "thorough": that head first, then
+    #: the last backbone blocks with it, from the photos (thorough.py). Read by runner.finetune.
+    mode: str = "quick"
+    #: None: the head 12 (more for few photos: enough for 400 steps, 16 epochs of 25 steps),
+    #: thorough mode's blocks 6
+    epochs: int | None = None
     batch_size: int = 160
     per_album: int = 8
     lr: float = 1e-3
@@ -58,6 +62,8 @@ class TrainConfig:
     center_init: bool = True
     #: safety cap on optimisation steps per epoch (large libraries)
     max_steps_per_epoch: int = 200
+    #: and at least this many: a few photos still get enough steps per epoch to learn
+    min_steps_per_epoch: int = 25
     #: thorough mode keeps the activations of each labelled photo it reads in memory
     #: (~180 KB at 288 px), so it reads at most as many as fit here, sampled from every album
     thorough_memory_mb: int = 1600
@@ -65,62 +71,65 @@ class TrainConfig:
     max_thorough_photos: int = 20_000
 
     def resolved_epochs(self) -> int:
+        """Epochs of the head (quick mode, and thorough mode's first stage) before the
+        adjustment for few photos; thorough mode's blocks default to 6 (see thorough.py)."""
         if self.epochs is not None:
             if self.epochs < 1:
                 raise PhotosimError("the number of epochs must be at least 1")
             return self.epochs
-        return 12 if self.mode == "quick" else 40
-
-
-@dataclass
-class TrainProgress(Progress):
-    """``stage`` "preparing" (thorough: reading photos) | "training" | "validating" | "done";
-    ``done``/``total`` are the steps of the current epoch."""
-
-    epoch: int = 0
-    epochs: int = 0
-    loss: float | None = None
-    elapsed: float = 0.0
-    eta: float | None = None
-    val: dict | None = None
-
-    @classmethod
-    def of(cls, stage: str, epoch: int, epochs: int, step: int, steps: int, loss: float | None,
-           elapsed: float, eta: float | None, val: dict | None = None) -> TrainProgress:
-        return cls(stage, step, steps, "", epoch, epochs, loss, elapsed, eta, val)
-
-    @property
-    def step(self) -> int:
-        return self.done
-
-    @property
-    def steps(self) -> int:
-        return self.total
+        return 12
 
 
 @dataclass
 class TrainOutcome:
+    """A trained head (or network) and how its run went; nothing written anywhere yet."""
+
+    #: ``head.*`` tensors
     head_state: dict
     head: str
+    head_hidden: int
     dim: int
+    #: validation metrics of the model fine-tuned from (its head, on the same held-out photos)
     before: dict
-    after: dict
-    best_epoch: int
-    history: list[dict] = field(default_factory=list)
-    head_hidden: int = 0
+    fit: FitResult
     n_train: int = 0
     n_val: int = 0
-    n_mark_triplets: int = 0
-    seconds: float = 0.0
-    device: str = "cpu"
     #: rows of the input held out for validation
     val_rows: list[int] = field(default_factory=list)
 
-    def summary(self) -> dict:
-        d = asdict(self)
-        d.pop("head_state")
-        d.pop("val_rows")
-        return d
+    @property
+    def after(self) -> dict:
+        return self.fit.best
+
+    @property
+    def best_epoch(self) -> int:
+        return self.fit.best_epoch
+
+    @property
+    def history(self) -> list[dict]:
+        return self.fit.history
+
+
+CANCELLED = "fine-tuning cancelled; the active model is unchanged"
+OOM_MESSAGE = "fine-tuning ran out of memory; try fewer albums or the quick mode. Nothing was changed."
+
+
+@contextmanager
+def user_errors():
+    """Cancel, divergence and running out of memory as the sentences a fine-tune's user
+    reads (both modes): whatever happened, the active model is unchanged."""
+    try:
+        yield
+    except Cancelled:
+        raise Cancelled(CANCELLED) from None
+    except Diverged as exc:
+        raise PhotosimError(f"fine-tuning stopped: {exc.reason}. The active model is unchanged.") from None
+    except PhotosimError:
+        raise
+    except BaseException as exc:
+        if is_oom(exc):
+            raise PhotosimError(OOM_MESSAGE) from exc
+        raise
 
 
 def split_validation(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -178,17 +187,6 @@ def _embed(head, x, batch: int = 4096):
     return torch.cat(outs).cpu().numpy()
 
 
-OOM_MESSAGE = "fine-tuning ran out of memory; try fewer albums or the quick mode. Nothing was changed."
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    if isinstance(exc, MemoryError | torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
 def train_head(
     features: np.ndarray,
     labels: np.ndarray,
@@ -197,10 +195,13 @@ def train_head(
     config: TrainConfig,
     mark_triplets: np.ndarray | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel=None,
 ) -> TrainOutcome:
-    """Train a head; raises :class:`Cancelled` or :class:`PhotosimError` (NaN loss, out of
-    memory) without side effects: nothing is written anywhere by this function."""
+    """Train a head on ``features`` (album index per row in ``labels``, -1: only in marks;
+    ``mark_triplets``: (anchor, positive, negative) rows). ``cancel``: anything
+    :func:`photosim.progress.as_token` takes. Raises :class:`Cancelled` or
+    :class:`PhotosimError` (NaN loss, out of memory) without side effects: nothing is
+    written anywhere by this function."""
     import torch
 
     # The head's matrices are small: one CPU thread beats two fighting for the cores
@@ -208,32 +209,22 @@ def train_head(
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        return _train(features, labels, parent_card, parent_head_state, config, mark_triplets,
-                      progress, cancel)
-    except (Cancelled, PhotosimError):
-        raise
-    except BaseException as exc:
-        if _is_oom(exc):
-            raise PhotosimError(OOM_MESSAGE) from exc
-        raise
+        with user_errors():
+            return _train(features, labels, parent_card, parent_head_state, config, mark_triplets,
+                          progress, cancel)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(features, labels, parent_card, parent_head_state, config, mark_triplets, progress, cancel):
     import torch
+    import torch.nn.functional as F
     from pytorch_metric_learning import losses, miners
 
     from ..encoder import pick_device
 
-    if config.mode not in MODES:
-        raise PhotosimError(f"unknown fine-tuning mode {config.mode!r} (quick or thorough)")
-    t0 = time.perf_counter()
-    cancel = cancel or (lambda: False)
     epochs = config.resolved_epochs()
     device = pick_device(config.device)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
@@ -265,11 +256,10 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         # A batch-norm (MLP) head keeps the parent's running statistics: train it in eval mode.
         has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in head.modules())
     head = head.to(device)
+    x_val = x[torch.from_numpy(val_rows).to(device)]
 
     def evaluate(h) -> dict:
-        if len(val_rows) == 0:
-            return {}
-        m = retrieval_metrics(_embed(h, x[torch.from_numpy(val_rows).to(device)]), labels[val_rows])
+        m = retrieval_metrics(_embed(h, x_val), labels[val_rows])
         return {k: float(v) for k, v in m.items()}
 
     def parent_project():
@@ -280,21 +270,16 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
             ph.load_state_dict({k[len("head."):]: v for k, v in parent_head_state.items()})
         return ph.to(device)
 
-    before = evaluate(parent_project())
-    start = evaluate(head) if center is not None and config.new_head is None else before
-    best = (start.get("map_at_r", -1.0), 0, copy.deepcopy(head.state_dict()))
-    history: list[dict] = []
+    before = evaluate(parent_project()) if len(val_rows) else {}
 
     if config.loss == "multisimilarity":
         miner = miners.MultiSimilarityMiner(epsilon=0.1)
         loss_fn = losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5)
     else:
-        # Semi-hard in both modes: "hard" negatives collapsed the embedding in our CIFAR-10
-        # runs (best epoch 1); thorough trains longer at a lower rate instead.
+        # Semi-hard: "hard" negatives collapsed the embedding in our CIFAR-10 runs (best epoch 1).
         miner = miners.TripletMarginMiner(margin=config.margin, type_of_triplets=config.triplets)
         loss_fn = losses.TripletMarginLoss(margin=config.margin)
     mark_loss_fn = losses.TripletMarginLoss(margin=config.margin)
-    lr = config.lr if config.mode == "quick" else config.lr * 0.3
     groups = [{"params": list(head.parameters())}]
     proxy_fn = None
     n_albums = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
@@ -303,96 +288,52 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         # album together and pushes all others away: global structure that in-batch
         # triplets alone learn slowly. Triplets keep the fine, photo-to-photo ordering.
         proxy_fn = losses.ProxyAnchorLoss(num_classes=n_albums, embedding_size=dim).to(device)
-        groups.append({"params": list(proxy_fn.parameters()), "lr": lr * 100, "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=config.weight_decay)
+        groups.append({"params": list(proxy_fn.parameters()), "lr": config.lr * 100, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
-    by_album: dict[int, np.ndarray] = {}
-    for lab in np.unique(labels[train_rows]):
-        if lab >= 0:
-            rows = train_rows[labels[train_rows] == lab]
-            if len(rows) >= 2:
-                by_album[int(lab)] = rows
-    album_ids = np.asarray(sorted(by_album))
-    n_labelled = sum(len(r) for r in by_album.values())
+    # Albums that keep two photos for training make the batches; the rest learn from marks.
+    train_labels = labels[train_rows]
+    ids, counts = np.unique(train_labels[train_labels >= 0], return_counts=True)
+    album_ids = ids[counts >= 2]
+    album_rows = train_rows[np.isin(train_labels, album_ids)]
     # Fill the batch: few albums → many photos of each (more positives to mine).
     # (At most 16: the miner looks at every triplet of the batch, ~ per² × batch.)
     per = max(2, config.per_album, min(16, config.batch_size // max(2, len(album_ids))))
     albums_per_batch = max(2, min(len(album_ids), config.batch_size // per))
     if len(album_ids) >= 2:
-        steps = max(1, min(config.max_steps_per_epoch, math.ceil(n_labelled / (albums_per_batch * per))))
+        steps = math.ceil(len(album_rows) / (albums_per_batch * per))
     else:
-        steps = max(1, min(config.max_steps_per_epoch, math.ceil(len(mark_triplets) / 64)))
+        steps = math.ceil(len(mark_triplets) / 64)
+    steps = max(1, min(config.max_steps_per_epoch, max(config.min_steps_per_epoch, steps)))
     if config.epochs is None:  # small label sets: enough steps to learn (an epoch is cheap then)
-        epochs = int(np.clip(math.ceil((400 if config.mode == "quick" else 1200) / steps), epochs, 60))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
-    total_steps = epochs * steps
-    done_steps = 0
-    head.train(not has_bn)
-    for epoch in range(1, epochs + 1):
-        losses_epoch = []
-        for step in range(steps):
-            if cancel():
-                raise Cancelled("fine-tuning cancelled; the active model is unchanged")
-            loss = torch.zeros((), device=device)
-            if len(album_ids) >= 2:
-                chosen = rng.choice(album_ids, size=albums_per_batch, replace=False)
-                rows = np.concatenate([
-                    rng.choice(by_album[a], size=per, replace=len(by_album[a]) < per) for a in chosen])
-                xb = x[torch.from_numpy(rows).to(device)]
-                yb = torch.from_numpy(labels[rows]).to(device)
-                emb = torch.nn.functional.normalize(head(xb), dim=1)
-                loss = loss + loss_fn(emb, yb, miner(emb, yb))
-                if proxy_fn is not None:
-                    loss = loss + config.proxy_weight * proxy_fn(emb, yb)
-            if len(mark_triplets):
-                pick = mark_triplets[rng.choice(len(mark_triplets), size=min(64, len(mark_triplets)),
-                                                replace=False)]
-                uniq, inv = np.unique(pick, return_inverse=True)
-                inv = torch.from_numpy(inv.reshape(-1, 3)).to(device)
-                emb_m = torch.nn.functional.normalize(head(x[torch.from_numpy(uniq).to(device)]), dim=1)
-                loss = loss + mark_loss_fn(emb_m, None, (inv[:, 0], inv[:, 1], inv[:, 2]))
-            if not torch.isfinite(loss):
-                raise PhotosimError("fine-tuning stopped: the loss became NaN (not a number), the "
-                                    "training diverged. The active model is unchanged.")
-            if loss.requires_grad:
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            sched.step()
-            done_steps += 1
-            value = float(loss.detach())
-            losses_epoch.append(value)
-            if progress:
-                elapsed = time.perf_counter() - t0
-                eta = elapsed / done_steps * (total_steps - done_steps)
-                progress(TrainProgress.of("training", epoch, epochs, step + 1, steps, value, elapsed, eta))
-        for p in head.parameters():
-            if not torch.isfinite(p).all():
-                raise PhotosimError("fine-tuning stopped: the weights became NaN, the training "
-                                    "diverged. The active model is unchanged.")
-        val = evaluate(head)
-        mean_loss = float(np.mean(losses_epoch)) if losses_epoch else 0.0
-        history.append({"epoch": epoch, "loss": mean_loss, **val})
-        score = val.get("map_at_r", -1.0) if val else -1.0
-        if not val or score > best[0]:
-            best = (score, epoch, copy.deepcopy(head.state_dict()))
-        if progress:
-            elapsed = time.perf_counter() - t0
-            eta = elapsed / done_steps * (total_steps - done_steps)
-            progress(TrainProgress.of("validating", epoch, epochs, steps, steps, mean_loss, elapsed, eta, val))
+        epochs = int(np.clip(math.ceil(400 / steps), epochs, 60))
+    albums = iter(MPerClassBatches(album_rows, labels[album_rows], per, albums_per_batch, steps, rng)) \
+        if len(album_ids) >= 2 else None
+    marks = TripletBatches(mark_triplets, 64, rng)
 
-    head.load_state_dict(best[2])
-    after = evaluate(head)
+    def step():
+        loss = torch.zeros((), device=device)
+        if albums is not None:
+            rows = next(albums)
+            yb = torch.from_numpy(labels[rows]).to(device)
+            emb = F.normalize(head(x[torch.from_numpy(rows).to(device)]), dim=1)
+            loss = loss + loss_fn(emb, yb, miner(emb, yb))
+            if proxy_fn is not None:
+                loss = loss + config.proxy_weight * proxy_fn(emb, yb)
+        if len(marks):
+            rows, at = marks.draw()
+            at = torch.from_numpy(at).to(device)
+            emb_m = F.normalize(head(x[torch.from_numpy(rows).to(device)]), dim=1)
+            loss = loss + mark_loss_fn(emb_m, None, (at[:, 0], at[:, 1], at[:, 2]))
+        return loss
+
+    run = fit(head, opt, step, epochs=epochs, steps=steps, schedule=cosine(opt, epochs * steps),
+              evaluate=(lambda: evaluate(head)) if len(val_rows) else None,
+              train_mode=not has_bn, progress=progress, cancel=cancel)
     state = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    outcome = TrainOutcome(
-        head_state=state, head=head_kind, head_hidden=head_hidden, dim=dim, before=before, after=after, best_epoch=best[1],
-        history=history, n_train=int(len(train_rows)), n_val=int(len(val_rows)),
-        n_mark_triplets=int(len(mark_triplets)), seconds=time.perf_counter() - t0, device=device,
-        val_rows=val_rows.tolist())
-    if progress:
-        progress(TrainProgress.of("done", epochs, epochs, steps, steps, history[-1]["loss"] if history else None,
-                               outcome.seconds, 0.0, after))
-    return outcome
+    return TrainOutcome(head_state=state, head=head_kind, head_hidden=head_hidden, dim=dim, before=before,
+                        fit=run, n_train=int(len(train_rows)), n_val=int(len(val_rows)),
+                        val_rows=val_rows.tolist())
 
 
 def project_with(head_state: dict, card, features: np.ndarray) -> np.ndarray:

@@ -4,9 +4,11 @@ The default library itself lives in platformdirs' user data dir, so its models
 do too; keeping them next to the library (rather than in one global folder)
 means a model is never separated from the cached features and vectors it was
 trained on and made for. Each model is ``card.json`` + ``encoder.safetensors``
-(head weights only; the backbone comes from the card's ``parent``). The card's
-``extra["finetune"]`` records what it was trained from (``based_on``), the
-albums, the number of marks, the metrics before/after and the date.
+(head weights only; the backbone comes from the card's ``parent``), or complete
+weights with a backbone id of its own (thorough mode). The card's
+``extra["finetune"]`` is the fine-tune's :class:`~.record.FineTuneRecord`: what it
+was trained from (``based_on``), the albums, the number of marks, the metrics
+before/after and the date.
 
 A model is written into a hidden temporary folder and renamed into place, so a
 crash never leaves half a model; leftovers of a crash are swept on the next write.
@@ -19,36 +21,62 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..card import ModelCard
-from ..errors import ModelUnusable
-from ..values import PhotosimError
+from ..errors import ModelUnusable, PhotosimError
+from .record import FineTuneRecord
 
 TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """One model of a library as listed: the bundled one, or a fine-tune with its record."""
+
     id: str
     bundled: bool
     active: bool
-    created: str | None
-    based_on: str | None
-    albums: list[str]
-    before: dict
-    after: dict
     path: str
-    #: "quick" / "thorough" for fine-tunes, None for the bundled model
-    mode: str | None = None
     description: str = ""
     backbone_id: str = ""
     #: Why the model cannot be used (its backbone is no longer installed); "" when it can.
     problem: str = ""
+    #: what the fine-tune was made from and how it scored; None for the bundled model
+    finetune: FineTuneRecord | None = None
+
+    @property
+    def created(self) -> str | None:
+        return self.finetune.created if self.finetune else None
+
+    @property
+    def based_on(self) -> str | None:
+        return self.finetune.based_on if self.finetune else None
+
+    @property
+    def albums(self) -> list[str]:
+        return list(self.finetune.albums) if self.finetune else []
+
+    @property
+    def before(self) -> dict:
+        return dict(self.finetune.before) if self.finetune else {}
+
+    @property
+    def after(self) -> dict:
+        return dict(self.finetune.after) if self.finetune else {}
+
+    @property
+    def mode(self) -> str | None:
+        """"quick" / "thorough" for fine-tunes, None for the bundled model."""
+        return self.finetune.mode if self.finetune else None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The JSON of ``photosim models list --json`` (one flat object per model)."""
+        return {"id": self.id, "bundled": self.bundled, "active": self.active, "created": self.created,
+                "based_on": self.based_on, "albums": self.albums, "before": self.before, "after": self.after,
+                "path": self.path, "mode": self.mode, "description": self.description,
+                "backbone_id": self.backbone_id, "problem": self.problem}
 
 
 def new_model_id() -> str:
@@ -106,16 +134,13 @@ def read_info(path: Path, bundled: bool, active_id: str,
     try:
         card = ModelCard.load(path / "card.json", expect_id=None if bundled else path.name)
     except ModelUnusable as exc:  # listed, marked unusable with the reason
-        return ModelInfo(id=path.name, bundled=bundled, active=path.name == active_id, created=None,
-                         based_on=None, albums=[], before={}, after={}, path=str(path), problem=str(exc))
-    ft = card.extra.get("finetune", {}) if isinstance(card.extra, dict) else {}
-    metrics = ft.get("metrics", {})
+        return ModelInfo(id=path.name, bundled=bundled, active=path.name == active_id, path=str(path),
+                         problem=str(exc))
     return ModelInfo(
-        id=card.id, bundled=bundled, active=card.id == active_id, created=ft.get("created"),
-        based_on=ft.get("based_on"), albums=list(ft.get("albums", [])),
-        before=dict(metrics.get("before", {})), after=dict(metrics.get("after", {})), path=str(path),
-        mode=ft.get("mode"), description=card.description or "", backbone_id=card.backbone_id,
-        problem=(problem(card) or "") if problem and not bundled else "")
+        id=card.id, bundled=bundled, active=card.id == active_id, path=str(path),
+        description=card.description or "", backbone_id=card.backbone_id,
+        problem=(problem(card) or "") if problem and not bundled else "",
+        finetune=None if bundled else FineTuneRecord.from_card(card))
 
 
 def list_models(root: Path, bundled_dir: Path, active_id: str,

@@ -1,62 +1,94 @@
-"""Fine-tuning a library's active model and switching models: the steps behind
-:meth:`Library.finetune`, :meth:`Library.use_model` and :meth:`Library.reembed`.
+"""Fine-tuning a library's active model: the steps behind :meth:`Library.finetune`, and
+the before/after examples the fine-tune dialog shows (:func:`example_queries`).
 
-The rule that makes this safe: nothing the user relies on changes until the very
-end. Training writes only a new, inactive model folder (atomically). Switching
-first computes every vector of the new model (stored under the new model's id,
-invisible to searches), and only then flips the active model id and rebuilds
-the index. Cancelling or failing at any point leaves the previous model active
-with its vectors and index intact.
+The rule that makes this safe: nothing the user relies on changes here. Training
+writes only a new, inactive model folder (atomically), whose card holds the
+fine-tune's :class:`~.record.FineTuneRecord`; cancelling or failing at any point
+writes nothing. Switching to the new model is :meth:`Library.use_model`'s job.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from datetime import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 
 import numpy as np
 
 from ..card import ModelCard
-from ..values import Cancelled, PhotosimError
-from .finetune import TrainConfig, TrainProgress, project_with, train_head
+from ..errors import PhotosimError
+from ..progress import as_token
+from .finetune import CANCELLED, MODES, TrainConfig, TrainProgress, project_with, train_head
 from .models_store import new_model_id, write_model
+from .record import FineTuneRecord
 from .triplets import LabelledSet, collect_labels, existing, mark_triplets
-
-#: progress(stage, done, total) for re-embedding
-ReembedProgress = Callable[[str, int, int], None]
 
 
 @dataclass
 class FineTuneResult:
+    """A fine-tune just written (inactive): its id, its record (the one in its card) and
+    what only the run itself knows (its time, the labelled and held-out photos)."""
+
     model_id: str
-    based_on: str
-    albums: list[str]
-    n_marks: int
-    before: dict
-    after: dict
-    history: list[dict]
-    warnings: list[str]
+    record: FineTuneRecord
     seconds: float
-    n_train: int
-    n_val: int
-    best_epoch: int
     #: the labelled photos and their album index (-1: marks only), and the held-out ones
     photo_ids: list[int] = field(default_factory=list, repr=False)
     labels: list[int] = field(default_factory=list, repr=False)
     val_photo_ids: list[int] = field(default_factory=list, repr=False)
 
     @property
+    def based_on(self) -> str:
+        return self.record.based_on or ""
+
+    @property
+    def albums(self) -> list[str]:
+        return self.record.albums
+
+    @property
+    def n_marks(self) -> int:
+        return self.record.marks
+
+    @property
+    def before(self) -> dict:
+        return self.record.before
+
+    @property
+    def after(self) -> dict:
+        return self.record.after
+
+    @property
+    def history(self) -> list[dict]:
+        return self.record.history
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.record.warnings
+
+    @property
+    def n_train(self) -> int:
+        return self.record.n_train
+
+    @property
+    def n_val(self) -> int:
+        return self.record.n_val
+
+    @property
+    def best_epoch(self) -> int:
+        return self.record.best_epoch
+
+    @property
     def improved(self) -> bool:
         return self.after.get("map_at_r", 0.0) > self.before.get("map_at_r", 0.0)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("photo_ids", "labels", "val_photo_ids"):
-            d.pop(k)
-        return d
+        """The JSON of ``photosim finetune --json``."""
+        return {"model_id": self.model_id, "based_on": self.based_on, "albums": self.albums,
+                "n_marks": self.n_marks, "before": self.before, "after": self.after, "history": self.history,
+                "warnings": self.warnings, "seconds": self.seconds, "n_train": self.n_train,
+                "n_val": self.n_val, "best_epoch": self.best_epoch}
 
 
 def _parent_head_state(model_dir, card: ModelCard) -> dict:
@@ -88,8 +120,11 @@ def gather(lib, albums: Sequence[str] | None, use_marks: bool) -> tuple[Labelled
 def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
              epochs: int | None = None, seed: int = 0,
              progress: Callable[[TrainProgress], None] | None = None,
-             cancel: Callable[[], bool] | None = None, config: TrainConfig | None = None) -> FineTuneResult:
+             cancel=None, config: TrainConfig | None = None) -> FineTuneResult:
+    if mode not in MODES:
+        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick or thorough)")
     t0 = time.perf_counter()
+    cancel = as_token(cancel)
     data, feats = gather(lib, albums, use_marks)
     active = lib.card
     parent_dir = lib.model_dir(active.id)
@@ -103,14 +138,18 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         cfg.epochs = epochs
     if cfg.device is None:
         cfg.device = lib.device
-    if cfg.mode == "thorough":
+    labels = np.asarray(data.labels)
+    # Quick mode, and stage 1 of thorough mode (seconds): the head on cached features.
+    head_cfg = cfg if mode == "quick" else TrainConfig(**{**asdict(cfg), "epochs": None})
+    outcome = train_head(feats, labels, active, head_state, head_cfg, triplets, progress, cancel)
+    state = outcome.head_state
+    blocks_kept = False
+    if mode == "thorough":
         from .thorough import pick_photos, thorough_limit, train_thorough
 
-        # Stage 1, seconds: the head on cached features, exactly as the quick mode.
-        # Stage 2, minutes: the last blocks with that head, from the photos.
-        quick = TrainConfig(**{**asdict(cfg), "mode": "quick", "epochs": None})
-        first = train_head(feats, np.asarray(data.labels), active, head_state, quick, triplets, progress, cancel)
-        rows_used = pick_photos(np.asarray(data.labels), triplets, thorough_limit(lib.encoder, cfg), seed)
+        # Stage 2 (minutes): the last blocks with that head, from the photos.
+        first = outcome
+        rows_used = pick_photos(labels, triplets, thorough_limit(lib.encoder, cfg), seed)
         if len(rows_used) < len(data.photo_ids):
             data.warnings.append(f"the network blocks learnt from {len(rows_used):,} of the "
                                  f"{len(data.photo_ids):,} labelled photos, sampled from every album, "
@@ -119,25 +158,28 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         remap[rows_used] = np.arange(len(rows_used))
         used_ids = [data.photo_ids[r] for r in rows_used]
         infos = lib.photos_by_id(used_ids)
-        outcome, state = train_thorough(lib.encoder, [infos[pid].path for pid in used_ids],
-                                        np.asarray(data.labels)[rows_used], cfg,
-                                        remap[triplets].reshape(-1, 3), progress, cancel,
-                                        head=(replace(active, head=first.head, head_hidden=first.head_hidden,
-                                                      dim=first.dim), first.head_state))
+        outcome, full = train_thorough(lib.encoder, [infos[pid].path for pid in used_ids], labels[rows_used],
+                                       cfg, remap[triplets].reshape(-1, 3), progress, cancel,
+                                       head=(replace(active, head=first.head, head_hidden=first.head_hidden,
+                                                     dim=first.dim), first.head_state))
         outcome.val_rows = [int(rows_used[r]) for r in outcome.val_rows]  # rows of data again
         outcome.before = first.before  # the active model's, on the same held-out photos
-    else:
-        outcome = train_head(feats, np.asarray(data.labels), active, head_state, cfg, triplets, progress, cancel)
-        state = outcome.head_state
-    if cancel and cancel():
-        raise Cancelled("fine-tuning cancelled; the active model is unchanged")
+        blocks_kept = outcome.best_epoch > 0
+        if blocks_kept:
+            state = full
+        else:  # the blocks did not beat the head alone on held-out photos
+            data.warnings.append("the retrained last network blocks did not beat the retrained head on "
+                                 "held-out photos, so only the head was kept (accepting it needs no "
+                                 "re-reading of photos)")
+            state = outcome.head_state
+    cancel.check(CANCELLED)
 
     model_id = new_model_id()
     card = ModelCard(**{k: v for k, v in asdict(active).items() if k != "extra"})
     card.id = model_id
     card.head, card.head_hidden, card.dim = outcome.head, outcome.head_hidden, outcome.dim
     card.weights = "encoder.safetensors"
-    if cfg.mode == "thorough" and outcome.best_epoch > 0:
+    if blocks_kept:
         # a backbone of its own: complete weights, a new backbone id
         from ..model import make_backbone_id
 
@@ -145,33 +187,23 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         card.backbone_id = make_backbone_id(card, {k: v for k, v in state.items() if k.startswith("backbone.")})
         what = "the last backbone blocks and the head"
     else:
-        if cfg.mode == "thorough":  # the blocks did not beat the head alone on held-out photos
-            data.warnings.append("the retrained last network blocks did not beat the retrained head on "
-                                 "held-out photos, so only the head was kept (accepting it needs no "
-                                 "re-reading of photos)")
-            state = outcome.head_state
         card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
         card.head_only = True
         what = "the head"
     card.description = (f"Fine-tuned by the user from {active.id} on {len(data.album_names)} albums "
                         f"({what} retrained).")
-    card.extra = {"finetune": {
-        "based_on": active.id,
+    record = FineTuneRecord(
+        based_on=active.id,
         # microseconds: two fine-tunes in one second must still list in order
-        "created": datetime.now().astimezone().isoformat(timespec="microseconds"),
-        "albums": data.album_names,
-        "marks": len(data.positives) + len(data.negatives),
-        "mode": cfg.mode, "epochs": len(outcome.history), "best_epoch": outcome.best_epoch,
-        "seed": seed, "n_train": outcome.n_train, "n_val": outcome.n_val,
-        "metrics": {"before": outcome.before, "after": outcome.after},
-        "history": outcome.history, "warnings": data.warnings,
-    }}
+        created=datetime.now().astimezone().isoformat(timespec="microseconds"),
+        albums=data.album_names, marks=len(data.positives) + len(data.negatives), mode=mode, seed=seed,
+        epochs=len(outcome.history), best_epoch=outcome.best_epoch, n_train=outcome.n_train,
+        n_val=outcome.n_val, before=outcome.before, after=outcome.after, history=outcome.history,
+        warnings=data.warnings)
+    record.write_into(card)
     write_model(lib.path / "models", card, state)
     return FineTuneResult(
-        model_id=model_id, based_on=active.id, albums=data.album_names,
-        n_marks=len(data.positives) + len(data.negatives), before=outcome.before, after=outcome.after,
-        history=outcome.history, warnings=data.warnings, seconds=time.perf_counter() - t0,
-        n_train=outcome.n_train, n_val=outcome.n_val, best_epoch=outcome.best_epoch,
+        model_id=model_id, record=record, seconds=time.perf_counter() - t0,
         photo_ids=data.photo_ids, labels=data.labels,
         val_photo_ids=[data.photo_ids[r] for r in outcome.val_rows])
 

@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import PhotosimError
 from ..evaluation import retrieval_metrics
-from ..values import Cancelled, PhotosimError
-from .finetune import OOM_MESSAGE, TrainConfig, TrainOutcome, TrainProgress, _is_oom, split_validation
+from ..progress import as_token
+from .finetune import TrainConfig, TrainOutcome, split_validation, user_errors
+from .loop import TrainProgress
 from .trunk import DEFAULT_SPLIT, BlockTraining, cache_activations, train_blocks, upper_features
 
 #: The second view of each photo: its mirror image with a colour or exposure change. Gentle on
@@ -93,26 +95,15 @@ def train_thorough(*args, **kw) -> tuple[TrainOutcome, dict]:
     """Train a copy of the encoder's network (see :func:`_train`); cancel, a diverging loss,
     too few labels or running out of memory raise with a sentence for the user, having
     written nothing and changed nothing."""
-    try:
+    with user_errors():
         return _train(*args, **kw)
-    except Cancelled:
-        raise Cancelled("fine-tuning cancelled; the active model is unchanged") from None
-    except FloatingPointError:
-        raise PhotosimError("fine-tuning stopped: the loss became NaN (not a number), the training "
-                            "diverged. The active model is unchanged.") from None
-    except PhotosimError:
-        raise
-    except BaseException as exc:
-        if _is_oom(exc):
-            raise PhotosimError(OOM_MESSAGE) from exc
-        raise
 
 
 def _train(
     encoder, paths: list, labels: np.ndarray, config: TrainConfig,
     mark_triplets: np.ndarray | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel=None,
     head: tuple | None = None,
 ) -> tuple[TrainOutcome, dict]:
     """Train a copy of ``encoder``'s network on the photos at ``paths`` (album index per photo,
@@ -124,26 +115,24 @@ def _train(
     import torch
 
     t0 = time.perf_counter()
-    cancel = cancel or (lambda: False)
+    cancel = as_token(cancel)
     epochs = config.epochs if config.epochs is not None else 6
     if epochs < 1:
         raise PhotosimError("the number of epochs must be at least 1")
     labels = np.asarray(labels, dtype=np.int64)
     rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
     val_mask = split_validation(labels, config.val_fraction, rng)
 
-    def report(phase, epoch, step, steps, loss=None, val=None, eta=None):
+    def preparing(i: int) -> None:
         if progress:
-            progress(TrainProgress.of(phase, epoch, epochs, step, steps, loss, time.perf_counter() - t0, eta, val))
+            elapsed = time.perf_counter() - t0
+            progress(TrainProgress.of("preparing", 0, epochs, i, n, None, elapsed,
+                                      elapsed / i * (n - i) if i else None))
 
     bad: list[int] = []
     n = len(paths)
-    acts = cache_activations(
-        encoder, _views(paths, config.seed, bad), split=DEFAULT_SPLIT, n=n,
-        progress=lambda i: report("preparing", 0, i, n,
-                                  eta=(time.perf_counter() - t0) / i * (n - i) if i else None),
-        cancel=cancel)
+    acts = cache_activations(encoder, _views(paths, config.seed, bad), split=DEFAULT_SPLIT, n=n,
+                             progress=preparing, cancel=cancel)
     keep = np.ones(n, dtype=bool)
     keep[bad] = False
     val_rows = np.flatnonzero(val_mask & keep)
@@ -175,12 +164,6 @@ def _train(
             emb = torch.nn.functional.normalize(model.head(x), dim=1).cpu().numpy()
         return {k: float(v) for k, v in retrieval_metrics(emb, labels[val_rows]).items()}
 
-    def on_step(step, total, loss):
-        steps = total // epochs or 1
-        elapsed_train = time.perf_counter() - t_train
-        report("training", (step - 1) // steps + 1, (step - 1) % steps + 1, steps, loss,
-               eta=elapsed_train / step * (total - step))
-
     train_labels = labels[train_rows]
     n_albums = max(2, min(16, len(np.unique(train_labels[train_labels >= 0]))))
     per = max(2, min(8, config.batch_size // (2 * n_albums)))  # x2: two views of each photo
@@ -195,33 +178,14 @@ def _train(
         # an epoch sees every photo once; few photos still get enough steps to learn
         steps_per_epoch=int(np.clip(len(train_rows) // (n_albums * per), 25, config.max_steps_per_epoch)),
     )
-    history_valid: list[dict] = []
-
-    def valid_and_report(model) -> dict:
-        m = valid(model)
-        history_valid.append(m)
-        epoch = len(history_valid) - 1
-        if epoch:
-            steps = bt.steps_per_epoch
-            report("validating", epoch, steps, steps, None, m)
-        return m
-
-    t_train = time.perf_counter()
     try:
-        history, best, best_epoch = train_blocks(
-            net, acts.take(train_rows), labels[train_rows], bt, device=device, triplets=triplets,
-            valid=valid_and_report if len(val_rows) else None, progress=on_step, cancel=cancel)
+        run = train_blocks(net, acts.take(train_rows), train_labels, bt, device=device, triplets=triplets,
+                           valid=valid if len(val_rows) else None, progress=progress, cancel=cancel)
     except ValueError as exc:  # too few labels left to learn from
         raise PhotosimError(f"{exc}. Nothing was changed.") from None
-    before = history[0] if history and history[0]["epoch"] == 0 else {}
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     outcome = TrainOutcome(
         head_state={k: v for k, v in state.items() if k.startswith("head.")},
-        head=card.head, head_hidden=card.head_hidden, dim=card.dim,
-        before={k: v for k, v in before.items() if k not in ("epoch", "loss")},
-        after=best or {}, best_epoch=best_epoch,
-        history=[h for h in history if h["epoch"] > 0], n_train=int(len(train_rows)), n_val=int(len(val_rows)),
-        n_mark_triplets=int(len(triplets)), seconds=time.perf_counter() - t0, device=device,
-        val_rows=val_rows.tolist())
-    report("done", epochs, bt.steps_per_epoch, bt.steps_per_epoch, None, best or None, 0.0)
+        head=card.head, head_hidden=card.head_hidden, dim=card.dim, before=run.start, fit=run,
+        n_train=int(len(train_rows)), n_val=int(len(val_rows)), val_rows=val_rows.tolist())
     return outcome, state

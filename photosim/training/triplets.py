@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..values import PhotosimError
+from ..errors import PhotosimError
 
 
 @dataclass
@@ -30,10 +30,6 @@ class LabelledSet:
     positives: list[tuple[int, int]] = field(default_factory=list)
     negatives: list[tuple[int, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def n_albums(self) -> int:
-        return len(self.album_names)
 
     def row_of(self) -> dict[int, int]:
         return {pid: i for i, pid in enumerate(self.photo_ids)}

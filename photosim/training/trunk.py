@@ -4,23 +4,22 @@ A head trained on frozen pooled features cannot change what the backbone
 notices; the last blocks can. Running the whole CNN per training step is far too
 slow on a laptop CPU, so the blocks before the cut (about 70 % of the compute)
 run once per photo and view (:func:`cache_activations`), and each step runs only
-the blocks after the cut, the pooling and the head (:func:`train_blocks`).
-Losses and miners are pytorch-metric-learning's. Batch-norm statistics stay
+the blocks after the cut, the pooling and the head (:func:`train_blocks`, on the
+shared loop :func:`photosim.training.loop.fit`). Losses, miners and the batch
+sampler are pytorch-metric-learning's. Batch-norm statistics stay
 frozen: batches of a few albums would skew them (letting them adapt lowered
 CIFAR-10 triplet accuracy from 0.875 to 0.858).
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..values import Cancelled
+from .loop import FitResult, MPerClassBatches, TrainProgress, TripletBatches, cosine, fit, two_views
 
 #: First MobileNetV2 block at 1/32 of the side (9x9 at 288 px); cutting here keeps the cache small.
 DEFAULT_SPLIT = 14
@@ -174,19 +173,21 @@ def train_blocks(
     net, acts: Activations, labels: np.ndarray, config: BlockTraining, device: str = "cpu",
     triplets: np.ndarray | None = None,
     valid: Callable[[object], dict] | None = None,
-    progress: Callable[[int, int, float], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-):
-    """Train ``net``'s blocks from ``train_from`` on and its head, in place.
+    progress: Callable[[TrainProgress], None] | None = None,
+    cancel=None,
+) -> FitResult:
+    """Train ``net``'s blocks from ``train_from`` on and its head, in place, with
+    :func:`photosim.training.loop.fit`.
 
-    The configured loss and miner on album labels (rows labelled -1 take part
-    only through ``triplets``, explicit (anchor, positive, negative) rows) plus
-    the same on photo identity (two views of each photo per batch). With ``valid`` (net → dict with
-    "map_at_r"), the state of the best validated epoch is kept (epoch 0 = the
-    starting net; without ``valid``, the last). Returns (history, best validation dict or
-    None, the kept epoch).
+    The configured loss and miner on album labels (``MPerClassSampler`` batches; rows
+    labelled -1 take part only through ``triplets``, explicit (anchor, positive, negative)
+    rows) plus the same on photo identity (two views of each photo per batch). With
+    ``valid`` (net → dict with "map_at_r"), the state of the best validated epoch is kept
+    (epoch 0 = the starting net; without ``valid``, the last). ``cancel``: anything
+    :func:`photosim.progress.as_token` takes.
     """
     import torch
+    import torch.nn.functional as F
     from pytorch_metric_learning import losses
 
     cfg = config
@@ -194,6 +195,13 @@ def train_blocks(
     start = split if cfg.train_from is None else max(split, cfg.train_from)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    lab = np.asarray(labels)
+    ids, counts = np.unique(lab[lab >= 0], return_counts=True)
+    classes = ids[counts >= 2]
+    rows = np.flatnonzero(np.isin(lab, classes))
+    triplets = np.zeros((0, 3), np.int64) if triplets is None else np.asarray(triplets, np.int64).reshape(-1, 3)
+    if len(classes) < 2 and not len(triplets):
+        raise ValueError("training needs two albums with two photos each, or marked pairs")
     for p in net.parameters():
         p.requires_grad_(False)
     blocks = [p for blk in net.backbone[start:] for p in blk.parameters()]
@@ -202,79 +210,42 @@ def train_blocks(
         p.requires_grad_(True)
     groups = [g for g in ({"params": blocks, "lr": cfg.lr_blocks}, {"params": head, "lr": cfg.lr_head}) if g["params"]]
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    lab = np.asarray(labels)
-    by_class = [r for r in (np.flatnonzero(lab == c) for c in np.unique(lab[lab >= 0])) if len(r) >= 2]
-    triplets = np.zeros((0, 3), np.int64) if triplets is None else np.asarray(triplets, np.int64).reshape(-1, 3)
-    if len(by_class) < 2 and not len(triplets):
-        raise ValueError("training needs two albums with two photos each, or marked pairs")
-    per_batch = cfg.batch_classes * cfg.batch_images
-    steps = cfg.steps_per_epoch or max(1, acts.n // per_batch)
-    total = steps * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    steps = cfg.steps_per_epoch or max(1, acts.n // (cfg.batch_classes * cfg.batch_images))
     class_loss, class_miner = _loss_and_miner(cfg)
     inst_loss, inst_miner = _loss_and_miner(cfg)
     mark_loss = losses.TripletMarginLoss(margin=cfg.margin)
-
-    history: list[dict] = []
-    best = valid(net) if valid is not None else None
-    best_state = copy.deepcopy(net.state_dict()) if valid is not None else None
-    best_epoch = 0
-    if best is not None:
-        history.append({"epoch": 0, "loss": None, **best})
-    t0 = time.time()
+    albums = iter(MPerClassBatches(rows, lab[rows], cfg.batch_images, cfg.batch_classes, steps, rng)) \
+        if len(classes) >= 2 else None
+    marks = TripletBatches(triplets, 32, rng)
     n_views = acts.views
-    for epoch in range(1, cfg.epochs + 1):
-        net.eval()  # frozen batch-norm statistics; gradients still flow
-        running = 0.0
-        for step in range(steps):
-            if cancel is not None and cancel():
-                raise Cancelled()
-            loss = torch.zeros((), device=device)
-            if len(by_class) >= 2:
-                classes = rng.choice(len(by_class), size=min(cfg.batch_classes, len(by_class)), replace=False)
-                idx = np.concatenate([
-                    rng.choice(by_class[c], size=cfg.batch_images, replace=len(by_class[c]) < cfg.batch_images)
-                    for c in classes
-                ])
-                if n_views > 1:
-                    v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
-                else:
-                    v = np.zeros((len(idx), 2), dtype=np.int64)
-                u, c = _batch_inputs(acts, np.concatenate([idx, idx]), np.concatenate([v[:, 0], v[:, 1]]), device)
-                emb = torch.nn.functional.normalize(net.head(net.upper(u, c, split)), dim=1)
-                y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]])).to(emb.device)
-                loss = loss + class_loss(emb, y_class, class_miner(emb, y_class))
-                if cfg.instance_weight and n_views > 1:
-                    y_inst = torch.from_numpy(np.concatenate([idx, idx])).to(emb.device)
-                    loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
-            if len(triplets):
-                pick = triplets[rng.choice(len(triplets), size=min(32, len(triplets)), replace=False)]
-                uniq, inv = np.unique(pick, return_inverse=True)
-                inv = torch.from_numpy(inv.reshape(-1, 3)).to(device)
-                u, c = _batch_inputs(acts, uniq, np.zeros(len(uniq), dtype=np.int64), device)
-                emb_m = torch.nn.functional.normalize(net.head(net.upper(u, c, split)), dim=1)
-                loss = loss + mark_loss(emb_m, None, (inv[:, 0], inv[:, 1], inv[:, 2]))
-            if not torch.isfinite(loss):
-                raise FloatingPointError("the training loss became NaN or infinite")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            running += float(loss.detach())
-            if progress is not None:
-                progress((epoch - 1) * steps + step + 1, total, float(loss.detach()))
-        record = {"epoch": epoch, "loss": running / steps, "seconds": round(time.time() - t0, 1)}
-        if valid is not None:
-            m = valid(net)
-            record.update(m)
-            if m["map_at_r"] > best["map_at_r"]:
-                best, best_state, best_epoch = m, copy.deepcopy(net.state_dict()), epoch
-        else:
-            best_epoch = epoch
-        history.append(record)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    return history, best, best_epoch
+
+    def embed(u, c):
+        return F.normalize(net.head(net.upper(u, c, split)), dim=1)
+
+    def step():
+        loss = torch.zeros((), device=device)
+        if albums is not None:
+            idx = next(albums)
+            v = two_views(rng, len(idx), n_views)
+            emb = embed(*_batch_inputs(acts, np.concatenate([idx, idx]), np.concatenate([v[:, 0], v[:, 1]]), device))
+            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]])).to(emb.device)
+            loss = loss + class_loss(emb, y_class, class_miner(emb, y_class))
+            if cfg.instance_weight and n_views > 1:
+                y_inst = torch.from_numpy(np.concatenate([idx, idx])).to(emb.device)
+                loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
+        if len(marks):
+            uniq, at = marks.draw()
+            at = torch.from_numpy(at).to(device)
+            emb_m = embed(*_batch_inputs(acts, uniq, np.zeros(len(uniq), dtype=np.int64), device))
+            loss = loss + mark_loss(emb_m, None, (at[:, 0], at[:, 1], at[:, 2]))
+        return loss
+
+    try:
+        # train_mode False: frozen batch-norm statistics; gradients still flow
+        return fit(net, opt, step, epochs=cfg.epochs, steps=steps, schedule=cosine(opt, steps * cfg.epochs),
+                   evaluate=(lambda: valid(net)) if valid is not None else None, train_mode=False,
+                   progress=progress, cancel=cancel)
+    finally:
+        for p in net.parameters():
+            p.requires_grad_(False)
+        net.eval()
