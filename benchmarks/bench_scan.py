@@ -1,17 +1,21 @@
 """Scan throughput, re-scan time and query latency (prints figures; not a test).
 
-    python benchmarks/bench_scan.py --photos DIR [--count 192] [--work /tmp/photosim-bench]
+    python benchmarks/bench_scan.py --photos DIR [--count 384] [--workers 2] [--work /tmp/photosim-bench]
 
-DIR holds real photos; those of at least 2 megapixels are used (e.g. Debian's
-wallpaper packages: ``apt-get download gnome-backgrounds
-plasma-workspace-wallpapers`` and ``dpkg-deb -x`` them). They are re-saved as
-``--count`` distinct JPEGs (one pixel changed per copy, so content hashes differ
-and every copy is really decoded and embedded).
+DIR holds real photos; those of at least 2 megapixels are used. We use the
+photos of Debian's wallpaper packages (``apt-get download gnome-backgrounds
+plasma-workspace-wallpapers mate-backgrounds ukui-wallpapers`` and ``dpkg-deb -x``
+each; GNOME, KDE Plasma, MATE and UKUI artwork, each under its package's licence,
+see /usr/share/doc/*/copyright inside the packages; never committed here). They
+are re-saved as ``--count`` distinct JPEGs (one pixel changed per copy, so content
+hashes differ and every copy is really decoded and embedded).
 
-Prints: the encoder's own forward-pass throughput at the scan's batch size;
-end-to-end scan images/s with time per stage (read, decode, encode, index, db)
-and peak memory; the time to re-scan an unchanged 10,000-photo library; and the
-latency of ``similar`` for a library photo on that library.
+Prints, in one run: the forward-pass rate (features + head, batch ``--batch``) of
+torch, ONNX Runtime fp32 and ONNX Runtime int8; the decode rate (read + decode +
+preprocess, as a scan does it, with ``--workers`` threads and nothing else
+running); the end-to-end scan rate under torch (before) and ONNX Runtime (after),
+each in a fresh process (``PHOTOSIM_BACKEND``) with its peak memory; the time to
+re-scan an unchanged 10,000-photo library; and ``similar`` latency on it.
 """
 
 from __future__ import annotations
@@ -70,27 +74,85 @@ def forward_throughput(encoder, batch: int, reps: int = 4) -> float:
     return batch * reps / (time.perf_counter() - t)
 
 
+def bench_forward(batch: int, cache: Path) -> dict[str, float]:
+    from photosim.encoder import Encoder
+
+    rates = {}
+    for label, kw in (("torch fp32", {"backend": "torch"}), ("onnxruntime fp32", {"backend": "onnx"}),
+                      ("onnxruntime int8", {"backend": "onnx", "precision": "int8"})):
+        t = time.perf_counter()
+        enc = Encoder.load(cache_dir=cache, **kw)
+        loaded = time.perf_counter() - t
+        rates[label] = forward_throughput(enc, batch)
+        note = f" ({enc.notice})" if enc.notice else ""
+        print(f"forward {label:<17} {rates[label]:6.1f} images/s at batch {batch}  "
+              f"[{enc.backend}, id {enc.id}, loaded in {loaded:.1f} s]{note}")
+    return rates
+
+
+def bench_decode(photos: list[Path], workers: int) -> float:
+    """Read + decode + preprocess every photo with ``workers`` threads, as the scan's pool does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from photosim.encoder import Encoder
+    from photosim.imageio import decode_bytes, read_file
+
+    enc = Encoder.load(backend="torch")  # only its preprocess
+
+    def work(p: Path) -> None:
+        data, _ = read_file(p)
+        image, _ = decode_bytes(data)
+        enc.preprocess(image)
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(work, photos))
+    rate = len(photos) / (time.perf_counter() - t)
+    print(f"decode (read + decode + preprocess, {workers} threads): {rate:.1f} photos/s")
+    return rate
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage: Linux's ru_maxrss keeps
+    the parent's peak across fork + exec, VmHWM starts afresh with the program."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bench_scan(work: Path, photos_dir: Path, batch: int, workers: int) -> None:
+    """One scan in this process (run as a child: its peak memory is the scan's alone)."""
     from photosim import Library
 
-    lib_dir = work / "lib-scan"
+    lib_dir = work / f"lib-scan-{os.environ.get('PHOTOSIM_BACKEND', 'auto')}"
     shutil.rmtree(lib_dir, ignore_errors=True)
     with Library(lib_dir) as lib:
         enc = lib.encoder
-        fwd = forward_throughput(enc, batch)
-        print(f"encoder {enc.id} on {enc.device}: forward pass {fwd:.1f} images/s at batch {batch}")
         t = time.perf_counter()
         report = lib.scan([photos_dir], batch_size=batch, workers=workers)
         wall = time.perf_counter() - t
         n = report.added
-        rate = n / wall
-        print(f"scan ({workers} decode threads): {n} photos in {wall:.1f} s = {rate:.1f} images/s "
-              f"({100 * rate / fwd:.0f}% of forward-pass throughput)")
-        print("  stage seconds (read and decode run in worker threads beside the encoder):")
-        for k, v in report.timings.items():
-            print(f"    {k:<7} {v:7.2f}")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"  peak memory (process RSS): {peak:.0f} MiB")
+        peak = peak_rss_mib()
+        stages = " ".join(f"{k} {v:.1f}" for k, v in report.timings.items())
+        print(f"scan {enc.backend:<11} {enc.precision}: {n} photos in {wall:.1f} s = {n / wall:5.1f} photos/s, "
+              f"peak RSS {peak:.0f} MiB  (stage s: {stages})")
+        print(f"SCAN-RATE {n / wall:.3f}")
+
+
+def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2) -> float:
+    import subprocess
+
+    env = {**os.environ, "PHOTOSIM_BACKEND": backend, "PHOTOSIM_CACHE_DIR": str(args.work / "onnx-cache"),
+           "PHOTOSIM_ORT_THREADS": str(ort_threads)}
+    cmd = [sys.executable, __file__, "--scan-child", "--work", str(args.work), "--batch", str(args.batch),
+           "--workers", str(workers)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    sys.stdout.write("".join(line + "\n" for line in out.splitlines() if not line.startswith("SCAN-RATE")))
+    return float(next(line.split()[1] for line in out.splitlines() if line.startswith("SCAN-RATE")))
 
 
 def bench_rescan_and_query(work: Path, n: int = 10_000) -> None:
@@ -149,23 +211,43 @@ def bench_rescan_and_query(work: Path, n: int = 10_000) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, help="folder of real photos (>= 2 MP used)")
-    ap.add_argument("--count", type=int, default=192)
+    ap.add_argument("--count", type=int, default=384)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2, help="decode threads beside the encoder")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[2],
+                    help="decode threads beside the encoder (the ONNX scan runs once per value, e.g. 2,1)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/photosim-bench"))
     ap.add_argument("--skip-scan", action="store_true")
     ap.add_argument("--skip-rescan", action="store_true", help="only the scan of real photos")
+    ap.add_argument("--ort-threads", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+                    help="scan under ONNX Runtime once per intra-op thread count, e.g. 2,1 (0: default)")
+    ap.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.scan_child:
+        bench_scan(args.work, args.work / "photos", args.batch, args.workers[0])
+        return
+    import onnxruntime
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.skip_scan:
         if not args.photos:
             sys.exit("--photos DIR is required for the scan benchmark")
-        prepare_photos(args.photos, args.work / "photos", args.count)
-        bench_scan(args.work, args.work / "photos", args.batch, args.workers)
+        photos = prepare_photos(args.photos, args.work / "photos", args.count)
+        fwd = bench_forward(args.batch, args.work / "onnx-cache")
+        decode = bench_decode(photos, args.workers[0])
+        runs = [("torch", "torch fp32", 0, args.workers[0])] + [
+            ("onnx", "onnxruntime fp32", n, w) for w in args.workers for n in args.ort_threads]
+        for backend, label, threads, workers in runs:
+            print(f"({workers} decode threads" + (f", ONNX Runtime with {threads} intra-op threads)" if threads else ")"))
+            rate = scan_in_child(backend, args, threads, workers)
+            f = fwd[label]
+            shared = 1 / (1 / decode + 1 / f)  # both on the same cores, one after the other
+            print(f"  = {100 * rate / min(decode, f):.0f}% of the slower of decode ({decode:.1f}) and forward "
+                  f"({f:.1f}); {100 * rate / shared:.0f}% of {shared:.1f}, their rate when they share the cores")
     if not args.skip_rescan:
         bench_rescan_and_query(args.work)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

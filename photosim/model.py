@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -69,7 +70,7 @@ class RegionalGeM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = [F.normalize(self.gem(x[..., t:t + rh, l:l + rw]), dim=-1)
-                 for t, l, rh, rw in self.regions(x.shape[-2], x.shape[-1])]
+                 for t, l, rh, rw in self.regions(int(x.shape[-2]), int(x.shape[-1]))]  # ints: fixed in a graph
         return torch.stack(parts).mean(0)
 
 
@@ -141,12 +142,62 @@ def build_backbone(architecture: str) -> nn.Module:
     return mobilenet_v2(weights=None).features
 
 
+def _reverse(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``x.flip(dim)`` as a gather with a constant index (``int``: a constant in a graph,
+    where the side is fixed): exports to ONNX as Gather, with exactly the same values."""
+    return x.index_select(dim, torch.arange(int(x.shape[dim]) - 1, -1, -1, device=x.device))
+
+
+def _rot90(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``torch.rot90(x, k, (2, 3))`` (counter-clockwise) from transposes and flips, which
+    ONNX export understands (``rot90`` does not export); the values are identical."""
+    if k == 1:
+        return _reverse(x, 3).transpose(2, 3)
+    if k == 2:
+        return _reverse(_reverse(x, 2), 3)
+    if k == 3:
+        return _reverse(x.transpose(2, 3), 3)
+    raise ValueError(f"quarter turns 1, 2 or 3, not {k}")
+
+
 def _quarter_turns(x: torch.Tensor) -> torch.Tensor:
     """One batch holding ``x`` and its three quarter turns (in that order)."""
-    xs = torch.cat([x] + [torch.rot90(x, k, (2, 3)) for k in (1, 2, 3)])
+    xs = torch.cat([x] + [_rot90(x, k) for k in (1, 2, 3)])
     if x.is_contiguous(memory_format=torch.channels_last):
         xs = xs.contiguous(memory_format=torch.channels_last)
     return xs
+
+
+def _resize_matrix(n: int, size: int) -> torch.Tensor:
+    """The (size, n) matrix of antialiased bilinear resizing along one axis, with the
+    weights of torch's ``interpolate(..., antialias=True)`` (a triangle filter widened
+    by the scale, renormalised at the borders). Computed in numpy so that an ONNX
+    export records it as a constant."""
+    scale = n / size
+    support = scale if scale >= 1 else 1.0
+    inv = 1 / scale if scale >= 1 else 1.0
+    m = np.zeros((size, n), np.float64)
+    for i in range(size):
+        center = scale * (i + 0.5)
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n)
+        w = np.maximum(0.0, 1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * inv))
+        m[i, lo:hi] = w / w.sum()
+    return torch.from_numpy(m.astype(np.float32))
+
+
+def _shrink(x: torch.Tensor, s: int) -> torch.Tensor:
+    """The small context copy: antialiased bilinear resize to ``s`` x ``s``.
+
+    Antialiased ``interpolate`` does not export to ONNX; the resize is separable and
+    linear, so the graph holds it as two matrix products with the same weights (equal
+    to ``interpolate`` within 3e-7 at 288 -> 96, 3e-5 at other ratios). The torch path
+    keeps ``interpolate``, so its numbers are those of before."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+    h, w = x.shape[-2], x.shape[-1]
+    rows = _resize_matrix(int(h), s).to(x.dtype)
+    cols = _resize_matrix(int(w), s).to(x.dtype)
+    return torch.matmul(torch.matmul(rows, x), cols.T)
 
 
 class EncoderNet(nn.Module):
@@ -177,7 +228,7 @@ class EncoderNet(nn.Module):
         if not (context and self.card.context_size):
             return up, None
         s = self.card.context_size
-        small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        small = _shrink(x, s)
         return up, blocks(_quarter_turns(small))
 
     def upper(self, up: torch.Tensor, context: torch.Tensor | None, split: int | None = None) -> torch.Tensor:

@@ -60,6 +60,20 @@ def write_scenes(folder: Path, seeds, size=(640, 480), fmt="JPEG", suffix=".jpg"
     return paths
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """ONNX graphs go to one folder per test session (never the user's cache): made
+    once on first use, then loaded by every later test (and CLI subprocess)."""
+    folder = tmp_path_factory.mktemp("onnx-cache")
+    old = os.environ.get("PHOTOSIM_CACHE_DIR")
+    os.environ["PHOTOSIM_CACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("PHOTOSIM_CACHE_DIR", None)
+    else:
+        os.environ["PHOTOSIM_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def photo_dir(tmp_path) -> Path:
     """Eight distinct generated photos in two sub-folders."""

@@ -56,11 +56,9 @@ def cache_activations(
     """Run the blocks before ``split`` once for every view of every photo.
 
     ``photos`` yields, per photo, a list of PIL views (same count for all; the
-    first is the photo itself). ``encoder`` is a loaded :class:`photosim.Encoder`.
+    first is the photo itself). ``encoder`` is a loaded :class:`photosim.Encoder`; its
+    :meth:`~photosim.encoder.Encoder.lower` runs the blocks (ONNX Runtime on CPU).
     """
-    import torch
-
-    net = encoder.net
     photos = list(photos) if n is None else photos
     n = len(photos) if n is None else n
     up = ctx = None
@@ -71,14 +69,10 @@ def cache_activations(
         nonlocal up, ctx
         if not buf:
             return
-        x = torch.from_numpy(np.stack([encoder.preprocess(im) for im in buf])).to(encoder.device)
-        if encoder.device == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            u, c = net.lower(x, split)
-        u = u.float().cpu().numpy().astype(np.float16)
+        u, c = encoder.lower(np.stack([encoder.preprocess(im) for im in buf]), split)
+        u = u.astype(np.float16)
         if c is not None:
-            c = c.float().cpu().numpy().astype(np.float16)
+            c = c.astype(np.float16)
             c = c.reshape(4, len(buf), *c.shape[1:]).transpose(1, 0, 2, 3, 4)
         if up is None:
             up = np.zeros((n, views) + u.shape[1:], np.float16)

@@ -1,0 +1,147 @@
+"""One encoder network run through ONNX Runtime: the features graph, and the lower
+activations at any cut, each loaded from the graph cache or made on first use.
+
+Every graph is checked when it is loaded: a probe batch runs through it and through
+the torch network it was made from, and the two must agree (fp32: cosine >= 0.9999
+row by row). A graph that cannot be read, cannot run or disagrees is made again
+once; if the new one fails too, :class:`GraphUnusable` says why and the caller
+falls back to torch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .cache import cache_root, graph_path, write_atomically
+from .export import export_graph
+from .session import make_session
+
+#: Row-wise cosine each precision must reach against torch on the probe batch. fp32
+#: is the parity that lets ONNX vectors share the card's id; int8 (its own id) only has
+#: to be the same network, not a damaged or foreign graph.
+MIN_COSINE = {"fp32": 0.9999, "int8": 0.9}
+
+
+class GraphUnusable(RuntimeError):
+    """An ONNX graph could not be made, loaded or trusted (the message says why)."""
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.reshape(len(a), -1).astype(np.float64)
+    b = b.reshape(len(b), -1).astype(np.float64)
+    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
+def _weights_key(net) -> str:
+    """A cache key for a card without a backbone id: a hash of the backbone's weights and
+    of the card's input pipeline (what :func:`photosim.model.make_backbone_id` hashes)."""
+    from ..model import make_backbone_id
+
+    return "unnamed-" + make_backbone_id(net.card, net.backbone.state_dict())
+
+
+class OnnxRuntime:
+    """``features`` and ``lower`` of ``net`` (a :class:`photosim.model.EncoderNet` on
+    CPU) through ONNX Runtime. ``probe``: a small preprocessed batch for the checks;
+    ``calibration``: a callable giving the preprocessed int8 calibration batch."""
+
+    def __init__(self, net, precision: str = "fp32", cache_dir: Path | str | None = None,
+                 probe: np.ndarray | None = None, calibration=None, threads: int | None = None):
+        if precision not in MIN_COSINE:
+            raise ValueError(f"precision must be fp32 or int8, not {precision!r}")
+        self.net = net
+        self.card = net.card
+        self.precision = precision
+        self.root = cache_root(cache_dir)
+        self.threads = threads
+        size = self.card.input_size
+        self._probe = probe if probe is not None else \
+            np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
+        self._calibration = calibration
+        self._lower: dict[int, object] = {}
+        self.key = self.card.backbone_id or _weights_key(net)
+        self.features_path = graph_path(self.root, self.key, "features", precision)
+        self._features = self._load("features", precision, None)
+
+    # -- running ------------------------------------------------------------
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        return self._features.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    def lower(self, batch: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Activations before block ``split`` (fp32 graph, made on first use per cut)."""
+        sess = self._lower.get(split)
+        if sess is None:
+            sess = self._lower[split] = self._load("lower", "fp32", split)
+        out = sess.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.float32)})
+        return out[0], (out[1] if len(out) > 1 else None)
+
+    def set_threads(self, threads: int | None) -> None:
+        """Re-open the sessions with ``threads`` intra-op threads (None or 0: the default),
+        e.g. one on two cores while decode threads use the other (bench_scan.py)."""
+        threads = threads or None
+        if threads == self.threads:
+            return
+        self.threads = threads
+        self._features = make_session(self.features_path, threads)  # checked when loaded
+        self._lower.clear()  # re-opened on next use
+
+    # -- making and checking graphs -------------------------------------------
+    def _torch(self, kind: str, x: np.ndarray, split: int | None) -> list[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(x)
+            if kind == "features":
+                return [self.net.features(t).float().numpy()]
+            up, ctx = self.net.lower(t, split)
+            return [up.float().numpy()] + ([] if ctx is None else [ctx.float().numpy()])
+
+    def _check(self, sess, kind: str, precision: str, split: int | None) -> str | None:
+        """None when the graph agrees with torch on the probe batch, else why not."""
+        got = sess.run(None, {"pixels": self._probe})
+        want = self._torch(kind, self._probe, split)
+        if len(got) != len(want):
+            return f"the graph gives {len(got)} outputs, not {len(want)}"
+        for g, w in zip(got, want):
+            if g.shape != w.shape:
+                return f"the graph gives shape {g.shape}, not {w.shape}"
+            worst = float(_cosines(g, w).min())
+            if not np.isfinite(worst) or worst < MIN_COSINE[precision]:
+                return f"the graph's {precision} output differs from PyTorch's (cosine {worst:.4f})"
+        return None
+
+    def _build(self, kind: str, precision: str, split: int | None, path: Path) -> None:
+        if precision == "fp32":
+            write_atomically(path, lambda tmp: export_graph(self.net, tmp, kind, split))
+            return
+        from .quantize import quantize_features
+
+        if self._calibration is None:
+            raise GraphUnusable("int8 needs calibration photos")
+        calibration = self._calibration()
+        with tempfile.TemporaryDirectory(prefix="photosim-int8-") as tmpdir:
+            fp32 = Path(tmpdir) / "fp32.onnx"  # made afresh: a cached one may be what is damaged
+            export_graph(self.net, fp32, kind, split)
+            write_atomically(path, lambda tmp: quantize_features(fp32, tmp, calibration))
+
+    def _load(self, kind: str, precision: str, split: int | None):
+        name = kind if split is None else f"{kind}{split}"
+        path = graph_path(self.root, self.key, name, precision)
+        why = "no graph"
+        for attempt in range(2):
+            try:
+                if attempt or not path.is_file():
+                    self._build(kind, precision, split, path)
+                sess = make_session(path, self.threads)
+                why = self._check(sess, kind, precision, split)
+                if why is None:
+                    return sess
+            except GraphUnusable as exc:
+                why = str(exc)
+                break
+            except Exception as exc:  # noqa: BLE001 - protobuf, ORT and exporter errors alike
+                why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+        raise GraphUnusable(why)

@@ -1,0 +1,222 @@
+"""The encoder through ONNX Runtime: same vectors as torch, a cache that heals, int8 apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photosim.encoder import Encoder
+from photosim.inference import cache, runtime
+
+from conftest import draw_scene, write_scenes
+
+
+@pytest.fixture(scope="module")
+def ort_encoder():
+    return Encoder.load(backend="onnx")
+
+
+@pytest.fixture(scope="module")
+def torch_encoder():
+    return Encoder.load(backend="torch")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    sizes = [(640, 480), (480, 640), (300, 300), (1024, 683)]
+    return [draw_scene(seed, sizes[seed % 4]) for seed in range(10)]
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_exportable_quarter_turns_and_resize_equal_torchs():
+    import torch
+    import torch.nn.functional as F
+
+    from photosim.model import _resize_matrix, _rot90
+
+    x = torch.randn(2, 3, 7, 5)
+    for k in (1, 2, 3):
+        assert torch.equal(_rot90(x, k), torch.rot90(x, k, (2, 3)))
+    for n, size in ((288, 96), (224, 96), (60, 96)):
+        x = torch.randn(2, 3, n, n)
+        want = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        m = _resize_matrix(n, size)
+        assert (m @ x @ m.T - want).abs().max() < 1e-4
+
+
+def test_onnx_vectors_match_torch_on_generated_photos(ort_encoder, torch_encoder, photos):
+    assert ort_encoder.backend == "onnxruntime" and ort_encoder.notice == ""
+    assert torch_encoder.backend == "torch"
+    assert ort_encoder.id == torch_encoder.id == ort_encoder.card.id  # fp32 keeps the card's id
+    batch = np.stack([ort_encoder.preprocess(im) for im in photos])
+    f_ort, f_torch = ort_encoder.features(batch), torch_encoder.features(batch)
+    assert f_ort.shape == f_torch.shape == (len(photos), ort_encoder.card.feature_dim)
+    assert _cos(f_ort, f_torch).min() >= 0.9999
+    v_ort, v_torch = ort_encoder.embed(photos), torch_encoder.embed(photos)
+    assert _cos(v_ort, v_torch).min() >= 0.9999
+    assert np.allclose(np.linalg.norm(v_ort, axis=1), 1.0, atol=1e-4)
+
+
+def test_lower_activations_match_torch(ort_encoder, torch_encoder, photos):
+    batch = np.stack([ort_encoder.preprocess(im) for im in photos[:3]])
+    up, ctx = ort_encoder.lower(batch, 14)
+    want_up, want_ctx = torch_encoder.lower(batch, 14)
+    assert up.shape == want_up.shape and ctx.shape == want_ctx.shape
+    assert np.abs(up - want_up).max() < 1e-3 and np.abs(ctx - want_ctx).max() < 1e-3
+    assert _cos(up, want_up).min() >= 0.9999 and _cos(ctx, want_ctx).min() >= 0.9999
+    assert ort_encoder.notice == ""
+
+
+def test_thread_count_can_change_without_changing_vectors(photos):
+    enc = Encoder.load(backend="onnx")
+    batch = np.stack([enc.preprocess(im) for im in photos[:2]])
+    before = enc.features(batch)
+    enc.set_threads(1)
+    assert enc.runtime.threads == 1
+    assert np.allclose(enc.features(batch), before, atol=1e-4)
+    enc.set_threads(0)
+    assert enc.runtime.threads is None
+
+
+def test_graph_is_cached_by_backbone_precision_and_format(ort_encoder, onnx_cache):
+    path = ort_encoder.runtime.features_path
+    assert path.parent == onnx_cache and path.is_file()
+    name = path.name
+    assert ort_encoder.card.backbone_id in name and ".fp32." in name and f".v{cache.FORMAT_VERSION}." in name
+    assert not list(onnx_cache.glob("*.tmp.onnx"))  # written atomically: no leftovers
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
+def test_missing_or_damaged_graph_is_rebuilt(tmp_path, ort_encoder, photos, torch_encoder, damage):
+    good = ort_encoder.runtime.features_path.read_bytes()
+    path = tmp_path / ort_encoder.runtime.features_path.name
+    path.write_bytes(good)
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    else:
+        path.write_bytes(b"not an onnx graph at all" * 100)
+    enc = Encoder.load(backend="onnx", cache_dir=tmp_path)
+    assert enc.backend == "onnxruntime" and enc.notice == ""
+    assert path.stat().st_size == len(good)
+    assert _cos(enc.embed(photos[:3]), torch_encoder.embed(photos[:3])).min() >= 0.9999
+
+
+def test_graph_that_cannot_be_rebuilt_falls_back_to_torch(tmp_path, monkeypatch, photos, torch_encoder):
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(runtime, "export_graph", broken_export)
+    path = cache.graph_path(tmp_path, torch_encoder.card.backbone_id, "features", "fp32")
+    path.write_bytes(b"\x00" * 1000)  # damaged, and the exporter cannot make a new one
+    enc = Encoder.load(backend="onnx", cache_dir=tmp_path)
+    assert enc.backend == "torch"
+    assert "ONNX Runtime" in enc.notice and "exporter exploded" in enc.notice
+    assert enc.id == torch_encoder.id
+    assert np.allclose(enc.embed(photos[:2]), torch_encoder.embed(photos[:2]), atol=1e-6)
+
+
+def test_graph_that_disagrees_with_torch_is_not_used(tmp_path, monkeypatch, ort_encoder):
+    """A graph that gives other numbers than torch (other weights under this backbone's
+    name, a broken runtime) is caught by the probe, also after it was made again."""
+    good = ort_encoder.runtime.features_path
+    (tmp_path / good.name).write_bytes(good.read_bytes())
+    made = []
+    monkeypatch.setattr(runtime, "export_graph", lambda net, path, *a: made.append(path.write_bytes(good.read_bytes())))
+    monkeypatch.setattr(runtime, "MIN_COSINE", {"fp32": 1.5, "int8": 1.5})  # nothing can pass
+    enc = Encoder.load(backend="onnx", cache_dir=tmp_path)
+    assert enc.backend == "torch" and "differs from PyTorch" in enc.notice
+    assert len(made) == 1  # made again once, then given up
+
+
+def test_unwritable_cache_falls_back_to_torch(tmp_path, photos):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    enc = Encoder.load(backend="onnx", cache_dir=blocker / "onnx")
+    assert enc.backend == "torch" and enc.notice
+    assert enc.embed(photos[:1]).shape == (1, enc.dim)
+
+
+def test_backend_env_and_arguments(monkeypatch, onnx_cache):
+    monkeypatch.setenv("PHOTOSIM_BACKEND", "torch")
+    assert Encoder.load().backend == "torch"
+    monkeypatch.setenv("PHOTOSIM_BACKEND", "onnx")
+    assert Encoder.load().backend == "onnxruntime"
+    monkeypatch.setenv("PHOTOSIM_BACKEND", "tpu")
+    enc = Encoder.load()
+    assert enc.backend == "onnxruntime" and "PHOTOSIM_BACKEND" in enc.notice
+    assert Encoder.load(backend="torch").backend == "torch"  # an explicit backend wins over the env
+    with pytest.raises(ValueError, match="backend"):
+        Encoder.load(backend="tensorrt")
+    with pytest.raises(ValueError, match="precision"):
+        Encoder.load(precision="fp16")
+
+
+def test_cache_folder_default_and_env(monkeypatch, tmp_path):
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "c"))
+    assert cache.cache_root() == tmp_path / "c"
+    assert cache.cache_root(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv(cache.ENV)
+    root = cache.cache_root()
+    assert root.name == "onnx" and "photosim" in str(root)
+
+
+def test_atomic_write_leaves_nothing_when_making_fails(tmp_path):
+    target = tmp_path / "g.onnx"
+
+    def fail(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        cache.write_atomically(target, fail)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_vectors_never_share_the_fp32_id(ort_encoder, torch_encoder, photos):
+    int8 = Encoder.load(precision="int8")
+    assert int8.backend == "onnxruntime" and int8.precision == "int8" and int8.notice == ""
+    assert int8.id != ort_encoder.id and int8.id.endswith("@int8")
+    assert int8.backbone_id != ort_encoder.backbone_id  # its cached features are kept apart too
+    assert int8.runtime.features_path != ort_encoder.runtime.features_path
+    v8, v32 = int8.embed(photos), ort_encoder.embed(photos)
+    assert v8.shape == v32.shape
+    assert _cos(v8, v32).min() > 0.5  # the same network, only less precise
+    # the nearest photo of an edited copy is still its original
+    edited = [im.rotate(3, expand=False).resize((500, 380)) for im in photos[:4]]
+    assert (np.argmax(int8.embed(edited) @ v8.T, axis=1) == np.arange(4)).all()
+    # where int8 cannot run, the encoder is fp32 and says so: never fp32 vectors under the int8 id
+    fallback = Encoder.load(backend="torch", precision="int8")
+    assert fallback.precision == "fp32" and fallback.id == torch_encoder.id and "int8" in fallback.notice
+
+
+def test_scan_under_onnx_finds_the_same_neighbours_as_under_torch(tmp_path, monkeypatch):
+    from photosim import Library
+
+    folder = tmp_path / "photos"
+    write_scenes(folder / "a", range(20, 32))
+    edited = folder / "b"
+    edited.mkdir()
+    for seed in range(20, 24):  # near-duplicates: each has an obvious nearest neighbour
+        draw_scene(seed).crop((30, 20, 610, 460)).save(edited / f"crop_{seed}.jpg", quality=80)
+    neighbours = {}
+    for backend in ("torch", "onnx"):
+        monkeypatch.setenv("PHOTOSIM_BACKEND", backend)
+        with Library(tmp_path / f"lib-{backend}") as lib:
+            report = lib.scan([folder])
+            assert report.added == 16
+            assert lib.encoder.backend == ("torch" if backend == "torch" else "onnxruntime")
+            neighbours[backend] = {
+                p.path.replace(f"lib-{backend}", ""): [m.photo.path for m in lib.similar(p, k=3)]
+                for p in lib.photos()
+            }
+    assert neighbours["onnx"] == neighbours["torch"]
+    crops = {k: v for k, v in neighbours["onnx"].items() if "crop_" in k}
+    assert len(crops) == 4
+    for crop, found in crops.items():
+        seed = int(crop.rsplit("_", 1)[1].split(".")[0])
+        assert found[0].endswith(f"scene_{seed:03d}.jpg")
