@@ -146,7 +146,7 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int = 2) -> ScanReport:
+             batch_size: int = 32, workers: int | None = None) -> ScanReport:
         """Add or refresh the photos under ``roots`` (``progress(ScanProgress)`` ~10 times a
         second; a set ``cancel`` stops after the current batch, what was committed stays).
         Photos are only ever opened for reading."""
@@ -241,8 +241,10 @@ class Library:
 
     def info(self) -> LibraryInfo:
         errors = self.store.photos.count(status="error")
+        enc = self.encoder if self.encoder_loaded else None
         return LibraryInfo(
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
             indexed=self.store.vectors.count(self.encoder_id), errors=errors, encoder_id=self.encoder_id,
             encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
-            device=self.encoder.device if self.encoder_loaded else None, notice=self.notice)
+            device=enc and enc.device, backend=enc and enc.backend,
+            notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

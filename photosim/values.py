@@ -131,8 +131,11 @@ class LibraryInfo:
     index_size: int
     roots: list[str]
     device: str | None
-    #: Why the library is not on the model it was last switched to ("" when it is).
+    #: Why the library is not on the model it was last switched to, or why its encoder runs
+    #: slower than it could (PyTorch instead of ONNX Runtime); "" when all is well.
     notice: str = ""
+    #: What runs the encoder once loaded: "onnxruntime" or "torch" (None: not loaded yet).
+    backend: str | None = None
 
     @property
     def unindexed(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..errors import PhotosimError
 from ._common import open_library, out, show
 
 
@@ -15,6 +16,10 @@ def register(sub, common) -> None:
 
 def run(args) -> int:
     with open_library(args, readonly=True) as lib:
+        try:
+            lib.encoder  # noqa: B018 - loaded to say what runs it (and any fallback's reason)
+        except PhotosimError:
+            pass  # the card's problem is in info().notice
         info = lib.info()
         errors = lib.errors()
     if args.json:
@@ -27,6 +32,9 @@ def run(args) -> int:
     if info.unindexed:
         out(f"note:      {info.unindexed} photos have no vector of this encoder: run photosim scan again")
     out(f"encoder:   {info.encoder_id} (dim {info.encoder_dim})")
+    if info.backend:
+        runtime = "ONNX Runtime" if info.backend == "onnxruntime" else "PyTorch"
+        out(f"runs on:   {(info.device or 'cpu').upper()}, {runtime}")
     if info.notice:
         out(f"note:      {info.notice}")
     out(f"index:     {info.index_size} vectors")

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.service.opened.connect(self._on_opened)
         self.service.openFailed.connect(self._on_open_failed)
         self.service.encoderReady.connect(self._on_encoder_ready)
+        self.service.encoderNotice.connect(lambda text: self.show_message(f"Note: {text}.", timeout=0))
         self.service.scanProgress.connect(self._on_scan_progress)
         self.service.scanFinished.connect(self._on_scan_finished)
         self.service.scanFailed.connect(self._on_scan_failed)
@@ -471,7 +472,7 @@ class MainWindow(QMainWindow):
         self._update_count()
         if self.info is not None:
             self.library_label.setText(f"{self.info.photos - self.info.errors:,} photos in library")
-            device = self.device.upper() if self.device else "loading model…"
+            device = self.device or "loading model…"
             self.encoder_label.setText(f"encoder {self.info.encoder_id} · {device}")
 
     # -- scanning -------------------------------------------------------------------------

@@ -101,7 +101,8 @@ def _warm_up(lib) -> str:
     from PIL import Image
 
     lib.embed_image(Image.new("RGB", (224, 224), (128, 128, 128)))
-    return lib.encoder.device
+    enc = lib.encoder
+    return enc.device, ("ONNX Runtime" if enc.backend == "onnxruntime" else "PyTorch"), enc.notice
 
 
 class Job:
@@ -179,7 +180,8 @@ class LibraryService(QObject):
 
     opened = Signal(object)          # LibraryState
     openFailed = Signal(object)      # the exception
-    encoderReady = Signal(str)       # device
+    encoderReady = Signal(str)       # device and runtime, e.g. "cpu · ONNX Runtime"
+    encoderNotice = Signal(str)      # why the encoder runs slower than it could (one sentence)
     scanProgress = Signal(object)    # ScanProgress
     scanFinished = Signal(object)    # ScanReport
     scanFailed = Signal(object)      # the exception
@@ -372,7 +374,10 @@ class LibraryService(QObject):
 
     def _warmed(self, result=None, error=None) -> None:
         if error is None:
-            self.encoderReady.emit(result)
+            device, runtime, notice = result
+            self.encoderReady.emit(f"{device.upper()} · {runtime}")
+            if notice:
+                self.encoderNotice.emit(notice)
         elif not isinstance(error, PhotosimError):
             print(f"photosim: loading the model: {error_text(error)}", file=sys.stderr)
 
