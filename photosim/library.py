@@ -22,7 +22,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, switch, trash
+from .pipeline import albums, export, switch, trash, import_vectors as importer
 from .pipeline.duplicates import find_duplicates
 from .progress import as_token
 from .search import Search
@@ -160,8 +160,7 @@ class Library:
             self.store.roots.add(roots)
         return report
 
-    def roots(self) -> list[str]:
-        """Folders that have been scanned into this library."""
+    def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
 
     def rescan(self, **kw) -> ScanReport:
@@ -239,10 +238,13 @@ class Library:
         photos, vecs = self.vectors()
         return export.write_npz(out, [p.path for p in photos], vecs, self.encoder_id)
 
+    def import_vectors(self, npz, *, progress=None, cancel=None) -> importer.ImportReport:  # once indexed
+        return importer.import_vectors(self._writable() or self.store, self._index, self.encoder_id,
+                                       self.card.dim, npz, progress, cancel)
+
     def info(self) -> LibraryInfo:
-        errors = self.store.photos.count(status="error")
         return LibraryInfo(
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
-            indexed=self.store.vectors.count(self.encoder_id), errors=errors, encoder_id=self.encoder_id,
-            encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
+            indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
+            encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
             device=self.encoder.device if self.encoder_loaded else None, notice=self.notice)
