@@ -22,7 +22,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, switch, trash, import_vectors as importer
+from .pipeline import albums, export, import_vectors, switch, trash
 from .pipeline.duplicates import find_duplicates
 from .progress import as_token
 from .search import Search
@@ -238,9 +238,9 @@ class Library:
         photos, vecs = self.vectors()
         return export.write_npz(out, [p.path for p in photos], vecs, self.encoder_id)
 
-    def import_vectors(self, npz, *, progress=None, cancel=None) -> importer.ImportReport:  # once indexed
-        return importer.import_vectors(self._writable() or self.store, self._index, self.encoder_id,
-                                       self.card.dim, npz, progress, cancel)
+    def import_vectors(self, npz, *, progress=None, cancel=None) -> import_vectors.ImportReport:
+        return import_vectors.import_vectors(  # the module pipeline/import_vectors; returns once indexed
+            self._writable() or self.store, self._index, self.encoder_id, self.card.dim, npz, progress, cancel)
 
     def info(self) -> LibraryInfo:
         return LibraryInfo(

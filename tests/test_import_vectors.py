@@ -7,13 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import write_scenes
 
 from photosim import Library
 from photosim.cli import main
 from photosim.errors import PhotosimError
 from photosim.pipeline import switch
-
-from conftest import write_scenes
 
 
 def run(capsys, *argv):
@@ -125,6 +124,5 @@ def test_a_bad_file_is_one_clear_message_and_changes_nothing(tmp_path, capsys, e
     assert "Traceback" not in err
     with Library(lib_dir) as lib:
         assert lib.info().photos == 0
-    with pytest.raises(PhotosimError):
-        with Library(lib_dir) as lib:
-            lib.import_vectors(npz)
+    with pytest.raises(PhotosimError), Library(lib_dir) as lib:
+        lib.import_vectors(npz)
