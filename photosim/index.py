@@ -20,8 +20,9 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-#: 2: index.json names the binary's size and mtime (no digest of the whole file) and the
-#: deleted labels (no per-label probing on load); a format-1 index is rebuilt, never misread.
+#: 2: index.json names the binary's size, mtime and a sampled digest (not a digest of the
+#: whole file) and lists the deleted labels (no per-label probing on load); an index of
+#: another format is rebuilt, never misread.
 INDEX_FORMAT = 2
 _M = 16
 _EF_CONSTRUCTION = 100
@@ -160,7 +161,8 @@ class VectorIndex:
     # -- persistence ------------------------------------------------------
     def save(self, directory: Path, generation: int) -> None:
         """Atomic: write temp files, fsync, rename; the JSON goes last and names the
-        generation, size and mtime of the binary, so a half-written pair is detected."""
+        generation, size, mtime and sampled digest of the binary, so a half-written pair is
+        detected."""
         directory = Path(directory)
         bin_path = directory / "index.bin"
         tmp = directory / "index.bin.tmp"
