@@ -171,6 +171,7 @@ class Library:
         return albums.import_albums(self, folder, progress, cancel)
 
     # -- photos and vectors ---------------------------------------------------
+    count = _Part("store.photos")  # count(status=None|"ok"|"error"): photos, counted in SQL
     def photos(self, *, status: str | None = "ok", folder: str | None = None) -> list[PhotoInfo]:
         return self.store.photos.list(status=status, folder=folder)
 
@@ -232,7 +233,6 @@ class Library:
     unmark = _Part("store.labels")
     marks = _Part("store.labels")
 
-    # -- export & info -------------------------------------------------------
     def export_vectors(self, out: str | os.PathLike) -> int:
         """Write ``paths``, ``vectors`` (float32) and ``encoder_id`` to an .npz file (atomically)."""
         photos, vecs = self.vectors()
