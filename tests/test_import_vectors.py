@@ -57,9 +57,16 @@ def test_imported_photos_are_searchable_and_a_rescan_reads_none(tmp_path, capsys
         assert np.allclose(np.sort(vecs, axis=0), np.sort(exported["vecs"], axis=0))
         first = lib.photos()[0]
         assert lib.similar(first.id, k=2)  # the index answers
+    stamp = (lib_dir / "index.bin").stat().st_mtime_ns
+    with Library(lib_dir) as lib:
+        # An unchanged re-scan: no whole-table id sets, no index loaded or rewritten.
+        for repo in (lib.store.vectors, lib.store.features):
+            repo.photo_ids = lambda *a: pytest.fail("whole-table id set loaded")
         report = lib.scan([exported["photos"]])
         assert report.unchanged == 5 and report.added == report.updated == 0
-        assert not lib.encoder_loaded  # nothing was read, so no model was needed
+        assert lib._index._index is None and not lib.encoder_loaded  # nothing read: no model
+    assert (lib_dir / "index.bin").stat().st_mtime_ns == stamp
+    with Library(lib_dir) as lib:
         # No cached features: a model switch has to read these photos (not re-project them).
         assert switch.reembed(lib.store, lib.encoder)[1] == 5
         # Importing again keeps what is there.
