@@ -152,7 +152,7 @@ class Scan:
         with self.store.read() as s:
             rows = {
                 r.path: r
-                for r in s.execute(
+                for r in s.connection().execute(  # Core rows: no ORM loading per row
                     select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
                            has_vector.label("has_vector")).where(under)
                 ).all()
