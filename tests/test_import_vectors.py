@@ -102,6 +102,7 @@ def test_missing_files_are_counted_not_fatal(tmp_path, capsys, exported):
     ("not-unit", "not 1 (1 vectors are not unit length)"),
     ("duplicates", "appears more than once"),
     ("not-npz", "is not a vector file photosim can import"),
+    ("cut-short", "it is damaged or cut short"),
     ("no-file", "no such file"),
 ])
 def test_a_bad_file_is_one_clear_message_and_changes_nothing(tmp_path, capsys, exported, case, message):
@@ -125,6 +126,9 @@ def test_a_bad_file_is_one_clear_message_and_changes_nothing(tmp_path, capsys, e
         _write(npz, [*paths[:4], paths[0]], vecs, enc)
     elif case == "not-npz":
         npz.write_text("hello")
+    elif case == "cut-short":
+        _write(npz, paths, vecs, enc)
+        npz.write_bytes(npz.read_bytes()[:300])
     lib_dir = tmp_path / "lib"
     code, _, err = run(capsys, "import-vectors", npz, "--library", lib_dir)
     assert code == 2 and message in err, err

@@ -63,8 +63,11 @@ def read_npz(path: str | os.PathLike, encoder_id: str, dim: int) -> tuple[list[s
         raise PhotosimError(f"{where} is a folder, not an .npz file") from None
     except PermissionError:
         raise PhotosimError(f"cannot read {where}: permission denied") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise PhotosimError(f"{bad}: {exc}") from None
+    except ValueError:  # not an .npz (numpy would try pickle), or arrays of Python objects
+        raise PhotosimError(f"{bad}: it is not an .npz file of plain arrays, as `photosim export-vectors` "
+                            "writes") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise PhotosimError(f"{bad}: it is damaged or cut short ({exc})") from None
     if file_encoder.shape != () or file_encoder.dtype.kind != "U":
         raise PhotosimError(f"{bad}: encoder_id must be one string")
     file_encoder = str(file_encoder)
