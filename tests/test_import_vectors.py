@@ -12,6 +12,7 @@ from conftest import write_scenes
 from photosim import Library
 from photosim.cli import main
 from photosim.errors import PhotosimError
+from photosim.index import VectorIndex
 from photosim.pipeline import switch
 
 
@@ -42,7 +43,7 @@ def _write(path, paths, vectors, encoder_id, **extra):
     return path
 
 
-def test_imported_photos_are_searchable_and_a_rescan_reads_none(tmp_path, capsys, exported):
+def test_imported_photos_are_searchable_and_a_rescan_reads_none(tmp_path, capsys, exported, monkeypatch):
     lib_dir = tmp_path / "lib"
     code, out, _ = run(capsys, "import-vectors", exported["npz"], "--library", lib_dir, "--json")
     report = json.loads(out)
@@ -62,9 +63,12 @@ def test_imported_photos_are_searchable_and_a_rescan_reads_none(tmp_path, capsys
         # An unchanged re-scan: no whole-table id sets, no index loaded or rewritten.
         for repo in (lib.store.vectors, lib.store.features):
             repo.photo_ids = lambda *a: pytest.fail("whole-table id set loaded")
-        report = lib.scan([exported["photos"]])
+        with monkeypatch.context() as m:
+            for name in ("load", "build"):
+                m.setattr(VectorIndex, name, lambda *a, **k: pytest.fail("the index was loaded"))
+            report = lib.scan([exported["photos"]])
         assert report.unchanged == 5 and report.added == report.updated == 0
-        assert lib._index._index is None and not lib.encoder_loaded  # nothing read: no model
+        assert not lib.encoder_loaded  # nothing was read, so no model was needed
     assert (lib_dir / "index.bin").stat().st_mtime_ns == stamp
     with Library(lib_dir) as lib:
         # No cached features: a model switch has to read these photos (not re-project them).
