@@ -156,41 +156,32 @@ def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2) ->
 
 
 def bench_rescan_and_query(work: Path, n: int = 10_000) -> None:
-    """A 10,000-photo library made directly in the database (tiny files + random unit
-    vectors): a re-scan of unchanged files must only stat them."""
+    """A 10,000-photo library made through the public bulk import (tiny files + random unit
+    vectors in an .npz, as ``photosim import-vectors`` reads): a re-scan of unchanged files
+    must only stat them."""
     from photosim import Library
-    from photosim.store.schema import Feature, Photo, Vector, vector_to_blob
+    from photosim.pipeline.export import write_npz
 
     root = work / "tiny"
     lib_dir = work / "lib-10k"
     shutil.rmtree(lib_dir, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
+    paths = []
     for i in range(n):
         d = root / f"d{i // 500:02d}"
         d.mkdir(exist_ok=True)
         p = d / f"p{i:05d}.jpg"
         if not p.exists():
             p.write_bytes(i.to_bytes(4, "little"))
+        paths.append(str(p))
     with Library(lib_dir) as lib:
-        dim = lib.card.dim
         rng = np.random.default_rng(0)
-        vecs = rng.normal(size=(n, dim)).astype(np.float32)
+        vecs = rng.normal(size=(n, lib.card.dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        now = time.time()
-        with lib.store.write() as s:  # bumps the generation itself
-            for i in range(n):
-                p = str(root / f"d{i // 500:02d}" / f"p{i:05d}.jpg")
-                st = os.stat(p)
-                s.add(Photo(id=i + 1, path=p, size=st.st_size, mtime_ns=st.st_mtime_ns, status="ok",
-                            content_hash=f"h{i}", width=100, height=100, scanned_at=now))
-            s.flush()
-            for i in range(n):
-                s.add(Vector(photo_id=i + 1, encoder_id=lib.encoder_id, data=vector_to_blob(vecs[i])))
-                s.add(Feature(photo_id=i + 1, backbone_id=lib.backbone_id,
-                              data=vector_to_blob(np.zeros(lib.card.feature_dim), np.float16)))
+        write_npz(work / "vectors-10k.npz", paths, vecs, lib.encoder_id)
         t = time.perf_counter()
-        len(lib.index)
-        print(f"10k library: index built from stored vectors in {time.perf_counter() - t:.2f} s")
+        lib.import_vectors(work / "vectors-10k.npz")
+        print(f"10k library: imported and indexed in {time.perf_counter() - t:.2f} s")
     with Library(lib_dir) as lib:
         t = time.perf_counter()
         report = lib.scan([root])

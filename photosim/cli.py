@@ -20,7 +20,7 @@ from .imageio import display_path
 
 #: Commands in the order ``photosim --help`` lists them; other modules of
 #: photosim/commands/ (not starting with ``_``) follow, by name.
-ORDER = ("scan", "similar", "duplicates", "export_vectors", "info", "eval", "finetune", "models", "gui")
+ORDER = ("scan", "similar", "duplicates", "export_vectors", "info", "import_vectors", "eval", "finetune", "models", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:

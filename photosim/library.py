@@ -22,7 +22,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, switch, trash
+from .pipeline import albums, export, import_vectors, switch, trash
 from .pipeline.duplicates import find_duplicates
 from .progress import as_token
 from .search import Search
@@ -91,8 +91,7 @@ class Library:
     encoder = _Part("_active")  # the active encoder, loaded on first use (~1-2 s)
     encoder_loaded = _Part("_active")
 
-    def model_dir(self, model_id: str) -> Path:
-        return self.registry.dir(model_id)
+    model_dir = _Part("registry")  # model_dir(id): the folder of a model of this library
 
     def models(self) -> list:
         """The bundled model and every fine-tune of this library (``ModelInfo``), oldest first."""
@@ -160,8 +159,7 @@ class Library:
             self.store.roots.add(roots)
         return report
 
-    def roots(self) -> list[str]:
-        """Folders that have been scanned into this library."""
+    def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
 
     def rescan(self, **kw) -> ScanReport:
@@ -172,17 +170,15 @@ class Library:
         return albums.import_albums(self, folder, progress, cancel)
 
     # -- photos and vectors ---------------------------------------------------
+    count = _Part("store.photos")  # count(status=None|"ok"|"error"): photos, counted in SQL
+    photo = _Part("store.photos")  # photo(id or path): PhotoInfo or None
+    photos_by_id = _Part("store.photos")  # {id: PhotoInfo} of the ids still in the library
+
     def photos(self, *, status: str | None = "ok", folder: str | None = None) -> list[PhotoInfo]:
         return self.store.photos.list(status=status, folder=folder)
 
     def errors(self) -> list[PhotoInfo]:
         return self.store.photos.list(status="error")
-
-    def photo(self, ref: int | str | os.PathLike) -> PhotoInfo | None:
-        return self.store.photos.get(ref)
-
-    def photos_by_id(self, ids: Iterable[int]) -> dict[int, PhotoInfo]:
-        return self.store.photos.by_ids(ids)
 
     def vector(self, photo_id: int) -> np.ndarray | None:
         return self.store.vectors.get(photo_id, self.encoder_id)
@@ -233,18 +229,22 @@ class Library:
     unmark = _Part("store.labels")
     marks = _Part("store.labels")
 
-    # -- export & info -------------------------------------------------------
     def export_vectors(self, out: str | os.PathLike) -> int:
         """Write ``paths``, ``vectors`` (float32) and ``encoder_id`` to an .npz file (atomically)."""
         photos, vecs = self.vectors()
         return export.write_npz(out, [p.path for p in photos], vecs, self.encoder_id)
 
+    def import_vectors(self, npz, *, progress=None, cancel=None) -> import_vectors.ImportReport:
+        """Photos and their vectors from an ``export-vectors`` file; returns once they are indexed."""
+        self._writable()
+        return import_vectors.import_vectors(self.store, self._index, self.encoder_id, self.card.dim, npz,
+                                             progress, cancel)
+
     def info(self) -> LibraryInfo:
-        errors = self.store.photos.count(status="error")
         enc = self.encoder if self.encoder_loaded else None
         return LibraryInfo(
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
-            indexed=self.store.vectors.count(self.encoder_id), errors=errors, encoder_id=self.encoder_id,
-            encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
+            indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
+            encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
             device=enc and enc.device, backend=enc and enc.backend,
             notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

@@ -28,12 +28,12 @@ class Search:
         hits = self._index.get().query(vector, k, exclude=exclude)
         if min_score is not None:
             hits = [(pid, sc) for pid, sc in hits if sc >= min_score]
-        by_id = self._store.photos.by_ids([pid for pid, _ in hits])
+        by_id = self._store.photos.photos_by_id([pid for pid, _ in hits])
         return [Match(by_id[pid], sc) for pid, sc in hits if pid in by_id]
 
     def similar(self, ref: int | str | os.PathLike | PhotoInfo, k: int = 10,
                 min_score: float | None = None) -> list[Match]:
-        photo = ref if isinstance(ref, PhotoInfo) else self._store.photos.get(ref)
+        photo = ref if isinstance(ref, PhotoInfo) else self._store.photos.photo(ref)
         if photo is None:
             raise PhotosimError(f"not in the library: {ref}")
         vec = self._store.vectors.get(photo.id, self._active.encoder_id)
@@ -54,7 +54,7 @@ class Search:
 
     def similar_to_image(self, image: ImageLike, k: int = 10, min_score: float | None = None) -> list[Match]:
         if isinstance(image, str | os.PathLike):
-            photo = self._store.photos.get(image)
+            photo = self._store.photos.photo(image)
             if photo is not None and photo.ok:
                 try:
                     return self.similar(photo, k, min_score)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
 
-from photosim.index import VectorIndex
+from photosim.index import INDEX_FORMAT, IndexKeeper, VectorIndex, ef_for
 
 
 def _unit(n, dim=32, seed=0):
@@ -82,3 +83,46 @@ def test_adds_and_queries_from_threads():
     assert not errors
     assert len(idx) == 2000
     assert idx.query(vecs[1234], k=1)[0][0] == 1234
+
+
+def test_damage_of_the_same_size_and_an_old_format_are_rebuilt_never_misread(tmp_path):
+    vecs = _unit(300)
+    VectorIndex.build(32, "enc", list(range(300)), vecs).save(tmp_path, generation=1)
+    meta = json.loads((tmp_path / "index.json").read_text())
+    assert meta["format"] == INDEX_FORMAT == 2 and "digest" not in meta and meta["deleted"] == []
+    data = bytearray((tmp_path / "index.bin").read_bytes())
+    data[:8] = b"\xff" * 8  # same size; the header is one of the sampled blocks
+    (tmp_path / "index.bin").write_bytes(bytes(data))
+    assert VectorIndex.load(tmp_path, "enc", 32, generation=1) is None
+    VectorIndex.build(32, "enc", list(range(300)), vecs).save(tmp_path, generation=1)
+    assert VectorIndex.load(tmp_path, "enc", 32, generation=1) is not None
+    (tmp_path / "index.json").write_text(json.dumps({**json.loads((tmp_path / "index.json").read_text()),
+                                                     "format": 1}))
+    assert VectorIndex.load(tmp_path, "enc", 32, generation=1) is None
+
+
+def test_keeper_skips_the_save_when_nothing_changed(tmp_path):
+    vecs = _unit(50)
+    loads = []
+
+    def load_vectors():
+        loads.append(1)
+        return list(range(50)), vecs
+
+    gen = [7]
+    keeper = IndexKeeper(tmp_path, lambda: ("enc", 32), load_vectors, lambda: gen[0])
+    keeper.get()  # built and saved
+    stamp = (tmp_path / "index.bin").stat().st_mtime_ns
+    fresh = IndexKeeper(tmp_path, lambda: ("enc", 32), load_vectors, lambda: gen[0])
+    fresh.save()  # an unchanged scan: neither loaded nor rewritten
+    assert fresh._index is None and (tmp_path / "index.bin").stat().st_mtime_ns == stamp
+    fresh.remove([3])
+    gen[0] = 8
+    fresh.save()
+    again = IndexKeeper(tmp_path, lambda: ("enc", 32), load_vectors, lambda: gen[0])
+    assert len(again.get()) == 49 and 3 not in again.get() and loads == [1]  # loaded, not rebuilt
+
+
+def test_ef_grows_with_the_library():
+    assert ef_for(10) == ef_for(100_000) == 64
+    assert 64 < ef_for(400_000) < ef_for(1_000_000) <= 256

@@ -32,7 +32,7 @@ def test_model_ids_are_names_never_paths(registry, tmp_path, bad):
     outside.mkdir()
     (outside / "card.json").write_text("{}")
     with pytest.raises(UnknownModel):
-        registry.dir(bad)
+        registry.model_dir(bad)
     with pytest.raises(UnknownModel):
         registry.delete(bad)
     assert outside.exists()
@@ -40,7 +40,7 @@ def test_model_ids_are_names_never_paths(registry, tmp_path, bad):
 
 def test_an_absolute_path_is_not_a_model(registry):
     with pytest.raises(UnknownModel):
-        registry.dir(str(registry.bundled_dir))
+        registry.model_dir(str(registry.bundled_dir))
 
 
 def test_cards_are_read_once_until_they_change(registry, monkeypatch):

@@ -137,8 +137,10 @@ class ProgressBar:
             bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
             line = (f"\r[{bar}] {p.done}/{p.total} {p.rate:5.1f} photos/s "
                     f"ETA {fmt_seconds(p.eta)}  failed {p.failed}")
+        elif p.total:
+            line = f"\r{p.stage}... {p.done}/{p.total}"
         else:
-            line = f"\r{p.stage}... {p.total or ''}"
+            line = f"\r{p.stage}..."
         self.stream.write(line.ljust(80)[:100])
         self.stream.flush()
         self._drawn = True

@@ -23,7 +23,8 @@ def run(args) -> int:
         info = lib.info()
         errors = lib.errors()
     if args.json:
-        d = info.to_dict()
+        d = info.to_dict()  # photos, indexed, errors (a count), encoder_id, encoder_dim, ...
+        d["dim"] = info.encoder_dim
         d["failed"] = [{"path": p.path, "error": p.error} for p in errors]
         out(json.dumps(d, indent=1))
         return 0

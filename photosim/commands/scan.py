@@ -82,32 +82,31 @@ def run(args) -> int:
                 raise PhotosimError("none of the library's folders is there to re-scan; give a folder: "
                                     "`photosim scan DIR`" if lib.roots() else
                                     "this library has no folders yet: `photosim scan DIR`")
-        before = {p.path for p in lib.photos(status=None)}
         try:
             with _ctrl_c_cancels(stop, bar):
                 report = lib.scan(roots, progress=bar, cancel=stop)
         except KeyboardInterrupt:
             bar.close()
-            kept = len(lib.photos())
+            kept = lib.count(status="ok")
             out(f"scan interrupted: {kept} photos are in {show(lib.path)}, every batch saved before is kept; "
                 f"run `{_again(args, roots)}` again to resume")
             return 130
         finally:
             bar.close()
-        photos = lib.photos()
-        # New readable photos only: a file that failed is not "added" (it is "failed"),
-        # and a moved photo keeps its row under a new path.
-        added = max(0, len({p.path for p in photos} - before) - report.moved)
+        readable = lib.count(status="ok")  # counted in SQL: no photo list is loaded
+        # New readable photos only: the scan counts a file that failed as "failed", not
+        # "added", and a moved photo as "moved" (it keeps its row under a new path).
+        added = report.added
         if args.json:
             d = report.to_dict()
             d["added"] = added
             out(json.dumps(d, indent=1))
             return 130 if report.cancelled else 0
         if report.cancelled:
-            out(f"scan cancelled: {len(photos)} photos are in {show(lib.path)} ({added} added before the "
+            out(f"scan cancelled: {readable} photos are in {show(lib.path)} ({added} added before the "
                 f"stop, all kept); run `{_again(args, roots)}` again to resume: photos already read cost a stat")
         else:
-            out(f"{len(photos)} photos in {show(lib.path)}")
+            out(f"{readable} photos in {show(lib.path)}")
         out(f"  added {added}, updated {report.updated}, moved {report.moved}, removed {report.removed}, "
             f"unchanged {report.unchanged}, re-embedded {report.reembedded}, failed {len(report.failed)}")
         for p, reason in report.failed:

@@ -45,7 +45,7 @@ class ModelRegistry:
         self._cards[folder] = (stamp, card)
         return card
 
-    def dir(self, model_id: str) -> Path:
+    def model_dir(self, model_id: str) -> Path:
         """Folder of a model by id: the bundled encoder or ``models/<id>``."""
         if model_id == self.bundled.id:
             return self.bundled_dir
@@ -56,14 +56,14 @@ class ModelRegistry:
         raise UnknownModel(f"unknown model {model_id!r}")
 
     def card(self, model_id: str) -> ModelCard:
-        return self._read(self.dir(model_id))
+        return self._read(self.model_dir(model_id))
 
     def problem(self, card: ModelCard) -> str | None:
         """Why ``card``'s model cannot be loaded (a head-only fine-tune whose backbone an
         upgrade replaced), or None when it can."""
         from ..encoder import backbone_problem
 
-        return backbone_problem(card, self.dir)
+        return backbone_problem(card, self.model_dir)
 
     def usable(self, model_id: str) -> ModelCard:
         """The card of a model that can be loaded; raises with the reason otherwise."""
@@ -97,7 +97,7 @@ class ModelRegistry:
 
         if model_id == self.bundled.id:
             raise PhotosimError("the bundled model cannot be deleted")
-        self.dir(model_id)  # a name of this library, or UnknownModel
+        self.model_dir(model_id)  # a name of this library, or UnknownModel
         with self._lock:
             self._loaded.pop(model_id, None)
         delete_model(self.root, model_id)
@@ -114,7 +114,7 @@ class ModelRegistry:
                 return enc
         card = self.usable(model_id)
         try:
-            enc = Encoder.load(self.dir(card.id), device=self.device, resolve_parent=self.dir)
+            enc = Encoder.load(self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir)
         except PhotosimError:
             raise
         except (OSError, ValueError, RuntimeError, KeyError) as exc:

@@ -51,7 +51,7 @@ def find_duplicates(store, index, encoder_id: str, dim: int, threshold: float, k
         groups.setdefault(sets.find(pid), []).append(pid)
     row_of = {pid: i for i, pid in enumerate(ids)}
     members = [g for g in groups.values() if len(g) > 1]
-    info = store.photos.by_ids([pid for g in members for pid in g])
+    info = store.photos.photos_by_id([pid for g in members for pid in g])
     out = []
     for g in members:
         photos = sorted((info[p] for p in g), key=lambda p: (-(p.width or 0) * (p.height or 0), -p.size, p.path))

@@ -85,7 +85,7 @@ def embed_photos(store, encoder, photo_ids: Sequence[int], progress: ProgressFn 
     has no cached features yet); returns how many were stored. Photos that cannot be read
     now are skipped: the re-scan after a switch reports them."""
     token = as_token(cancel)
-    paths = {pid: p.path for pid, p in store.photos.by_ids(photo_ids).items()}
+    paths = {pid: p.path for pid, p in store.photos.photos_by_id(photo_ids).items()}
     todo = [pid for pid in photo_ids if pid in paths]
     stored = seen = 0
     message = "reading photos for the new model was cancelled; the active model is unchanged"

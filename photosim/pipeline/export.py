@@ -47,6 +47,6 @@ def write_npz(out: str | os.PathLike, paths: list[str], vectors: np.ndarray, enc
 def photos_and_vectors(store, encoder_id: str, dim: int) -> tuple[list, np.ndarray]:
     """Every indexed photo (``PhotoInfo``) and its vector, in the same order."""
     ids, vecs = store.vectors.load(encoder_id, dim)
-    by_id = store.photos.by_ids(ids)
+    by_id = store.photos.photos_by_id(ids)
     keep = [i for i, pid in enumerate(ids) if pid in by_id]
     return [by_id[ids[i]] for i in keep], vecs[keep]

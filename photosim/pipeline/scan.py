@@ -20,12 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 
 from ..errors import Cancelled, PhotoError, PhotosimError, PhotoVanished
 from ..imageio import decode_bytes, hash_bytes, is_supported, read_file
 from ..progress import as_token
-from ..store.schema import Photo, Vector, blob_to_vector
+from ..store.photos import folder_range
+from ..store.schema import Feature, Photo, Vector, blob_to_vector
 from ..values import ScanProgress, ScanReport
 from .embed import encode, project_cached, store_embeddings
 
@@ -93,10 +94,6 @@ def list_photos(
     return out
 
 
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
 class Scan:
     """One scan run over a library; use :meth:`photosim.Library.scan`.
 
@@ -150,32 +147,38 @@ class Scan:
 
         enc_id = self.card.id
         backbone_id = self.card.backbone_id
+        # One query for the rows under the roots (the path range in SQL) and whether each has
+        # a vector of the active encoder (a primary-key probe); no whole-table id sets.
+        has_vector = exists().where(Vector.photo_id == Photo.id, Vector.encoder_id == enc_id)
+        under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, self.roots)])
         with self.store.read() as s:
             rows = {
                 r.path: r
-                for r in s.execute(
-                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash)
+                for r in s.connection().execute(  # Core rows: no ORM loading per row
+                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
+                           has_vector.label("has_vector")).where(under)
                 ).all()
-                if _under(r.path, self.roots)
             }
 
-        vec_ids = self.store.vectors.photo_ids(enc_id)
-        feat_ids = self.store.features.photo_ids(backbone_id)
         seen: set[str] = set()
         to_read: list[tuple[_Listed, int | None]] = []
-        to_project: list[int] = []
+        unembedded: list[tuple[_Listed, int]] = []
         for item in listed:
             seen.add(item.path)
             row = rows.get(item.path)
             if row is not None and row.size == item.size and row.mtime_ns == item.mtime_ns:
-                if row.status != "ok" or row.id in vec_ids:
+                if row.status != "ok" or row.has_vector:
                     self.state.unchanged += 1
                     self.state.done += 1
                     continue
-                if row.id in feat_ids:
-                    to_project.append(row.id)  # encoder changed: re-project cached features
-                    continue
+                unembedded.append((item, row.id))
+                continue
             to_read.append((item, row.id if row is not None else None))
+        # Unchanged files without a vector of this encoder: re-project cached features
+        # (the encoder changed) where there are some, else read them.
+        feat_ids = self._with_features(backbone_id, [pid for _, pid in unembedded])
+        to_project = [pid for _, pid in unembedded if pid in feat_ids]
+        to_read.extend((item, pid) for item, pid in unembedded if pid not in feat_ids)
         self.report.unchanged = self.state.unchanged
         # Rows whose path was not listed: moved away or deleted. A listed file with
         # the same content hash claims the row (and its vector) instead of a new one.
@@ -210,6 +213,14 @@ class Scan:
         r.seconds = time.perf_counter() - self._t0
         r.timings = {k: round(v, 4) for k, v in self.timings.items()}
         return r
+
+    def _with_features(self, backbone_id: str, ids: list[int]) -> set[int]:
+        out: set[int] = set()
+        with self.store.read() as s:
+            for start in range(0, len(ids), 900):
+                out.update(s.scalars(select(Feature.photo_id).where(
+                    Feature.backbone_id == backbone_id, Feature.photo_id.in_(ids[start:start + 900]))))
+        return out
 
     # -- stages -----------------------------------------------------------
     def _reproject(self, photo_ids: list[int]) -> None:

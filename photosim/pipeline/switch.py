@@ -63,7 +63,7 @@ def previous_model(store, registry, active_id: str) -> tuple[str, list[str]]:
     while history:
         candidate = history.pop()
         try:
-            registry.dir(candidate)
+            registry.model_dir(candidate)
         except UnknownModel:  # deleted since
             continue
         if candidate != active_id:

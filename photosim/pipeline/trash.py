@@ -18,7 +18,7 @@ def move_to_trash(store, index, photo_ids: Iterable[int]) -> list[tuple[str, str
     from send2trash import send2trash
 
     trashed, failed = [], []
-    for pid, photo in store.photos.by_ids(list(photo_ids)).items():
+    for pid, photo in store.photos.photos_by_id(list(photo_ids)).items():
         try:
             send2trash(photo.path)
             trashed.append(pid)

@@ -33,7 +33,7 @@ class PhotoRepo:
         with self._store.read() as s:
             return [PhotoInfo.from_row(r) for r in s.scalars(q.order_by(Photo.id))]
 
-    def get(self, ref: int | str | os.PathLike) -> PhotoInfo | None:
+    def photo(self, ref: int | str | os.PathLike) -> PhotoInfo | None:
         with self._store.read() as s:
             if isinstance(ref, int):
                 row = s.get(Photo, ref)
@@ -41,7 +41,7 @@ class PhotoRepo:
                 row = s.scalars(select(Photo).where(Photo.path == os.path.abspath(os.fspath(ref)))).first()
             return PhotoInfo.from_row(row) if row else None
 
-    def by_ids(self, ids: Iterable[int]) -> dict[int, PhotoInfo]:
+    def photos_by_id(self, ids: Iterable[int]) -> dict[int, PhotoInfo]:
         ids = list(ids)
         out: dict[int, PhotoInfo] = {}
         with self._store.read() as s:

@@ -1,0 +1,172 @@
+"""photosim at 10^4, 10^5 (and 10^6) photos, built through ``photosim import-vectors``.
+
+    python benchmarks/bench_scale.py [--sizes 10000 100000] [--work /tmp/photosim-scale]
+
+For each size: tiny real JPEG files (a few hundred bytes each, distinct bytes), vectors
+that behave like photo embeddings (clusters of similar photos on an anisotropic
+spectrum, 2% near-duplicate pairs: random unit vectors are hnswlib's worst case and
+have no duplicates), written as an ``export-vectors`` .npz and imported with the CLI.
+Prints: import wall time (rows + index), index build from stored vectors (what a
+first open without index.bin costs), ``photosim info`` wall time, ``similar`` p50 / p99
+and recall@10 against exact search at the chosen ef (and at other ef values),
+unchanged re-scan time, ``Library.duplicates()`` time and groups, and the sizes of
+library.db and index.bin. Not a test; note the machine's load beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_jpegs(kinds: int = 64) -> list[bytes]:
+    from PIL import Image
+
+    out = []
+    for i in range(kinds):
+        im = Image.new("RGB", (16, 12), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=70)
+        out.append(buf.getvalue())
+    return out
+
+
+def make_files(root: Path, n: int) -> list[str]:
+    """n real JPEG files, 1,000 a folder; bytes after the end marker make each distinct."""
+    kinds = tiny_jpegs()
+    paths = []
+    for i in range(n):
+        d = root / f"f{i // 1000:04d}"
+        if i % 1000 == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        p = d / f"IMG_{i:07d}.jpg"
+        if not p.exists():
+            p.write_bytes(kinds[i % len(kinds)] + i.to_bytes(8, "little"))
+        paths.append(str(p))
+    return paths
+
+
+def photo_like_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors with the structure of photo embeddings: a decaying spectrum (a few
+    directions carry most variance), clusters of ~20 similar photos, 2% near-duplicates."""
+    rng = np.random.default_rng(seed)
+    scale = (1.0 / np.sqrt(np.arange(1, dim + 1))).astype(np.float32)
+    centres = rng.standard_normal((max(1, n // 20), dim)).astype(np.float32) * scale
+    vecs = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(n, start + 100_000) - start
+        c = centres[rng.integers(0, len(centres), m)]
+        vecs[start:start + m] = c + 0.6 * rng.standard_normal((m, dim)).astype(np.float32) * scale
+    dups = rng.choice(n, size=(n // 100, 2), replace=False)
+    vecs[dups[:, 1]] = vecs[dups[:, 0]] + 0.02 * rng.standard_normal((len(dups), dim)).astype(np.float32) * scale
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs
+
+
+def cli(*argv) -> tuple[float, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "photosim.cli", *map(str, argv)], env=env, check=False,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        raise SystemExit(f"photosim {' '.join(map(str, argv))} failed: {proc.stderr}")
+    return wall, proc.stdout
+
+
+def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    scores = queries @ vecs.T  # one block: 200 queries
+    return np.argsort(-scores, axis=1)[:, :k]
+
+
+def bench(n: int, work: Path) -> dict:
+    from photosim import Library
+    from photosim.index import ef_for
+    from photosim.pipeline.export import write_npz
+
+    files_root, lib_dir, npz = work / f"files-{n}", work / f"lib-{n}", work / f"vectors-{n}.npz"
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    r: dict = {"n": n}
+    t = time.perf_counter()
+    paths = make_files(files_root, n)
+    r["make files s"] = time.perf_counter() - t
+    with Library(work / "probe") as probe:
+        enc, dim = probe.encoder_id, probe.card.dim
+    vecs = photo_like_vectors(n, dim)
+    write_npz(npz, paths, vecs, enc)
+
+    r["import-vectors s"], _ = cli("import-vectors", npz, "--library", lib_dir)
+    r["info s"], _ = cli("info", "--library", lib_dir)
+    for name in ("index.bin", "index.json"):
+        (lib_dir / name).unlink()
+    with Library(lib_dir) as lib:
+        t = time.perf_counter()
+        len(lib.index)  # built from stored vectors and saved
+        r["index build s"] = time.perf_counter() - t
+    r["info (saved index) s"], _ = cli("info", "--library", lib_dir)
+    r["library.db MB"] = (lib_dir / "library.db").stat().st_size / 2**20
+    r["index.bin MB"] = (lib_dir / "index.bin").stat().st_size / 2**20
+
+    with Library(lib_dir) as lib:
+        idx = lib.index
+        rng = np.random.default_rng(1)
+        pids = sorted(idx.ids())
+        sample = rng.choice(len(pids), size=min(200, len(pids)), replace=False)
+        truth = exact_top(vecs, vecs[sample], 11)
+        r["ef"] = ef_for(len(idx))
+        for ef in sorted({64, 128, 200, r["ef"]}):
+            idx._ef = ef
+            hits, times = 0, []
+            for qi, row in zip(sample, truth):
+                t = time.perf_counter()
+                res = lib.similar(pids[qi], k=10)
+                times.append(time.perf_counter() - t)
+                want = {pids[j] for j in row if j != qi}
+                hits += len(want & {m.photo.id for m in res[:10]}) / 10
+            ms = np.array(times) * 1000
+            r[f"ef {ef}: recall@10 / p50 / p99 ms"] = (hits / len(sample), np.median(ms), np.percentile(ms, 99))
+        idx._ef = r["ef"]
+        t = time.perf_counter()
+        report = lib.scan([files_root])
+        r["unchanged re-scan s"] = time.perf_counter() - t
+        r["re-scan unchanged / added"] = (report.unchanged, report.added + report.updated)
+        t = time.perf_counter()
+        groups = lib.duplicates()
+        r["duplicates s"] = time.perf_counter() - t
+        r["duplicate groups"] = len(groups)
+    r["peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/photosim-scale"))
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
+    for n in args.sizes:
+        r = bench(n, args.work)
+        print(f"\n== {n:,} photos (load average {os.getloadavg()[0]:.1f})")
+        for k, v in r.items():
+            if isinstance(v, tuple):
+                v = " / ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in v)
+            elif isinstance(v, float):
+                v = f"{v:.2f}"
+            print(f"  {k:32s} {v}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
