@@ -10,7 +10,7 @@ import sys
 import time
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QSlider,
     QSplitter,
     QStackedWidget,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import settings
+from . import about, settings
 from .drop_query import has_usable_data, read_mime
 from .duplicates_view import DuplicatesView
 from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
@@ -69,6 +70,11 @@ class MainWindow(QMainWindow):
     def __init__(self, library_path: str | None = None, device: str | None = None, thumbs_dir=None):
         super().__init__()
         self.setWindowTitle("photosim")
+        if QApplication.windowIcon().isNull():  # make_app sets it; a test's QApplication does not
+            icon = QIcon()
+            for f in about.icon_files():
+                icon.addFile(str(f))
+            self.setWindowIcon(icon)
         self.setAcceptDrops(True)
         self.t_created = time.perf_counter()
         self.library_path = library_path
@@ -258,6 +264,12 @@ class MainWindow(QMainWindow):
         if not _finetune_available():
             self.act_finetune.setEnabled(False)
             self.act_finetune.setToolTip("Fine-tuning is not part of this installation")
+
+        m = mb.addMenu("&Help")
+        self.act_help = m.addAction("photosim &Help", self.show_help, QKeySequence.StandardKey.HelpContents)
+        self.act_about = m.addAction("&About photosim", self.show_about)
+        self.act_about.setMenuRole(self.act_about.MenuRole.AboutRole)
+        m.addAction("About &Qt", QApplication.aboutQt)
 
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -799,6 +811,23 @@ class MainWindow(QMainWindow):
         if self._dup_view is not None:
             self._dup_view.model_changed(state)
         self.service.warm_up()  # encoderReady follows
+
+    # -- help -------------------------------------------------------------------------------------
+    def show_help(self) -> None:
+        QDesktopServices.openUrl(QUrl(about.help_url()))
+
+    def show_about(self) -> QMessageBox:
+        encoder = self.info.encoder_id if self.info is not None else (
+            self.service.state.encoder_id if self.service.state else "")
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About photosim", about.about_html(encoder),
+                          QMessageBox.StandardButton.Close, self)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.setObjectName("about")
+        box.setModal(False)
+        box.show()
+        return box
 
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
