@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QStackedWidget,
@@ -129,6 +130,12 @@ class MainWindow(QMainWindow):
         for key, label in SORTS.items():
             self.sort_combo.addItem(label, key)
         self.sort_combo.currentIndexChanged.connect(lambda _i: self._set_sort(self.sort_combo.currentData()))
+        self.sort_order = QToolButton()
+        self.sort_order.setCheckable(True)
+        self.sort_order.setAutoRaise(True)
+        self.sort_order.setAccessibleName("Descending order")
+        self.sort_order.toggled.connect(self._on_order_toggled)
+        self._on_order_toggled(False)
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(64, 320)
         self.size_slider.setValue(160)
@@ -136,6 +143,11 @@ class MainWindow(QMainWindow):
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
         self.count_label = QLabel()
+        # its text ("24 of 27 photos") must never widen the pane: that moved the splitter and
+        # so changed the gallery's column count under the pointer
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("00,000 photos"))
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 2)
         bar.addWidget(QLabel("Folder"))
@@ -143,8 +155,8 @@ class MainWindow(QMainWindow):
         bar.addSpacing(10)
         bar.addWidget(QLabel("Sort by"))
         bar.addWidget(self.sort_combo)
-        bar.addStretch(1)
-        bar.addWidget(self.count_label)
+        bar.addWidget(self.sort_order)
+        bar.addWidget(self.count_label, 1)
         bar.addSpacing(10)
         bar.addWidget(QLabel("Size"))
         bar.addWidget(self.size_slider)
@@ -309,6 +321,7 @@ class MainWindow(QMainWindow):
         i = self.sort_combo.findData(sort)
         if i >= 0:
             self.sort_combo.setCurrentIndex(i)
+        self.sort_order.setChecked(settings.value("sort_descending", False, bool) in (True, "true"))
 
     def save_settings(self) -> None:
         settings.set_value("geometry", self.saveGeometry())
@@ -316,6 +329,7 @@ class MainWindow(QMainWindow):
         settings.set_value("splitter", self.splitter.saveState())
         settings.set_value("thumb_size", self.size_slider.value())
         settings.set_value("sort", self.model.sort)
+        settings.set_value("sort_descending", self.model.descending)
 
     # -- library -------------------------------------------------------------------------
     def open_library(self, path: str | None) -> None:
@@ -412,7 +426,7 @@ class MainWindow(QMainWindow):
         self.info = info
         current = self.grid.currentIndex().data(PhotoRole)
         scroll = self.grid.verticalScrollBar().value()
-        self.model.set_photos(photos)
+        self.model.set_photos(photos, stable=self.service.scanning)  # nothing moves while a scan adds photos
         self._fill_folders()
         if current is not None:
             row = self.model.row_of(current.path)
@@ -460,9 +474,15 @@ class MainWindow(QMainWindow):
         self.model.set_folder(self.folder_combo.currentData())
         self._update_count()
 
-    def _set_sort(self, key: str) -> None:
+    def _on_order_toggled(self, descending: bool) -> None:
+        self.sort_order.setText("↓" if descending else "↑")
+        self.sort_order.setToolTip("Descending (newest, Z to A first): click for ascending" if descending
+                                   else "Ascending (oldest, A to Z first): click for descending")
+        self._set_sort(self.sort_combo.currentData(), descending)
+
+    def _set_sort(self, key: str, descending: bool | None = None) -> None:
         current = self.grid.currentIndex().data(PhotoRole)
-        self.model.set_sort(key)
+        self.model.set_sort(key, descending)
         if current is not None and (row := self.model.row_of(current.path)) is not None:
             self.grid.selectionModel().blockSignals(True)
             self.grid.setCurrentIndex(self.model.index(row))
@@ -558,6 +578,29 @@ class MainWindow(QMainWindow):
             self.set_query(Query(photo=self.model.photo(row)))
         return True
 
+    def _highlight_query(self, q: Query | None) -> None:
+        """The gallery highlights the photo the similar panel shows (after Back, after a
+        click on a result); nothing when the query is a dropped image."""
+        if q is None:
+            return
+        row = self.model.row_of(q.photo.path) if q.is_photo else None
+        sel = self.grid.selectionModel()
+        if row is None:  # a dropped image, or a photo this folder's view does not show
+            sel.blockSignals(True)
+            sel.clearSelection()
+            sel.clearCurrentIndex()
+            sel.blockSignals(False)
+            self.grid.viewport().update()
+            return
+        if self.grid.currentIndex().row() == row and sel.isRowSelected(row):
+            return
+        ix = self.model.index(row)
+        sel.blockSignals(True)
+        sel.setCurrentIndex(ix, sel.SelectionFlag.ClearAndSelect)
+        sel.blockSignals(False)
+        self.grid.scrollTo(ix)
+        self.grid.viewport().update()
+
     def set_query(self, q: Query) -> None:
         self.history.push(q)
         self.run_query()
@@ -571,6 +614,7 @@ class MainWindow(QMainWindow):
         q = self.history.current
         self.act_back.setEnabled(self.history.can_go_back())
         self.panel.show_query(q, self.history.can_go_back())
+        self._highlight_query(q)
         if q is None or not self.service.is_open:
             return
         self._query_serial += 1

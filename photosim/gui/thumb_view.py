@@ -115,6 +115,10 @@ class ThumbnailGrid(QListView):
         self.setWrapping(True)
         self.setSpacing(0)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # The scroll bar is always there, so the viewport's width (and so the column count)
+        # never changes when the list grows past one screen: no 3 <-> 4 column flip that
+        # moves photos from under the pointer.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(False)
         self.setAcceptDrops(False)

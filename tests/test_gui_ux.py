@@ -1,0 +1,183 @@
+"""First-use comforts of the desktop app (issue 18): About/Help, a gallery whose layout
+and order hold still, the gallery and the similar panel agreeing on the query."""
+
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from conftest import draw_scene  # noqa: E402
+
+WAIT = 30_000
+SHOTS = os.environ.get("PHOTOSIM_UX_SHOTS")  # a folder: save screenshots of the screens tested
+
+
+def _shot(widget, name):
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        widget.grab().save(os.path.join(SHOTS, name))
+
+
+def _spin_until(cond, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+@pytest.fixture(scope="module")
+def ux_env(tmp_path_factory):
+    from photosim import Library
+
+    root = tmp_path_factory.mktemp("ux")
+    photos = root / "photos"
+    (photos / "a").mkdir(parents=True)
+    (photos / "b").mkdir(parents=True)
+    for i in range(1, 25):  # IMG_1 ... IMG_24: natural order is not the string order
+        draw_scene(i, (160, 120)).save(photos / "a" / f"IMG_{i}.jpg", quality=85)
+    for i in range(3):
+        draw_scene(100 + i, (160, 120)).save(photos / "b" / f"b{i}.jpg", quality=85)
+    old = {k: os.environ.get(k) for k in ("PHOTOSIM_SETTINGS", "PHOTOSIM_CACHE_DIR")}
+    os.environ["PHOTOSIM_SETTINGS"] = str(root / "settings.ini")
+    os.environ["PHOTOSIM_CACHE_DIR"] = str(root / "cache")
+    with Library(root / "lib") as lib:
+        lib.scan([photos])
+    yield {"root": root, "photos": photos, "lib": root / "lib"}
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def window(ux_env, qapp):
+    from photosim.gui.main_window import MainWindow
+
+    w = MainWindow(str(ux_env["lib"]))
+    w.resize(1024, 700)
+    w.show()
+    assert _spin_until(lambda: w.gallery_ready, 60), "gallery never loaded"
+    w.sort_combo.setCurrentIndex(w.sort_combo.findData("name"))
+    w.sort_order.setChecked(False)
+    yield w
+    w.close()
+
+
+def _names(window):
+    return [window.model.photo(r).name for r in range(window.model.rowCount())]
+
+
+def test_about_names_version_encoder_licence_and_credits(qtbot, window):
+    from photosim import __version__
+
+    assert [a.text() for a in window.menuBar().actions()][-1] == "&Help"
+    box = window.show_about()
+    qtbot.addWidget(box)
+    text = box.text()
+    assert f"photosim {__version__}" in text
+    assert window.info.encoder_id in text
+    assert "GNU General Public License" in text and "Caltech-101" in text and "Debian" in text
+    assert "README.md#the-desktop-app" in text  # a checkout: its own README's desktop-app section
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    assert "\n## The desktop app\n" in readme
+    _shot(box, "about.png")
+    box.close()
+
+
+def test_name_sort_is_natural_and_descending_reverses(window):
+    window.folder_combo.setCurrentIndex(0)
+    names = _names(window)
+    a = [n for n in names if n.startswith("IMG_")]
+    assert a[:3] == ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"] and a.index("IMG_2.jpg") < a.index("IMG_10.jpg")
+    window.sort_order.setChecked(True)
+    try:
+        assert _names(window) == names[::-1]
+        assert window.sort_order.text() == "↓"
+    finally:
+        window.sort_order.setChecked(False)
+    assert _names(window) == names
+
+
+def test_gallery_columns_do_not_change_when_the_list_outgrows_the_view(window):
+    grid = window.grid
+    window.size_slider.setValue(120)
+    combo = window.folder_combo
+    few = next(i for i in range(combo.count()) if (combo.itemData(i) or "").endswith(os.sep + "b"))
+    combo.setCurrentIndex(few)  # three photos: no scrolling needed
+    QApplication.processEvents()
+    assert grid.verticalScrollBar().maximum() == 0
+    width_few, cell_few = grid.viewport().width(), grid.gridSize()
+    combo.setCurrentIndex(0)  # all 27: they need the scroll bar
+    QApplication.processEvents()
+    assert grid.verticalScrollBar().maximum() > 0
+    assert grid.viewport().width() == width_few and grid.gridSize() == cell_few
+    # a click lands on the photo under the pointer, and its tooltip is that photo's
+    for row in (0, 5, 13):
+        rect = grid.visualRect(window.model.index(row))
+        assert grid.indexAt(rect.center()).row() == row
+        assert window.model.index(row).data(Qt.ItemDataRole.ToolTipRole).startswith(window.model.photo(row).path)
+    # the last row is reachable whole
+    grid.scrollToBottom()
+    QApplication.processEvents()
+    last = grid.visualRect(window.model.index(window.model.rowCount() - 1))
+    assert last.bottom() <= grid.viewport().height() and last.top() >= 0
+    _shot(window, "gallery-1024.png")
+
+
+def test_gallery_highlight_follows_the_query_after_a_result_click_and_back(qtbot, window, ux_env):
+    window.folder_combo.setCurrentIndex(0)
+    start = str(ux_env["photos"] / "a" / "IMG_3.jpg")
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.select_photo(start)
+    clicked = window.panel.model.photo(0)
+    rect = window.panel.results.visualRect(window.panel.model.index(0))
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        qtbot.mouseClick(window.panel.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.panel.title.text() == clicked.name
+    assert window.grid.currentIndex().data(Qt.ItemDataRole.UserRole + 1).path == clicked.path
+    assert [window.model.photo(ix.row()).path for ix in window.grid.selectionModel().selectedIndexes()] == [clicked.path]
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.panel.back.click()
+    assert window.panel.title.text() == "IMG_3.jpg"
+    assert window.grid.currentIndex().data(Qt.ItemDataRole.UserRole + 1).path == start
+    assert len(window.grid.selectionModel().selectedIndexes()) == 1
+
+
+def _photo(name, folder="/p", date="2020-01-01T00:00:00"):
+    return SimpleNamespace(path=f"{folder}/{name}", name=name, folder=folder, taken_at=date, mtime_ns=0, id=name)
+
+
+def test_photos_a_scan_adds_do_not_move_the_ones_shown():
+    from photosim.gui.photo_model import PhotoListModel
+
+    m = PhotoListModel(None)
+    m.set_sort("name")
+    m.set_photos([_photo("IMG_5.jpg"), _photo("IMG_20.jpg")])
+    assert [p.name for p in m.photos()] == ["IMG_5.jpg", "IMG_20.jpg"]
+    m.set_photos([_photo("IMG_20.jpg"), _photo("IMG_1.jpg"), _photo("IMG_5.jpg"), _photo("IMG_10.jpg")], stable=True)
+    assert [p.name for p in m.photos()] == ["IMG_5.jpg", "IMG_20.jpg", "IMG_1.jpg", "IMG_10.jpg"]
+    m.set_photos(m.all_photos())  # the scan finished: one full sort
+    assert [p.name for p in m.photos()] == ["IMG_1.jpg", "IMG_5.jpg", "IMG_10.jpg", "IMG_20.jpg"]
+
+
+def test_gallery_refresh_during_a_scan_is_stable(window, monkeypatch):
+    seen = []
+    real = window.model.set_photos
+    monkeypatch.setattr(window.model, "set_photos", lambda photos, scores=None, stable=False: (seen.append(stable),
+                                                                                                real(photos, scores, stable)))
+    monkeypatch.setattr(type(window.service), "scanning", property(lambda self: True))
+    window._set_photos(window.model.all_photos(), [], window.info)
+    assert seen == [True]
