@@ -181,3 +181,44 @@ def test_gallery_refresh_during_a_scan_is_stable(window, monkeypatch):
     monkeypatch.setattr(type(window.service), "scanning", property(lambda self: True))
     window._set_photos(window.model.all_photos(), [], window.info)
     assert seen == [True]
+
+
+def test_bands_follow_the_models_duplicate_threshold():
+    from photosim.gui.bands import RELATED_BELOW, VERY_BELOW, Bands
+
+    b = Bands.for_threshold(0.73)
+    assert (b.same, b.very, b.related) == (0.73, round(0.73 - VERY_BELOW, 2), round(0.73 - RELATED_BELOW, 2))
+    assert b.label(0.9) == "same photo" and b.label(b.very) == "very similar"
+    assert b.label(b.related + 0.001) == "related" and b.label(b.related - 0.01) is None
+    other = Bands.for_threshold(0.95)  # another encoder, another scale
+    assert other.cutoff > b.cutoff and other.label(0.8) != "same photo"
+
+
+def test_cutoff_starts_at_the_models_value_for_every_query_and_counts_the_rest(qtbot, window, ux_env):
+    panel = window.panel
+    cut = round(panel.bands.cutoff * 100)
+    assert panel.bands.same == pytest.approx(window.service.state.duplicate_threshold, abs=0.005)
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.select_photo(str(ux_env["photos"] / "a" / "IMG_4.jpg"))
+    assert panel.min_score.value() == cut
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        panel.min_score.setValue(95)
+    nearest = panel.k()
+    shown = panel.model.rowCount()
+    text = panel.status.text()
+    assert f"{nearest - shown} more below the cut-off" in text
+    assert all(panel.model.data(panel.model.index(i), Qt.ItemDataRole.UserRole + 2) >= 0.95 for i in range(shown))
+    # the next query starts at the model's cut-off again, not at 0.95
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.select_photo(str(ux_env["photos"] / "a" / "IMG_5.jpg"))
+    assert panel.min_score.value() == cut
+    scores = [panel.model.data(panel.model.index(i), Qt.ItemDataRole.UserRole + 2) for i in range(panel.model.rowCount())]
+    assert all(s >= cut / 100 for s in scores)
+    labels = {panel.bands.label(s) for s in scores}
+    assert labels <= {"same photo", "very similar", "related"}
+    for band in labels:
+        assert band in panel.status.text()
+    if scores:
+        tip = panel.model.data(panel.model.index(0), Qt.ItemDataRole.ToolTipRole)
+        assert f"similarity {scores[0]:.2f}" in tip and panel.bands.label(scores[0]) in tip
+    _shot(window, "similar-bands.png")

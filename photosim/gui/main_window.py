@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from . import about, settings
 from .drop_query import has_usable_data, read_mime
+from .bands import Bands
 from .duplicates_view import DuplicatesView
 from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
 from .preview import PreviewDialog
@@ -360,6 +361,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     def _on_opened(self, state) -> None:
+        self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
         settings.remember_library(state.path)
         self.library_path = state.path
         self.setWindowTitle(f"photosim — {state.path}")
@@ -603,11 +605,13 @@ class MainWindow(QMainWindow):
 
     def set_query(self, q: Query) -> None:
         self.history.push(q)
+        self.panel.reset_cutoff()
         self.run_query()
 
     def go_back(self) -> None:
         if self.history.can_go_back():
             self.history.back()
+            self.panel.reset_cutoff()
             self.run_query()
 
     def run_query(self) -> None:
@@ -619,15 +623,15 @@ class MainWindow(QMainWindow):
             return
         self._query_serial += 1
         serial = self._query_serial
-        k, min_score = self.panel.k(), self.panel.min_similarity()
+        k = self.panel.k()  # the k nearest; the panel shows those above its cut-off and counts the rest
         t0 = time.perf_counter()
 
         def job(lib):
             if q.is_photo:
-                matches = lib.similar(q.photo.id, k, min_score)
+                matches = lib.similar(q.photo.id, k)
                 marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
                 return matches, marks
-            return lib.similar_to_images(q.images, k, min_score), {}
+            return lib.similar_to_images(q.images, k), {}
 
         def done(result=None, error=None):
             if serial != self._query_serial:
@@ -849,6 +853,7 @@ class MainWindow(QMainWindow):
         """The library now uses another encoder (whichever dialog switched): new vectors,
         so new results, and its own duplicate threshold."""
         self.device = None
+        self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
         self.show_message(f"Now searching with model {state.encoder_id}.")
         self.refresh_photos()
         self.run_query()

@@ -72,6 +72,7 @@ class PhotoListModel(QAbstractListModel):
         self._rank: dict[str, int] = {}  # gallery order of the last full sort (paths)
         self._folder: str | None = None
         self.marks: dict[int, int] = {}  # result id -> +1/-1 for the current query
+        self.bands = None  # results: photosim.gui.bands.Bands, the words for the scores
         if thumbs is not None:
             thumbs.ready.connect(self._thumb_ready)
 
@@ -96,7 +97,11 @@ class PhotoListModel(QAbstractListModel):
         if role == ThumbFailedRole:
             return self.thumbs.failed(p.path, p.size, p.mtime_ns) if self.thumbs else False
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(p)
+            if self._scores is None:
+                return tooltip(p)
+            score = self._scores[index.row()]
+            band = self.bands.label(score) if self.bands is not None else None
+            return f"{tooltip(p)}\n{band + ' · ' if band else ''}similarity {score:.2f}"
         return None
 
     def flags(self, index):

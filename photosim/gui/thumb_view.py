@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 QPixmapCache.setCacheLimit(192 * 1024)  # KB
 
+_BAND_COLOURS = {"same photo": QColor(30, 120, 50, 225), "very similar": QColor(30, 90, 170, 225),
+                 "related": QColor(70, 70, 70, 200)}
+
 
 class ThumbnailDelegate(QStyledItemDelegate):
     def __init__(self, view: ThumbnailGrid):
@@ -52,8 +55,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "can't\nshow")
             img_rect = inner
         if score is not None:
-            self._badge(painter, img_rect, f"{score:.2f}", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
-                        QColor(0, 0, 0, 170), QColor("white"))
+            bands = getattr(index.model(), "bands", None)
+            band = bands.label(score) if bands is not None else None
+            self._badge(painter, img_rect, band or f"{score:.2f}",
+                        Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
+                        _BAND_COLOURS.get(band, QColor(0, 0, 0, 170)), QColor("white"))
         if mark:
             good = mark > 0
             self._badge(painter, img_rect, "✓ similar" if good else "✗ not similar",
