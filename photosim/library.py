@@ -22,7 +22,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, switch, trash
+from .pipeline import albums, export, folders, switch, trash
 from .pipeline.duplicates import find_duplicates
 from .progress import as_token
 from .search import Search
@@ -154,15 +154,17 @@ class Library:
 
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
-        report = Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
-                      batch_size=batch_size, workers=workers, skip=[str(self.path)]).run()
-        if not report.cancelled:
-            self.store.roots.add(roots)
-        return report
+        self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
+        return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
+                    batch_size=batch_size, workers=workers, skip=[str(self.path)]).run()
 
     def roots(self) -> list[str]:
         """Folders that have been scanned into this library."""
         return self.store.roots.all()
+
+    def remove_root(self, folder: str | os.PathLike) -> int:
+        """Forget a scanned folder and its photos (the files stay); returns how many photos left."""
+        return self._writable() or folders.remove_root(self.store, self._index, os.path.abspath(os.fspath(folder)))
 
     def rescan(self, **kw) -> ScanReport:
         return self.scan(self.roots(), **kw)

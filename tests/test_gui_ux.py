@@ -222,3 +222,88 @@ def test_cutoff_starts_at_the_models_value_for_every_query_and_counts_the_rest(q
         tip = panel.model.data(panel.model.index(0), Qt.ItemDataRole.ToolTipRole)
         assert f"similarity {scores[0]:.2f}" in tip and panel.bands.label(scores[0]) in tip
     _shot(window, "similar-bands.png")
+
+
+def test_delete_key_trashes_the_selection_after_a_summary_and_counters_agree(qtbot, window, ux_env, monkeypatch):
+    import send2trash
+
+    from photosim.gui import trash_dialog
+
+    trashed = []
+    monkeypatch.setattr(send2trash, "send2trash", lambda p: trashed.append(p))
+    window.folder_combo.setCurrentIndex(0)
+    victims = [str(ux_env["photos"] / "a" / f"IMG_{i}.jpg") for i in (7, 8)]
+    sel = window.grid.selectionModel()
+    sel.clearSelection()
+    for v in victims:
+        sel.select(window.model.index(window.model.row_of(v)), sel.SelectionFlag.Select)
+    window.grid.setFocus()
+    asked = []
+    monkeypatch.setattr(trash_dialog, "confirm_trash", lambda parent, photos: asked.append(photos) or False)
+    qtbot.keyClick(window.grid, Qt.Key.Key_Delete)
+    assert [p.path for p in asked[0]] == victims and trashed == []  # Cancel: nothing moved
+    # the real dialog: a summary with count and size, a list, the buttons on screen, Cancel the default
+    dialog = trash_dialog.TrashConfirmDialog(asked[0], window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.summary.text().startswith("Move 2 photos (") and "KB" in dialog.summary.text()
+    assert dialog.list.count() == 2 and victims[0] in dialog.list.item(0).text()
+    assert dialog.ok.text() == "Move 2 to trash" and not dialog.ok.isDefault()
+    _shot(dialog, "trash-confirm.png")
+    big = trash_dialog.TrashConfirmDialog([window.model.photo(0)] * 300, window)
+    qtbot.addWidget(big)
+    big.show()
+    assert big.height() <= 520 and big.buttons.geometry().bottom() <= big.height()  # 300 rows scroll
+    dialog.close()
+    big.close()
+
+    before = window.info.photos
+    monkeypatch.setattr(trash_dialog, "confirm_trash", lambda parent, photos: True)
+    with qtbot.waitSignal(window.trashDone, timeout=WAIT) as done:
+        qtbot.keyClick(window.grid, Qt.Key.Key_Delete)
+    assert sorted(done.args[0]) == sorted(victims) and sorted(trashed) == sorted(victims)
+    assert all(window.model.row_of(v) is None for v in victims)
+    qtbot.waitUntil(lambda: window.info.photos == before - 2, timeout=WAIT)
+    assert window.library_label.text().startswith(f"{before - 2:,} photos")
+    assert window.count_label.text() == f"{before - 2:,} photos"
+
+
+def test_similar_panel_context_menu_moves_a_result_to_trash(qtbot, window, ux_env, monkeypatch):
+    import send2trash
+
+    from photosim.gui import trash_dialog
+
+    trashed = []
+    monkeypatch.setattr(send2trash, "send2trash", lambda p: trashed.append(p))
+    monkeypatch.setattr(trash_dialog, "confirm_trash", lambda parent, photos: True)
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.select_photo(str(ux_env["photos"] / "a" / "IMG_11.jpg"))
+    window.panel.min_score.setValue(0)
+    qtbot.waitSignal(window.resultsShown, timeout=WAIT).wait()
+    result = window.panel.model.photo(0)
+    menu = window.build_photo_menu([result], from_results=True)
+    action = next(a for a in menu.actions() if a.text() == "Move to trash…")
+    with qtbot.waitSignal(window.trashDone, timeout=WAIT):
+        action.trigger()
+    assert trashed == [result.path]
+    assert result.path not in [p.path for p in window.panel.model.photos()]
+    assert window.model.row_of(result.path) is None
+
+
+def test_remove_a_folder_from_the_library(qtbot, window, ux_env):
+    folder = str(ux_env["photos"] / "b")
+    window.service.call(lambda lib: lib.scan([folder]), None, name="adding b as its own folder")
+    window.service.wait_idle()
+    window.refresh_photos()
+    qtbot.waitUntil(lambda: folder in window.info.roots, timeout=WAIT)
+    with qtbot.waitSignal(window.folderRemoved, timeout=WAIT):
+        window.remove_folder(folder)
+    qtbot.waitUntil(lambda: folder not in (window.info.roots or []), timeout=WAIT)
+    # the parent folder still covers b's photos, so they stay; the files are never touched
+    assert window.model.row_of(str(ux_env["photos"] / "b" / "b0.jpg")) is not None
+    assert (ux_env["photos"] / "b" / "b0.jpg").exists()
+    parent = str(ux_env["photos"])
+    with qtbot.waitSignal(window.folderRemoved, timeout=WAIT):
+        window.remove_folder(parent)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 0, timeout=WAIT)
+    assert "forgotten" in window.banner.text() and (ux_env["photos"] / "b" / "b0.jpg").exists()

@@ -39,7 +39,8 @@ from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
 from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
 from .scan_bar import ProblemsPanel, ScanBar
-from .service import LibraryService, error_text
+from . import trash_dialog
+from .service import Kind, LibraryService, error_text
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
     galleryLoaded = Signal()
     resultsShown = Signal()
     messageShown = Signal(str)
+    trashDone = Signal(list)      # paths moved to the trash from the gallery or the similar panel
+    folderRemoved = Signal(str)
 
     def __init__(self, library_path: str | None = None, device: str | None = None, thumbs_dir=None):
         super().__init__()
@@ -249,6 +252,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Library")
         self.act_add = m.addAction("&Add folder…", self.add_folder, QKeySequence("Ctrl+O"))
         self.act_rescan = m.addAction("&Re-scan folders", lambda: self.start_scan(None), QKeySequence("F5"))
+        self.act_remove_folder = m.addAction("Re&move a folder from the library…", self.choose_folder_to_remove)
         m.addSeparator()
         m.addAction("Open &library…", self.choose_library)
         self.recent_menu = m.addMenu("Recent libraries")
@@ -261,6 +265,13 @@ class MainWindow(QMainWindow):
         self.act_copy = m.addAction("&Copy path", lambda: self.copy_paths(self.selected_photos()),
                                     QKeySequence.StandardKey.Copy)
         self.act_album = m.addAction("Add to a&lbum…", lambda: self.add_to_album(self.selected_photos()))
+        m.addSeparator()
+        self.act_trash = m.addAction("Move to &trash…", self.trash_selected, QKeySequence.StandardKey.Delete)
+        # the key itself is the views' (deleteRequested): the gallery's selection, or the result
+        self.act_trash.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.grid.deleteRequested.connect(self.trash_selected)
+        self.panel.results.deleteRequested.connect(
+            lambda: self.trash_photos([p for p in [self.panel.results.currentIndex().data(PhotoRole)] if p is not None]))
 
         m = mb.addMenu("&View")
         self.act_back = m.addAction("&Back", self.go_back, QKeySequence("Alt+Left"))
@@ -297,7 +308,8 @@ class MainWindow(QMainWindow):
 
     def _set_library_actions(self, on: bool) -> None:
         writable = on and not self.service.readonly
-        for act in (self.act_add, self.act_rescan, self.act_album, self.act_models):
+        for act in (self.act_add, self.act_rescan, self.act_album, self.act_models, self.act_trash,
+                    self.act_remove_folder):
             act.setEnabled(writable)
         for act in (self.act_dups, self.act_paste):
             act.setEnabled(on)
@@ -734,6 +746,9 @@ class MainWindow(QMainWindow):
         menu.addAction("Preview", lambda: self.show_preview(p))
         album = menu.addAction("Add to album…", lambda: self.add_to_album(photos))
         album.setEnabled(not self.service.readonly)
+        n = len(photos)
+        trash = menu.addAction(f"Move {n} to trash…" if n > 1 else "Move to trash…", lambda: self.trash_photos(photos))
+        trash.setEnabled(not self.service.readonly)
         q = self.history.current
         if from_results and q is not None and q.is_photo:
             menu.addSeparator()
@@ -821,8 +836,78 @@ class MainWindow(QMainWindow):
         return self._dup_view
 
     def _on_trashed(self, paths: list) -> None:
-        self.model.remove_paths(set(paths))
+        gone = set(paths)
+        self.model.remove_paths(gone)
+        self.panel.model.remove_paths(gone)
+        q = self.history.current
+        if q is not None and q.is_photo and q.photo.path in gone:
+            self.history.clear()
+            self.run_query()
+            self.panel.show_query(None, False)
         self._update_count()
+        self.refresh_photos()  # the status bar's count and the toolbar's come from one fresh read
+
+    # -- trash and folders ---------------------------------------------------------------------
+    def trash_selected(self) -> None:
+        self.trash_photos(self.selected_photos())
+
+    def trash_photos(self, photos: list) -> bool:
+        """Ask (count, size, the list), then move them to the system trash in a job."""
+        if not photos or not self.service.is_open or self.service.readonly:
+            return False
+        if self.service.exclusive:
+            self.show_message(self.service.refusal())
+            return False
+        if not trash_dialog.confirm_trash(self, photos):
+            return False
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Nothing was moved: {error_text(error, 'Moving to the trash')}", timeout=0)
+                return
+            moved, failed = result
+            if moved:
+                self._on_trashed(moved)
+            text = f"Moved {len(moved)} photo{'s' if len(moved) != 1 else ''} to the trash."
+            if failed:
+                text += f" {len(failed)} could not be moved: {failed[0][0]}: {failed[0][1]}"
+            self.show_message(text, timeout=0 if failed else 7000)
+            self.trashDone.emit(moved)
+
+        self.service.call(lambda lib: trash_dialog.move_to_trash(lib, photos), done, kind=Kind.EXCLUSIVE,
+                          name="moving photos to the trash")
+        return True
+
+    def choose_folder_to_remove(self) -> None:
+        roots = self.info.roots if self.info is not None else []
+        if not roots:
+            self.show_message("This library has no folders yet.")
+            return
+        folder, ok = QInputDialog.getItem(self, "Remove a folder from the library",
+                                          "Forget this folder and its photos (the files stay where they are):",
+                                          roots, 0, False)
+        if ok and folder:
+            self.remove_folder(folder)
+
+    def remove_folder(self, folder: str) -> bool:
+        if self.service.scanning or self.service.exclusive:
+            self.show_message(self.service.refusal() if self.service.exclusive else "A scan is running.")
+            return False
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"The folder stays: {error_text(error, 'Removing the folder')}", timeout=0)
+                return
+            self.show_message(f"Removed {folder} from the library ({result:,} photos forgotten; "
+                              "the files were not touched).")
+            self.history.clear()
+            self.panel.show_query(None, False)
+            self.refresh_photos()
+            self.folderRemoved.emit(folder)
+
+        self.service.call(lambda lib: lib.remove_root(folder), done, kind=Kind.EXCLUSIVE,
+                          name="removing a folder")
+        return True
 
     def show_finetune(self) -> None:
         try:

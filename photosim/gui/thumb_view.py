@@ -105,9 +105,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
 
 class ThumbnailGrid(QListView):
-    """Thumbnail grid; Space asks for a preview, Enter activates."""
+    """Thumbnail grid; Space asks for a preview, Enter activates, Delete asks to trash."""
 
     previewRequested = Signal()
+    deleteRequested = Signal()  # the Delete key: move the selection to the trash (after asking)
 
     def __init__(self, parent=None, thumb_size: int = 160):
         super().__init__(parent)
@@ -156,6 +157,9 @@ class ThumbnailGrid(QListView):
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.modifiers():
             self.previewRequested.emit()
+            return
+        if event.key() == Qt.Key.Key_Delete and not event.modifiers():
+            self.deleteRequested.emit()
             return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self.activated.emit(self.currentIndex())
