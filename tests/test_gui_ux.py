@@ -307,3 +307,44 @@ def test_remove_a_folder_from_the_library(qtbot, window, ux_env):
         window.remove_folder(parent)
     qtbot.waitUntil(lambda: window.model.rowCount() == 0, timeout=WAIT)
     assert "forgotten" in window.banner.text() and (ux_env["photos"] / "b" / "b0.jpg").exists()
+
+
+def test_preview_fits_without_enlarging_and_shows_100_percent(qtbot, tmp_path):
+    from PIL import Image
+
+    from photosim.gui.preview import PreviewDialog
+
+    small = tmp_path / "small.jpg"
+    draw_scene(1, (300, 200)).save(small, quality=90)
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3200, 2000), (40, 90, 160)).save(big)
+    dialog = PreviewDialog()
+    qtbot.addWidget(dialog)
+    dialog.resize(1000, 760)
+    dialog.show()
+    photo = lambda p: SimpleNamespace(path=str(p), name=p.name)  # noqa: E731
+    dialog.show_photo(photo(small), "small")
+    assert dialog.wait_loaded()
+    qtbot.waitUntil(lambda: not dialog._thumb, timeout=WAIT)
+    dpr = dialog.devicePixelRatioF()
+    assert dialog.image.size().width() == round(300 / dpr)  # fit: never blown up past 100 %
+    assert "Fit (100 %)" in dialog.zoom_label.text()
+    dialog.show_photo(photo(big), "big")
+    assert dialog.wait_loaded()
+    qtbot.waitUntil(lambda: not dialog._thumb, timeout=WAIT)
+    assert dialog.image.width() <= dialog.scroll.viewport().width()  # the whole photo
+    assert dialog._source.width() == 2400 and not dialog._full  # a preview-sized decode first
+    qtbot.keyClick(dialog, Qt.Key.Key_1)
+    assert dialog.wait_loaded()
+    qtbot.waitUntil(lambda: dialog._source.width() == 3200, timeout=WAIT)  # 100 %: the full photo
+    assert dialog.image.width() == round(3200 / dpr) and dialog.zoom_label.text() == "100 %"
+    assert dialog.scroll.horizontalScrollBar().maximum() > 0  # it scrolls
+    qtbot.keyClick(dialog, Qt.Key.Key_Plus)
+    assert dialog.zoom == 1.5 and dialog.image.width() == round(4800 / dpr)
+    qtbot.keyClick(dialog, Qt.Key.Key_0)
+    assert dialog.zoom is None and dialog.image.width() <= dialog.scroll.viewport().width()
+    dialog.show_photo(photo(small), "small")
+    dialog.wait_loaded()
+    qtbot.waitUntil(lambda: not dialog._thumb, timeout=WAIT)
+    dialog.set_zoom(1.0)
+    _shot(dialog, "preview-100.png")
