@@ -224,6 +224,39 @@ def test_cutoff_starts_at_the_models_value_for_every_query_and_counts_the_rest(q
     _shot(window, "similar-bands.png")
 
 
+def test_relaunch_restores_folder_filter_query_and_scroll(qtbot, ux_env, qapp):
+    from photosim.gui.main_window import MainWindow
+
+    folder = str(ux_env["photos"] / "a")
+    w = MainWindow(str(ux_env["lib"]))
+    w.resize(1024, 700)
+    w.show()
+    assert _spin_until(lambda: w.gallery_ready, 60)
+    w.size_slider.setValue(200)
+    combo = w.folder_combo
+    combo.setCurrentIndex(combo.findData(folder))
+    target = next(p.path for p in w.model.photos() if p.name == "IMG_20.jpg")
+    with qtbot.waitSignal(w.resultsShown, timeout=WAIT):
+        w.select_photo(target)
+    w.grid.verticalScrollBar().setValue(w.grid.verticalScrollBar().maximum() // 2 or 1)
+    scroll = w.grid.verticalScrollBar().value()
+    assert scroll > 0
+    w.close()
+
+    w2 = MainWindow(str(ux_env["lib"]))
+    qtbot.addWidget(w2)
+    w2.resize(1024, 700)
+    w2.show()
+    with qtbot.waitSignal(w2.resultsShown, timeout=WAIT):
+        assert _spin_until(lambda: w2.gallery_ready, 60)
+    assert w2.folder_combo.currentData() == folder and w2.model.folder == folder
+    assert w2.panel.title.text() == "IMG_20.jpg"
+    assert w2.grid.currentIndex().data(Qt.ItemDataRole.UserRole + 1).path == target
+    assert w2.grid.verticalScrollBar().value() == scroll
+    _shot(w2, "relaunch.png")
+    w2.close()
+
+
 def test_delete_key_trashes_the_selection_after_a_summary_and_counters_agree(qtbot, window, ux_env, monkeypatch):
     import send2trash
 
@@ -348,3 +381,4 @@ def test_preview_fits_without_enlarging_and_shows_100_percent(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not dialog._thumb, timeout=WAIT)
     dialog.set_zoom(1.0)
     _shot(dialog, "preview-100.png")
+

@@ -4,6 +4,7 @@ work happens in :class:`LibraryService` jobs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -343,7 +344,30 @@ class MainWindow(QMainWindow):
         settings.set_value("thumb_size", self.size_slider.value())
         settings.set_value("sort", self.model.sort)
         settings.set_value("sort_descending", self.model.descending)
+        if self.gallery_ready and self.library_path:
+            q = self.history.current
+            settings.set_value("last_view", json.dumps({
+                "library": os.path.abspath(self.library_path), "folder": self.model.folder,
+                "query": q.photo.path if q is not None and q.is_photo else None,
+                "scroll": self.grid.verticalScrollBar().value()}))
 
+    def _restore_view(self) -> None:
+        """Relaunched on the same library: the folder filter, the query, the scroll position."""
+        try:
+            view = json.loads(settings.value("last_view", "") or "{}")
+        except (TypeError, ValueError):
+            return
+        if not isinstance(view, dict) or view.get("library") != os.path.abspath(self.library_path or ""):
+            return
+        i = self.folder_combo.findData(view.get("folder")) if view.get("folder") else -1
+        if i > 0:
+            self.folder_combo.setCurrentIndex(i)
+        if view.get("query"):
+            self.select_photo(view["query"])
+        self.grid.doItemsLayout()
+        scroll = view.get("scroll")
+        if isinstance(scroll, int):
+            self.grid.verticalScrollBar().setValue(scroll)
     # -- library -------------------------------------------------------------------------
     def open_library(self, path: str | None) -> None:
         self.service.close()
@@ -460,6 +484,8 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(1)
         if not self.gallery_ready:
             self.gallery_ready = True
+            if photos:
+                self._restore_view()
             self.galleryLoaded.emit()
 
     def _fill_folders(self) -> None:
