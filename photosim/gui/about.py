@@ -15,8 +15,9 @@ CREDITS = (
     ("torchvision's ImageNet MobileNetV2 weights", "the start of the bundled encoder (BSD-3-Clause)"),
     ("Caltech-101", "the photos the encoder is trained on (CC BY 4.0): L. Fei-Fei, R. Fergus, P. Perona, "
                     "CVPR 2004 Workshop on Generative-Model Based Vision"),
-    ("Debian's wallpaper packages", "the photos in the README's screenshots (their authors, under the "
-                                    "licences in each package's debian/copyright)"),
+    ("Debian's wallpaper packages (plasma-workspace-wallpapers, gnome-backgrounds, mate-backgrounds, "
+     "ukui-wallpapers)", "the photos in the README's screenshots, by their authors under the licences in "
+                         "each package's copyright file"),
     ("Qt and PySide6", "the window (LGPL-3.0)"),
     ("hnswlib, SQLAlchemy, Pillow, PyTorch, pytorch-metric-learning, send2trash", "the engine"),
 )
