@@ -207,6 +207,12 @@ def test_cutoff_starts_at_the_models_value_for_every_query_and_counts_the_rest(q
     shown = panel.model.rowCount()
     text = panel.status.text()
     assert f"{nearest - shown} more below the cut-off" in text
+    assert panel.show_below.isVisible() and panel.show_below.text() == f"Show {nearest - shown} more"
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        panel.show_below.click()
+    assert panel.min_score.value() == 0 and panel.model.rowCount() == nearest and not panel.show_below.isVisible()
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        panel.min_score.setValue(95)
     assert all(panel.model.data(panel.model.index(i), Qt.ItemDataRole.UserRole + 2) >= 0.95 for i in range(shown))
     # the next query starts at the model's cut-off again, not at 0.95
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):

@@ -99,6 +99,14 @@ class SimilarPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setToolTip("Click a photo to search from it; right-click to mark it similar or not. "
                                "Move the similarity slider left to see the photos below the cut-off.")
+        self.show_below = QToolButton()
+        self.show_below.setAutoRaise(True)
+        self.show_below.setToolTip("Lower the cut-off to 0 for this query")
+        self.show_below.clicked.connect(lambda: self.min_score.setValue(0))
+        self.show_below.hide()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.show_below, 0, Qt.AlignmentFlag.AlignTop)
         self.model = PhotoListModel(thumbs, self)
         self.model.bands = self.bands
         self.results = ThumbnailGrid(self, thumb_size=112)
@@ -112,7 +120,7 @@ class SimilarPanel(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(header)
         layout.addLayout(controls)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
         self.hint = QLabel("Select a photo to see the photos most like it.\n\n"
                            "Or drop an image — from your file manager or a web browser — anywhere on this "
                            "window, or paste one with Ctrl+V. It is only searched with, never added.")
@@ -157,6 +165,7 @@ class SimilarPanel(QWidget):
         self._query = q
         self.back.setEnabled(can_go_back)
         self.model.marks = {}
+        self.show_below.hide()
         if q is None:
             self.title.setText("Similar photos")
             self.subtitle.setText("Select a photo, or drop one onto the window.")
@@ -198,6 +207,8 @@ class SimilarPanel(QWidget):
         self.model.set_photos([m.photo for m in shown], [m.score for m in shown])
         self.results.scrollToTop()
         more = f" · {below} more below the cut-off" if below else ""
+        self.show_below.setText(f"Show {below} more")
+        self.show_below.setVisible(below > 0)
         if shown:
             counts = {}
             for m in shown:
@@ -214,6 +225,7 @@ class SimilarPanel(QWidget):
 
     def show_error(self, message: str) -> None:
         self.model.set_photos([], [])
+        self.show_below.hide()
         self.status.setText(f"⚠ {message}")
 
     def _clicked(self, index: QModelIndex) -> None:
