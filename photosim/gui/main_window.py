@@ -32,15 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import about, settings
-from .drop_query import has_usable_data, read_mime
+from . import about, settings, trash_dialog
 from .bands import Bands
+from .drop_query import has_usable_data, read_mime
 from .duplicates_view import DuplicatesView
 from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
 from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
 from .scan_bar import ProblemsPanel, ScanBar
-from . import trash_dialog
 from .service import Kind, LibraryService, error_text
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
@@ -368,6 +367,7 @@ class MainWindow(QMainWindow):
         scroll = view.get("scroll")
         if isinstance(scroll, int):
             self.grid.verticalScrollBar().setValue(scroll)
+
     # -- library -------------------------------------------------------------------------
     def open_library(self, path: str | None) -> None:
         self.service.close()
@@ -868,8 +868,7 @@ class MainWindow(QMainWindow):
         q = self.history.current
         if q is not None and q.is_photo and q.photo.path in gone:
             self.history.clear()
-            self.run_query()
-            self.panel.show_query(None, False)
+            self.run_query()  # the panel goes back to its hint
         self._update_count()
         self.refresh_photos()  # the status bar's count and the toolbar's come from one fresh read
 
@@ -916,8 +915,8 @@ class MainWindow(QMainWindow):
             self.remove_folder(folder)
 
     def remove_folder(self, folder: str) -> bool:
-        if self.service.scanning or self.service.exclusive:
-            self.show_message(self.service.refusal() if self.service.exclusive else "A scan is running.")
+        if self.service.exclusive:  # a scan, a model switch, a trash: never beside one
+            self.show_message(self.service.refusal())
             return False
 
         def done(result=None, error=None):
