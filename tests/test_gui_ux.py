@@ -272,11 +272,11 @@ def test_delete_key_trashes_the_selection_after_a_summary_and_counters_agree(qtb
     monkeypatch.setattr(send2trash, "send2trash", lambda p: trashed.append(p))
     window.folder_combo.setCurrentIndex(0)
     victims = [str(ux_env["photos"] / "a" / f"IMG_{i}.jpg") for i in (7, 8)]
+    window.grid.setFocus()  # before selecting: focusing a view without a current row selects its first
+    QApplication.processEvents()
     sel = window.grid.selectionModel()
-    sel.clearSelection()
-    for v in victims:
-        sel.select(window.model.index(window.model.row_of(v)), sel.SelectionFlag.Select)
-    window.grid.setFocus()
+    sel.setCurrentIndex(window.model.index(window.model.row_of(victims[0])), sel.SelectionFlag.ClearAndSelect)
+    sel.select(window.model.index(window.model.row_of(victims[1])), sel.SelectionFlag.Select)
     asked = []
     monkeypatch.setattr(trash_dialog, "confirm_trash", lambda parent, photos: asked.append(photos) or False)
     qtbot.keyClick(window.grid, Qt.Key.Key_Delete)
