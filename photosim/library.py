@@ -22,7 +22,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, import_vectors, switch, trash
+from .pipeline import albums, export, folders, import_vectors, switch, trash
 from .pipeline.duplicates import find_duplicates
 from .progress import as_token
 from .search import Search
@@ -135,13 +135,7 @@ class Library:
         """Forget a fine-tune (never the active or the bundled one), its vectors, and its
         backbone's cached features when no model left uses that backbone."""
         self._writable()
-        if model_id == self.encoder_id:
-            raise PhotosimError("the active model cannot be deleted; switch to another one first")
-        backbone = self.registry.card(model_id).backbone_id
-        self.registry.delete(model_id)
-        self.store.vectors.drop(model_id)
-        if backbone not in {m.backbone_id for m in self.models()}:
-            self.store.features.drop(backbone)
+        switch.delete_model(self.store, self.registry, model_id, self.encoder_id)
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
@@ -153,14 +147,17 @@ class Library:
 
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
-        report = Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
-                      batch_size=batch_size, workers=workers, skip=[str(self.path)]).run()
-        if not report.cancelled:
-            self.store.roots.add(roots)
-        return report
+        self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
+        return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
+                    batch_size=batch_size, workers=workers, skip=[str(self.path)]).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
+
+    def remove_root(self, folder: str | os.PathLike) -> int:
+        """Forget a scanned folder and its photos (the files stay); returns how many photos left."""
+        self._writable()
+        return folders.remove_root(self.store, self._index, os.path.abspath(os.fspath(folder)))
 
     def rescan(self, **kw) -> ScanReport:
         return self.scan(self.roots(), **kw)

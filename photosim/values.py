@@ -90,8 +90,14 @@ class ScanProgress(Progress):
     current: str | None = None
 
     @property
+    def read(self) -> int:
+        """Photos read in this scan (already-indexed unchanged ones cost a stat, not a read)."""
+        return max(0, self.done - self.unchanged)
+
+    @property
     def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        """Photos read per second in this scan (unchanged ones do not count)."""
+        return self.read / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def eta(self) -> float | None:

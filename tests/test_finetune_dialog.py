@@ -50,7 +50,7 @@ def service(albums_lib, qtbot):
 def _train(qtbot, dlg, epochs=0):  # 0: auto
     dlg.epochs.setValue(epochs)
     dlg.start_btn.click()
-    qtbot.waitUntil(lambda: dlg.accept_btn.isEnabled() or "Stopped" in dlg.status.text(), timeout=180_000)
+    qtbot.waitUntil(lambda: dlg.discard_btn.isEnabled() or "Stopped" in dlg.status.text(), timeout=180_000)
     dlg.wait_idle()
 
 

@@ -62,8 +62,13 @@ def test_first_run_welcome_then_scan_with_progress_and_problems(qtbot, gui_dirs)
     from photosim.values import ScanProgress
 
     w.scan_bar.update_progress(ScanProgress("scanning", total=100, done=25, elapsed=5.0))
-    assert "25 / 100" in w.scan_bar.label.text() and "5.0 photos/s" in w.scan_bar.label.text()
+    assert "25 / 100" in w.scan_bar.label.text() and "5.0 photos read/s" in w.scan_bar.label.text()
     assert "ETA 00:15" in w.scan_bar.label.text()
+    # a re-scan: only the photos read in this scan count towards the rate
+    w.scan_bar.update_progress(ScanProgress("scanning", total=100, done=25, unchanged=20, elapsed=5.0))
+    assert "20 unchanged" in w.scan_bar.label.text() and "1.0 photos read/s" in w.scan_bar.label.text()
+    w.scan_bar.update_progress(ScanProgress("scanning", total=100, done=25, unchanged=25, elapsed=5.0))
+    assert "photos read/s" not in w.scan_bar.label.text()
 
 
 def test_scan_cancel_keeps_what_was_indexed(qtbot, gui_dirs):
@@ -87,6 +92,9 @@ def test_scan_cancel_keeps_what_was_indexed(qtbot, gui_dirs):
     qtbot.waitUntil(lambda: not w.service.busy, timeout=WAIT)
     assert 0 < w.model.rowCount() < 70
     assert w.act_rescan.isEnabled()
+    # the cancelled first scan still knows its folder: F5 re-scans it instead of asking
+    assert w.info.roots == [str(photos)]
+    assert w.service.lib.roots() == [str(photos)]
 
 
 def test_gui_command_is_registered_without_importing_qt():

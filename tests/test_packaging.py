@@ -26,6 +26,7 @@ def test_wheel_carries_encoder(tmp_path):
         weights = card["weights"]
         assert f"photosim/resources/encoder/{weights}" in names
         assert zf.getinfo(f"photosim/resources/encoder/{weights}").file_size > 1_000_000
+        assert "photosim/resources/desktop/photosim.desktop" in names  # photosim install-desktop
         assert "photosim/library.py" in names and "photosim/gui/__init__.py" in names
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         text = zf.read(entry_points).decode()

@@ -41,10 +41,36 @@ def make_app(argv: list[str] | None = None):
         app = QApplication(argv or [sys.argv[0]])
         app.setApplicationDisplayName("photosim")
         app.setDesktopFileName("photosim")
+        from PySide6.QtGui import QIcon
+
+        from .about import icon_files
+
+        icon = QIcon()
+        for f in icon_files():
+            icon.addFile(str(f))
+        app.setWindowIcon(icon)
     return app
 
 
+def startup_problem() -> str | None:
+    """Why Qt cannot start or open a window here, in one sentence (None when it can)."""
+    if "PySide6.QtWidgets" in sys.modules and sys.modules["PySide6.QtWidgets"].QApplication.instance():
+        return None  # inside a running Qt program (a test): it has a platform already
+    from .system_check import install_sentence, missing_soname, platform_problem
+
+    try:
+        import PySide6.QtWidgets  # noqa: F401 - loads QtGui's system libraries (EGL, fontconfig, ...)
+    except ImportError as exc:
+        soname = missing_soname(exc)
+        return install_sentence([soname]) if soname else f"photosim cannot start Qt: {exc}."
+    return platform_problem()
+
+
 def run(args) -> int:
+    problem = startup_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     from PySide6.QtCore import QEventLoop, Qt
     from PySide6.QtWidgets import QApplication
 

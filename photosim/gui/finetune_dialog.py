@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QDialog,
+    QFileDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -42,7 +43,13 @@ from .common import read_image, show_progress
 from .service import Kind, error_text
 
 THUMB = 64
-METRICS = (("recall_at_1", "Recall@1"), ("map_at_r", "MAP@R"), ("precision_at_10", "Precision@10"))
+# In words first; the usual names in each row's tooltip.
+METRICS = (("recall_at_1", "First match from the same album"), ("map_at_r", "Album photos ranked first"),
+           ("precision_at_10", "Same-album photos in the top 10"))
+METRIC_TIPS = {"recall_at_1": "Recall@1: how often a photo's most similar photo is from its own album",
+               "map_at_r": "MAP@R: how well a photo's album-mates come before every other photo",
+               "precision_at_10": "Precision@10: the share of the 10 most similar photos from the same album"}
+MIN_ALBUMS, MIN_PHOTOS = 3, 4  # what makes a comparison on held-out photos possible
 
 
 class LossCurve(QWidget):
@@ -153,6 +160,7 @@ class FineTuneDialog(QDialog):
     """Fine-tune the library's model on its albums and marks; Accept switches to the result."""
 
     model_accepted = Signal(str)
+    albumsMade = Signal(int)
 
     def __init__(self, service, parent=None):
         super().__init__(parent)
@@ -174,17 +182,29 @@ class FineTuneDialog(QDialog):
         albums_box = QGroupBox("Albums to learn from")
         ab = QVBoxLayout(albums_box)
         self.album_list = QListWidget()
-        self.album_list.setMinimumHeight(110)
+        self.album_list.setMinimumHeight(72)
         ab.addWidget(self.album_list)
+        self.albums_hint = QLabel()  # a full-width row under the boxes (see below)
+        self.albums_hint.setWordWrap(True)
+        self.albums_hint.setObjectName("albumsHint")
+        self.albums_hint.setStyleSheet("#albumsHint { background: palette(tool-tip-base); color: palette(tool-tip-text);"
+                                       " border: 1px solid palette(mid); border-radius: 4px; padding: 6px; }")
+        self.from_folders_btn = QPushButton("Make albums from folders…")
+        self.from_folders_btn.setToolTip("Pick a folder: each of its sub-folders becomes an album (the photos "
+                                         "are scanned into the library; nothing is moved or copied)")
+        self.from_folders_btn.clicked.connect(self.albums_from_folders)
+        ab.addWidget(self.from_folders_btn, 0, Qt.AlignmentFlag.AlignLeft)
         self.marks_check = QCheckBox()
         ab.addWidget(self.marks_check)
         top.addWidget(albums_box, 3)
 
         mode_box = QGroupBox("Training")
         mb = QVBoxLayout(mode_box)
-        self.quick = QRadioButton("Quick (head only, seconds)")
-        self.thorough = QRadioButton("Thorough (last network blocks too; reads the photos again:\n"
-                                     "minutes, up to half an hour without a GPU)")
+        self.quick = QRadioButton("Quick: adjusts only the final step (seconds)")
+        self.quick.setToolTip("Retrains the projection head on features already computed")
+        self.thorough = QRadioButton("Thorough: also relearns how photos are seen; reads every\n"
+                                     "photo again (minutes, up to half an hour without a GPU)")
+        self.thorough.setToolTip("Also retrains the network's last blocks")
         self.quick.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.quick)
@@ -192,10 +212,12 @@ class FineTuneDialog(QDialog):
         mb.addWidget(self.quick)
         mb.addWidget(self.thorough)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Epochs:"))
+        row.addWidget(QLabel("Training rounds:"))
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 500)
         self.epochs.setSpecialValueText("auto")  # 0: the engine decides from the number of photos
+        self.epochs.setToolTip("Epochs: how many times training goes through your photos; auto picks a "
+                               "number from how many there are")
         self.epochs.setValue(0)
         row.addWidget(self.epochs)
         row.addStretch(1)
@@ -211,6 +233,7 @@ class FineTuneDialog(QDialog):
         mb.addStretch(1)
         top.addWidget(mode_box, 2)
         root.addLayout(top)
+        root.addWidget(self.albums_hint)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -278,6 +301,17 @@ class FineTuneDialog(QDialog):
             if a.count < 2:
                 item.setToolTip("an album needs at least two photos")
             self.album_list.addItem(item)
+        usable = [a for a in albums if a.count >= MIN_PHOTOS]
+        if len(usable) < MIN_ALBUMS:
+            have = (f"You have {len(usable)} album{'s' if len(usable) != 1 else ''} with {MIN_PHOTOS} or more photos. "
+                    if albums else "You have no albums yet. ")
+            self.albums_hint.setText(
+                f"{have}Put at least {MIN_PHOTOS} photos into each of {MIN_ALBUMS} or more albums, so that some can "
+                "be held back to check the new model: right-click photos in the gallery → Add to album, or make "
+                "albums from folders (one album per sub-folder).")
+            self.albums_hint.show()
+        else:
+            self.albums_hint.hide()
         self._n_marks = len(marks)
         pos = sum(1 for m in marks if m.label > 0)
         self.marks_check.setText(f"Use my marks ({pos} similar, {len(marks) - pos} not similar)")
@@ -291,6 +325,28 @@ class FineTuneDialog(QDialog):
             if item.checkState() == Qt.CheckState.Checked:
                 out.append(item.data(Qt.ItemDataRole.UserRole))
         return out
+
+    def albums_from_folders(self, folder: str | None = None) -> None:
+        """Each sub-folder of a folder the user picks becomes an album (scanned in a job)."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "A folder whose sub-folders become albums")
+        if not folder:
+            return
+        self.from_folders_btn.setEnabled(False)
+        self.status.setText(f"Making albums from the sub-folders of {folder}…")
+
+        def done(result=None, error=None):
+            self.from_folders_btn.setEnabled(True)
+            if error is not None:
+                self._set_message(f"No albums were made: {error_text(error, 'Making albums')}", ok=False)
+                return
+            self.status.setText(f"Made {len(result)} album{'s' if len(result) != 1 else ''} from {folder}.")
+            self.albumsMade.emit(len(result))
+            self.refresh_labels()
+
+        self.service.start("making albums", lambda lib, job: lib.import_albums(folder, progress=job.report,
+                                                                             cancel=job.token),
+                           done, owner=self)
 
     # -- training ------------------------------------------------------------
     @property
@@ -390,11 +446,38 @@ class FineTuneDialog(QDialog):
                             f"the comparison (best epoch {r.best_epoch}).")
         self._fill_metrics(r)
         self._set_examples(examples, paths)
-        verdict = ("The new model finds your albums better." if r.improved else
-                   "The new model is not better on held-out photos; you may want to discard it.")
-        self._set_message(" ".join([verdict] + [f"Note: {w}." for w in r.warnings]), ok=r.improved)
-        self.accept_btn.setEnabled(True)
+        refusal = self.refusal(r)
+        if refusal:
+            verdict = refusal
+        elif r.improved:
+            verdict = "The new model finds your albums better: " + self._better_in_words(r)
+        else:
+            verdict = "The new model is about as good as the active one on held-out photos; you may want to discard it."
+        self._set_message(" ".join([verdict] + [f"Note: {w}." for w in r.warnings]), ok=r.improved and not refusal)
+        self.accept_btn.setEnabled(not refusal)
+        self.accept_btn.setToolTip(refusal)
         self.discard_btn.setEnabled(True)
+
+    @staticmethod
+    def refusal(r) -> str:
+        """Why Accept is refused for result ``r`` ("" when it is not)."""
+        if not r.n_val:
+            return (f"Nothing could be held out to check the new model, so it cannot be accepted: put at least "
+                    f"{MIN_PHOTOS} photos into each of {MIN_ALBUMS} or more albums.")
+        b, a = r.before.get("map_at_r"), r.after.get("map_at_r")
+        if a is not None and b is not None and a < b - 0.0005:
+            return (f"The new model ranks album photos worse than the active one ({a:.2f} against {b:.2f} on "
+                    "held-out photos), so it cannot be accepted; discard it.")
+        return ""
+
+    @staticmethod
+    def _better_in_words(r) -> str:
+        parts = []
+        for key, name in METRICS:
+            b, a = r.before.get(key), r.after.get(key)
+            if a is not None and b is not None and abs(a - b) > 0.0005:
+                parts.append(f"{name.lower()} {b:.0%} → {a:.0%}")
+        return (", ".join(parts) + ".") if parts else "slightly."
 
     def _failed(self, error: BaseException, what: str) -> None:
         cancelled = isinstance(error, Cancelled)
@@ -408,7 +491,7 @@ class FineTuneDialog(QDialog):
             message += "; the active model is unchanged"
         self._set_message(message, ok=None if cancelled else False)
         if self.result is not None:
-            self.accept_btn.setEnabled(True)
+            self.accept_btn.setEnabled(not self.refusal(self.result))
             self.discard_btn.setEnabled(True)
 
     # -- the comparison --------------------------------------------------------
@@ -418,7 +501,9 @@ class FineTuneDialog(QDialog):
                 self.metrics_grid.addWidget(QLabel(f"<b>{h}</b>"), 0, c)
             self._metric_labels = {}
             for row, (key, name) in enumerate(METRICS, 1):
-                self.metrics_grid.addWidget(QLabel(name), row, 0)
+                label = QLabel(name)
+                label.setToolTip(METRIC_TIPS[key])
+                self.metrics_grid.addWidget(label, row, 0)
                 cells = [QLabel("–") for _ in range(3)]
                 for c, lab in enumerate(cells, 1):
                     self.metrics_grid.addWidget(lab, row, c)

@@ -4,13 +4,14 @@ work happens in :class:`LibraryService` jobs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QStackedWidget,
@@ -29,14 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import settings
+from . import about, settings, trash_dialog
+from .bands import Bands
 from .drop_query import has_usable_data, read_mime
 from .duplicates_view import DuplicatesView
 from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
 from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
 from .scan_bar import ProblemsPanel, ScanBar
-from .service import LibraryService, error_text
+from .service import Kind, LibraryService, error_text
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
@@ -65,10 +69,17 @@ class MainWindow(QMainWindow):
     galleryLoaded = Signal()
     resultsShown = Signal()
     messageShown = Signal(str)
+    trashDone = Signal(list)      # paths moved to the trash from the gallery or the similar panel
+    folderRemoved = Signal(str)
 
     def __init__(self, library_path: str | None = None, device: str | None = None, thumbs_dir=None):
         super().__init__()
         self.setWindowTitle("photosim")
+        if QApplication.windowIcon().isNull():  # make_app sets it; a test's QApplication does not
+            icon = QIcon()
+            for f in about.icon_files():
+                icon.addFile(str(f))
+            self.setWindowIcon(icon)
         self.setAcceptDrops(True)
         self.t_created = time.perf_counter()
         self.library_path = library_path
@@ -124,6 +135,12 @@ class MainWindow(QMainWindow):
         for key, label in SORTS.items():
             self.sort_combo.addItem(label, key)
         self.sort_combo.currentIndexChanged.connect(lambda _i: self._set_sort(self.sort_combo.currentData()))
+        self.sort_order = QToolButton()
+        self.sort_order.setCheckable(True)
+        self.sort_order.setAutoRaise(True)
+        self.sort_order.setAccessibleName("Descending order")
+        self.sort_order.toggled.connect(self._on_order_toggled)
+        self._on_order_toggled(False)
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(64, 320)
         self.size_slider.setValue(160)
@@ -131,6 +148,11 @@ class MainWindow(QMainWindow):
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
         self.count_label = QLabel()
+        # its text ("24 of 27 photos") must never widen the pane: that moved the splitter and
+        # so changed the gallery's column count under the pointer
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("00,000 photos"))
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 2)
         bar.addWidget(QLabel("Folder"))
@@ -138,8 +160,8 @@ class MainWindow(QMainWindow):
         bar.addSpacing(10)
         bar.addWidget(QLabel("Sort by"))
         bar.addWidget(self.sort_combo)
-        bar.addStretch(1)
-        bar.addWidget(self.count_label)
+        bar.addWidget(self.sort_order)
+        bar.addWidget(self.count_label, 1)
         bar.addSpacing(10)
         bar.addWidget(QLabel("Size"))
         bar.addWidget(self.size_slider)
@@ -231,6 +253,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Library")
         self.act_add = m.addAction("&Add folder…", self.add_folder, QKeySequence("Ctrl+O"))
         self.act_rescan = m.addAction("&Re-scan folders", lambda: self.start_scan(None), QKeySequence("F5"))
+        self.act_remove_folder = m.addAction("Re&move a folder from the library…", self.choose_folder_to_remove)
         m.addSeparator()
         m.addAction("Open &library…", self.choose_library)
         self.recent_menu = m.addMenu("Recent libraries")
@@ -243,6 +266,13 @@ class MainWindow(QMainWindow):
         self.act_copy = m.addAction("&Copy path", lambda: self.copy_paths(self.selected_photos()),
                                     QKeySequence.StandardKey.Copy)
         self.act_album = m.addAction("Add to a&lbum…", lambda: self.add_to_album(self.selected_photos()))
+        m.addSeparator()
+        self.act_trash = m.addAction("Move to &trash…", self.trash_selected, QKeySequence.StandardKey.Delete)
+        # the key itself is the views' (deleteRequested): the gallery's selection, or the result
+        self.act_trash.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.grid.deleteRequested.connect(self.trash_selected)
+        self.panel.results.deleteRequested.connect(
+            lambda: self.trash_photos([p for p in [self.panel.results.currentIndex().data(PhotoRole)] if p is not None]))
 
         m = mb.addMenu("&View")
         self.act_back = m.addAction("&Back", self.go_back, QKeySequence("Alt+Left"))
@@ -260,6 +290,12 @@ class MainWindow(QMainWindow):
             self.act_finetune.setEnabled(False)
             self.act_finetune.setToolTip("Fine-tuning is not part of this installation")
 
+        m = mb.addMenu("&Help")
+        self.act_help = m.addAction("photosim &Help", self.show_help, QKeySequence.StandardKey.HelpContents)
+        self.act_about = m.addAction("&About photosim", self.show_about)
+        self.act_about.setMenuRole(self.act_about.MenuRole.AboutRole)
+        m.addAction("About &Qt", QApplication.aboutQt)
+
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
         tb.setMovable(False)
@@ -273,7 +309,8 @@ class MainWindow(QMainWindow):
 
     def _set_library_actions(self, on: bool) -> None:
         writable = on and not self.service.readonly
-        for act in (self.act_add, self.act_rescan, self.act_album, self.act_models):
+        for act in (self.act_add, self.act_rescan, self.act_album, self.act_models, self.act_trash,
+                    self.act_remove_folder):
             act.setEnabled(writable)
         for act in (self.act_dups, self.act_paste):
             act.setEnabled(on)
@@ -298,6 +335,7 @@ class MainWindow(QMainWindow):
         i = self.sort_combo.findData(sort)
         if i >= 0:
             self.sort_combo.setCurrentIndex(i)
+        self.sort_order.setChecked(settings.value("sort_descending", False, bool) in (True, "true"))
 
     def save_settings(self) -> None:
         settings.set_value("geometry", self.saveGeometry())
@@ -305,6 +343,31 @@ class MainWindow(QMainWindow):
         settings.set_value("splitter", self.splitter.saveState())
         settings.set_value("thumb_size", self.size_slider.value())
         settings.set_value("sort", self.model.sort)
+        settings.set_value("sort_descending", self.model.descending)
+        if self.gallery_ready and self.library_path:
+            q = self.history.current
+            settings.set_value("last_view", json.dumps({
+                "library": os.path.abspath(self.library_path), "folder": self.model.folder,
+                "query": q.photo.path if q is not None and q.is_photo else None,
+                "scroll": self.grid.verticalScrollBar().value()}))
+
+    def _restore_view(self) -> None:
+        """Relaunched on the same library: the folder filter, the query, the scroll position."""
+        try:
+            view = json.loads(settings.value("last_view", "") or "{}")
+        except (TypeError, ValueError):
+            return
+        if not isinstance(view, dict) or view.get("library") != os.path.abspath(self.library_path or ""):
+            return
+        i = self.folder_combo.findData(view.get("folder")) if view.get("folder") else -1
+        if i > 0:
+            self.folder_combo.setCurrentIndex(i)
+        if view.get("query"):
+            self.select_photo(view["query"])
+        self.grid.doItemsLayout()
+        scroll = view.get("scroll")
+        if isinstance(scroll, int):
+            self.grid.verticalScrollBar().setValue(scroll)
 
     # -- library -------------------------------------------------------------------------
     def open_library(self, path: str | None) -> None:
@@ -335,6 +398,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     def _on_opened(self, state) -> None:
+        self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
         settings.remember_library(state.path)
         self.library_path = state.path
         self.setWindowTitle(f"photosim — {state.path}")
@@ -401,7 +465,7 @@ class MainWindow(QMainWindow):
         self.info = info
         current = self.grid.currentIndex().data(PhotoRole)
         scroll = self.grid.verticalScrollBar().value()
-        self.model.set_photos(photos)
+        self.model.set_photos(photos, stable=self.service.scanning)  # nothing moves while a scan adds photos
         self._fill_folders()
         if current is not None:
             row = self.model.row_of(current.path)
@@ -421,6 +485,8 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(1)
         if not self.gallery_ready:
             self.gallery_ready = True
+            if photos:
+                self._restore_view()
             self.galleryLoaded.emit()
 
     def _fill_folders(self) -> None:
@@ -449,9 +515,15 @@ class MainWindow(QMainWindow):
         self.model.set_folder(self.folder_combo.currentData())
         self._update_count()
 
-    def _set_sort(self, key: str) -> None:
+    def _on_order_toggled(self, descending: bool) -> None:
+        self.sort_order.setText("↓" if descending else "↑")
+        self.sort_order.setToolTip("Descending (newest, Z to A first): click for ascending" if descending
+                                   else "Ascending (oldest, A to Z first): click for descending")
+        self._set_sort(self.sort_combo.currentData(), descending)
+
+    def _set_sort(self, key: str, descending: bool | None = None) -> None:
         current = self.grid.currentIndex().data(PhotoRole)
-        self.model.set_sort(key)
+        self.model.set_sort(key, descending)
         if current is not None and (row := self.model.row_of(current.path)) is not None:
             self.grid.selectionModel().blockSignals(True)
             self.grid.setCurrentIndex(self.model.index(row))
@@ -547,32 +619,58 @@ class MainWindow(QMainWindow):
             self.set_query(Query(photo=self.model.photo(row)))
         return True
 
+    def _highlight_query(self, q: Query | None) -> None:
+        """The gallery highlights the photo the similar panel shows (after Back, after a
+        click on a result); nothing when the query is a dropped image."""
+        if q is None:
+            return
+        row = self.model.row_of(q.photo.path) if q.is_photo else None
+        sel = self.grid.selectionModel()
+        if row is None:  # a dropped image, or a photo this folder's view does not show
+            sel.blockSignals(True)
+            sel.clearSelection()
+            sel.clearCurrentIndex()
+            sel.blockSignals(False)
+            self.grid.viewport().update()
+            return
+        if self.grid.currentIndex().row() == row and sel.isRowSelected(row):
+            return
+        ix = self.model.index(row)
+        sel.blockSignals(True)
+        sel.setCurrentIndex(ix, sel.SelectionFlag.ClearAndSelect)
+        sel.blockSignals(False)
+        self.grid.scrollTo(ix)
+        self.grid.viewport().update()
+
     def set_query(self, q: Query) -> None:
         self.history.push(q)
+        self.panel.reset_cutoff()
         self.run_query()
 
     def go_back(self) -> None:
         if self.history.can_go_back():
             self.history.back()
+            self.panel.reset_cutoff()
             self.run_query()
 
     def run_query(self) -> None:
         q = self.history.current
         self.act_back.setEnabled(self.history.can_go_back())
         self.panel.show_query(q, self.history.can_go_back())
+        self._highlight_query(q)
         if q is None or not self.service.is_open:
             return
         self._query_serial += 1
         serial = self._query_serial
-        k, min_score = self.panel.k(), self.panel.min_similarity()
+        k = self.panel.k()  # the k nearest; the panel shows those above its cut-off and counts the rest
         t0 = time.perf_counter()
 
         def job(lib):
             if q.is_photo:
-                matches = lib.similar(q.photo.id, k, min_score)
+                matches = lib.similar(q.photo.id, k)
                 marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
                 return matches, marks
-            return lib.similar_to_images(q.images, k, min_score), {}
+            return lib.similar_to_images(q.images, k), {}
 
         def done(result=None, error=None):
             if serial != self._query_serial:
@@ -675,6 +773,9 @@ class MainWindow(QMainWindow):
         menu.addAction("Preview", lambda: self.show_preview(p))
         album = menu.addAction("Add to album…", lambda: self.add_to_album(photos))
         album.setEnabled(not self.service.readonly)
+        n = len(photos)
+        trash = menu.addAction(f"Move {n} to trash…" if n > 1 else "Move to trash…", lambda: self.trash_photos(photos))
+        trash.setEnabled(not self.service.readonly)
         q = self.history.current
         if from_results and q is not None and q.is_photo:
             menu.addSeparator()
@@ -762,8 +863,77 @@ class MainWindow(QMainWindow):
         return self._dup_view
 
     def _on_trashed(self, paths: list) -> None:
-        self.model.remove_paths(set(paths))
+        gone = set(paths)
+        self.model.remove_paths(gone)
+        self.panel.model.remove_paths(gone)
+        q = self.history.current
+        if q is not None and q.is_photo and q.photo.path in gone:
+            self.history.clear()
+            self.run_query()  # the panel goes back to its hint
         self._update_count()
+        self.refresh_photos()  # the status bar's count and the toolbar's come from one fresh read
+
+    # -- trash and folders ---------------------------------------------------------------------
+    def trash_selected(self) -> None:
+        self.trash_photos(self.selected_photos())
+
+    def trash_photos(self, photos: list) -> bool:
+        """Ask (count, size, the list), then move them to the system trash in a job."""
+        if not photos or not self.service.is_open or self.service.readonly:
+            return False
+        if self.service.exclusive:
+            self.show_message(self.service.refusal())
+            return False
+        if not trash_dialog.confirm_trash(self, photos):
+            return False
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Nothing was moved: {error_text(error, 'Moving to the trash')}", timeout=0)
+                return
+            moved, failed = result
+            if moved:
+                self._on_trashed(moved)
+            text = f"Moved {len(moved)} photo{'s' if len(moved) != 1 else ''} to the trash."
+            if failed:
+                text += f" {len(failed)} could not be moved: {failed[0][0]}: {failed[0][1]}"
+            self.show_message(text, timeout=0 if failed else 7000)
+            self.trashDone.emit(moved)
+
+        self.service.call(lambda lib: trash_dialog.move_to_trash(lib, photos), done, kind=Kind.EXCLUSIVE,
+                          name="moving photos to the trash")
+        return True
+
+    def choose_folder_to_remove(self) -> None:
+        roots = self.info.roots if self.info is not None else []
+        if not roots:
+            self.show_message("This library has no folders yet.")
+            return
+        folder, ok = QInputDialog.getItem(self, "Remove a folder from the library",
+                                          "Forget this folder and its photos (the files stay where they are):",
+                                          roots, 0, False)
+        if ok and folder:
+            self.remove_folder(folder)
+
+    def remove_folder(self, folder: str) -> bool:
+        if self.service.exclusive:  # a scan, a model switch, a trash: never beside one
+            self.show_message(self.service.refusal())
+            return False
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"The folder stays: {error_text(error, 'Removing the folder')}", timeout=0)
+                return
+            self.show_message(f"Removed {folder} from the library ({result:,} photos forgotten; "
+                              "the files were not touched).")
+            self.history.clear()
+            self.panel.show_query(None, False)
+            self.refresh_photos()
+            self.folderRemoved.emit(folder)
+
+        self.service.call(lambda lib: lib.remove_root(folder), done, kind=Kind.EXCLUSIVE,
+                          name="removing a folder")
+        return True
 
     def show_finetune(self) -> None:
         try:
@@ -794,12 +964,30 @@ class MainWindow(QMainWindow):
         """The library now uses another encoder (whichever dialog switched): new vectors,
         so new results, and its own duplicate threshold."""
         self.device = None
+        self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
         self.show_message(f"Now searching with model {state.encoder_id}.")
         self.refresh_photos()
         self.run_query()
         if self._dup_view is not None:
             self._dup_view.model_changed(state)
         self.service.warm_up()  # encoderReady follows
+
+    # -- help -------------------------------------------------------------------------------------
+    def show_help(self) -> None:
+        QDesktopServices.openUrl(QUrl(about.help_url()))
+
+    def show_about(self) -> QMessageBox:
+        encoder = self.info.encoder_id if self.info is not None else (
+            self.service.state.encoder_id if self.service.state else "")
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About photosim", about.about_html(encoder),
+                          QMessageBox.StandardButton.Close, self)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.setObjectName("about")
+        box.setModal(False)
+        box.show()
+        return box
 
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

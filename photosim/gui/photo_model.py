@@ -4,6 +4,7 @@ and the similar-photos results (with scores and the user's marks)."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
@@ -25,12 +26,21 @@ def photo_date(p) -> str:
     return datetime.fromtimestamp(p.mtime_ns / 1e9).isoformat(timespec="seconds")
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural(text: str) -> tuple:
+    """A key that orders numbers by value: IMG_2 before IMG_10 (case-insensitive)."""
+    parts = _DIGITS.split(text.casefold())
+    return tuple((0, int(part), part) if i % 2 else (1, 0, part) for i, part in enumerate(parts) if part)
+
+
 def _sort_key(kind: str):
     if kind == "name":
-        return lambda p: (p.name.lower(), p.path)
+        return lambda p: (natural(p.name), natural(p.path))
     if kind == "folder":
-        return lambda p: (p.folder.lower(), p.name.lower())
-    return lambda p: (photo_date(p), p.path)
+        return lambda p: (natural(p.folder), natural(p.name))
+    return lambda p: (photo_date(p), natural(p.path))
 
 
 def human_size(n: int) -> str:
@@ -58,8 +68,11 @@ class PhotoListModel(QAbstractListModel):
         self._scores: list[float] | None = None
         self._row_of: dict[str, int] = {}
         self._sort = "date"
+        self._descending = False
+        self._rank: dict[str, int] = {}  # gallery order of the last full sort (paths)
         self._folder: str | None = None
         self.marks: dict[int, int] = {}  # result id -> +1/-1 for the current query
+        self.bands = None  # results: photosim.gui.bands.Bands, the words for the scores
         if thumbs is not None:
             thumbs.ready.connect(self._thumb_ready)
 
@@ -84,7 +97,11 @@ class PhotoListModel(QAbstractListModel):
         if role == ThumbFailedRole:
             return self.thumbs.failed(p.path, p.size, p.mtime_ns) if self.thumbs else False
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(p)
+            if self._scores is None:
+                return tooltip(p)
+            score = self._scores[index.row()]
+            band = self.bands.label(score) if self.bands is not None else None
+            return f"{tooltip(p)}\n{band + ' · ' if band else ''}similarity {score:.2f}"
         return None
 
     def flags(self, index):
@@ -117,11 +134,13 @@ class PhotoListModel(QAbstractListModel):
     def folders(self) -> list[str]:
         return sorted({p.folder for p in self._all})
 
-    def set_photos(self, photos: list, scores: list[float] | None = None) -> None:
-        """Replace the rows (gallery: sorted and filtered; results: in the given order)."""
+    def set_photos(self, photos: list, scores: list[float] | None = None, stable: bool = False) -> None:
+        """Replace the rows (gallery: sorted and filtered; results: in the given order).
+        ``stable`` (while a scan runs): photos already shown keep their places and new ones
+        come after them, so nothing moves under the user's pointer."""
         self._all = list(photos)
         self._scores = list(scores) if scores is not None else None
-        self._rebuild()
+        self._rebuild(stable)
 
     def remove_paths(self, paths: set[str]) -> None:
         keep = [i for i, p in enumerate(self._all) if p.path not in paths]
@@ -130,10 +149,15 @@ class PhotoListModel(QAbstractListModel):
         self._all = [self._all[i] for i in keep]
         self._rebuild()
 
-    def set_sort(self, kind: str) -> None:
-        if kind != self._sort:
-            self._sort = kind
+    def set_sort(self, kind: str, descending: bool | None = None) -> None:
+        descending = self._descending if descending is None else descending
+        if kind != self._sort or descending != self._descending:
+            self._sort, self._descending = kind, descending
             self._rebuild()
+
+    @property
+    def descending(self) -> bool:
+        return self._descending
 
     def set_folder(self, folder: str | None) -> None:
         if folder != self._folder:
@@ -148,13 +172,20 @@ class PhotoListModel(QAbstractListModel):
     def folder(self) -> str | None:
         return self._folder
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, stable: bool = False) -> None:
         rows = self._all
         if self._scores is None:  # the gallery
             if self._folder:
                 prefix = self._folder.rstrip(os.sep) + os.sep
                 rows = [p for p in rows if p.path.startswith(prefix)]
-            rows = sorted(rows, key=_sort_key(self._sort))
+            key, rank = _sort_key(self._sort), self._rank
+            if stable and rank:
+                known = sorted((p for p in rows if p.path in rank), key=lambda p: rank[p.path])
+                new = sorted((p for p in rows if p.path not in rank), key=key, reverse=self._descending)
+                rows = known + new
+            else:
+                rows = sorted(rows, key=key, reverse=self._descending)
+            self._rank = {p.path: i for i, p in enumerate(rows)}
         self.beginResetModel()
         self._rows = rows
         self._row_of = {p.path: i for i, p in enumerate(rows)}

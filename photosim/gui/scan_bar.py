@@ -66,8 +66,9 @@ class ScanBar(QWidget):
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
             fail = f" · {p.failed} failed" if p.failed else ""
-            self.label.setText(f"Indexing {p.done:,} / {p.total:,} · {p.rate:.1f} photos/s · "
-                               f"ETA {fmt_seconds(p.eta)}{fail}")
+            kept = f" · {p.unchanged:,} unchanged" if p.unchanged else ""
+            rate = f" · {p.rate:.1f} photos read/s · ETA {fmt_seconds(p.eta)}" if p.read else ""
+            self.label.setText(f"Indexing {p.done:,} / {p.total:,}{kept}{rate}{fail}")
         else:
             self.bar.setRange(0, 0)
             self.label.setText(PHASES.get(p.stage, p.stage) + (f" {p.total:,} found" if p.total else ""))

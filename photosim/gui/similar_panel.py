@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .bands import Bands
 from .common import fitted_pixmap, read_image
 from .photo_model import PhotoListModel, PhotoRole
 from .query_history import Query
@@ -33,6 +34,7 @@ class SimilarPanel(QWidget):
         super().__init__(parent)
         self.thumbs = thumbs
         self._query: Query | None = None
+        self.bands = Bands.for_threshold(0.95)
         self.setMinimumWidth(300)
 
         self.back = QToolButton(text="← Back")
@@ -69,18 +71,25 @@ class SimilarPanel(QWidget):
         self.min_score = QSlider(Qt.Orientation.Horizontal)
         self.min_score.setRange(0, 100)
         self.min_score.setValue(0)
-        self.min_score.setToolTip("Hide results below this similarity")
+        self.min_score.setToolTip("Hide results below this similarity; each new query starts at the "
+                                  "model's own cut-off for related photos")
         self.min_score.setAccessibleName("Minimum similarity")
         self.min_label = QLabel()
-        self.min_label.setMinimumWidth(self.min_label.fontMetrics().horizontalAdvance("≥ 0.00 "))
+        self.min_label.setMinimumWidth(self.min_label.fontMetrics().horizontalAdvance("≥ 0.00 very similar"))
         self._update_min_label()
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Show"))
-        controls.addWidget(self.count)
-        controls.addSpacing(12)
-        controls.addWidget(QLabel("Min. similarity"))
-        controls.addWidget(self.min_score, 1)
-        controls.addWidget(self.min_label)
+        self.min_score.setMinimumWidth(90)
+        controls = QVBoxLayout()  # two rows: the band's name beside the slider fits a narrow panel
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show up to"))
+        row.addWidget(self.count)
+        row.addWidget(QLabel("photos"))
+        row.addStretch(1)
+        controls.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Similarity at least"))
+        row.addWidget(self.min_score, 1)
+        row.addWidget(self.min_label)
+        controls.addLayout(row)
         self.count.valueChanged.connect(self.paramsChanged)
         self.min_score.valueChanged.connect(self._update_min_label)
         self.min_score.sliderReleased.connect(self.paramsChanged)
@@ -88,7 +97,18 @@ class SimilarPanel(QWidget):
 
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.status.setToolTip("Click a photo to search from it; right-click to mark it similar or not. "
+                               "Move the similarity slider left to see the photos below the cut-off.")
+        self.show_below = QToolButton()
+        self.show_below.setAutoRaise(True)
+        self.show_below.setToolTip("Lower the cut-off to 0 for this query")
+        self.show_below.clicked.connect(lambda: self.min_score.setValue(0))
+        self.show_below.hide()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.show_below, 0, Qt.AlignmentFlag.AlignTop)
         self.model = PhotoListModel(thumbs, self)
+        self.model.bands = self.bands
         self.results = ThumbnailGrid(self, thumb_size=112)
         self.results.setSelectionMode(ThumbnailGrid.SelectionMode.SingleSelection)
         self.results.setModel(self.model)
@@ -100,7 +120,7 @@ class SimilarPanel(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(header)
         layout.addLayout(controls)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
         self.hint = QLabel("Select a photo to see the photos most like it.\n\n"
                            "Or drop an image — from your file manager or a web browser — anywhere on this "
                            "window, or paste one with Ctrl+V. It is only searched with, never added.")
@@ -121,14 +141,31 @@ class SimilarPanel(QWidget):
         v = self.min_score.value()
         return v / 100 if v > 0 else None
 
+    def set_bands(self, bands: Bands) -> None:
+        """The open model's bands (each encoder has its own scale); the cut-off starts there."""
+        self.bands = bands
+        self.model.bands = bands
+        self.reset_cutoff()
+        self.results.viewport().update()
+
+    def reset_cutoff(self) -> None:
+        """Every query starts at the model's cut-off, never at the last query's slider."""
+        self.min_score.blockSignals(True)
+        self.min_score.setValue(round(self.bands.cutoff * 100))
+        self.min_score.blockSignals(False)
+        self._update_min_label()
+
     def _update_min_label(self) -> None:
-        self.min_label.setText(f"≥ {self.min_score.value() / 100:.2f}")
+        v = self.min_score.value() / 100
+        band = self.bands.label(v) if v > 0 else None
+        self.min_label.setText(f"≥ {v:.2f} {band}" if band else f"≥ {v:.2f}")
 
     # -- showing --------------------------------------------------------------------------
     def show_query(self, q: Query | None, can_go_back: bool) -> None:
         self._query = q
         self.back.setEnabled(can_go_back)
         self.model.marks = {}
+        self.show_below.hide()
         if q is None:
             self.title.setText("Similar photos")
             self.subtitle.setText("Select a photo, or drop one onto the window.")
@@ -162,19 +199,33 @@ class SimilarPanel(QWidget):
             self._set_query_image()
 
     def show_results(self, matches, marks: dict[int, int] | None = None) -> None:
+        """``matches``: the k nearest, best first; those under the cut-off are counted, not shown."""
+        cut = self.min_similarity()
+        shown = [m for m in matches if cut is None or m.score >= cut]
+        below = len(matches) - len(shown)
         self.model.marks = dict(marks or {})
-        self.model.set_photos([m.photo for m in matches], [m.score for m in matches])
+        self.model.set_photos([m.photo for m in shown], [m.score for m in shown])
         self.results.scrollToTop()
-        if matches:
-            self.status.setText(f"{len(matches)} similar photo{'s' if len(matches) != 1 else ''} · "
-                                "click one to search from it, right-click to mark")
-        elif self.min_similarity() is not None:
-            self.status.setText(f"No photos at or above similarity {self.min_similarity():.2f}.")
+        more = f" · {below} more below the cut-off" if below else ""
+        self.show_below.setText(f"Show {below} more")
+        self.show_below.setVisible(below > 0)
+        if shown:
+            counts = {}
+            for m in shown:
+                band = self.bands.label(m.score) or "less similar"
+                counts[band] = counts.get(band, 0) + 1
+            self.status.setText(" · ".join(f"{n} {band}" for band, n in counts.items()) + more)
+        elif matches:
+            self.status.setText(f"No photos at or above similarity {cut:.2f}: the closest scores "
+                                f"{matches[0].score:.2f}{more}.")
+        elif cut is not None and self._query is not None:
+            self.status.setText(f"No photos at or above similarity {cut:.2f}.")
         else:
             self.status.setText("No similar photos yet: the library is empty or still indexing.")
 
     def show_error(self, message: str) -> None:
         self.model.set_photos([], [])
+        self.show_below.hide()
         self.status.setText(f"⚠ {message}")
 
     def _clicked(self, index: QModelIndex) -> None:

@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 QPixmapCache.setCacheLimit(192 * 1024)  # KB
 
+_BAND_COLOURS = {"same photo": QColor(30, 120, 50, 225), "very similar": QColor(30, 90, 170, 225),
+                 "related": QColor(70, 70, 70, 200)}
+
 
 class ThumbnailDelegate(QStyledItemDelegate):
     def __init__(self, view: ThumbnailGrid):
@@ -52,8 +55,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "can't\nshow")
             img_rect = inner
         if score is not None:
-            self._badge(painter, img_rect, f"{score:.2f}", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
-                        QColor(0, 0, 0, 170), QColor("white"))
+            bands = getattr(index.model(), "bands", None)
+            band = bands.label(score) if bands is not None else None
+            self._badge(painter, img_rect, band or f"{score:.2f}",
+                        Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
+                        _BAND_COLOURS.get(band, QColor(0, 0, 0, 170)), QColor("white"))
         if mark:
             good = mark > 0
             self._badge(painter, img_rect, "✓ similar" if good else "✗ not similar",
@@ -99,9 +105,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
 
 class ThumbnailGrid(QListView):
-    """Thumbnail grid; Space asks for a preview, Enter activates."""
+    """Thumbnail grid; Space asks for a preview, Enter activates, Delete asks to trash."""
 
     previewRequested = Signal()
+    deleteRequested = Signal()  # the Delete key: move the selection to the trash (after asking)
 
     def __init__(self, parent=None, thumb_size: int = 160):
         super().__init__(parent)
@@ -115,6 +122,10 @@ class ThumbnailGrid(QListView):
         self.setWrapping(True)
         self.setSpacing(0)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # The scroll bar is always there, so the viewport's width (and so the column count)
+        # never changes when the list grows past one screen: no 3 <-> 4 column flip that
+        # moves photos from under the pointer.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(False)
         self.setAcceptDrops(False)
@@ -146,6 +157,9 @@ class ThumbnailGrid(QListView):
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.modifiers():
             self.previewRequested.emit()
+            return
+        if event.key() == Qt.Key.Key_Delete and not event.modifiers():
+            self.deleteRequested.emit()
             return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self.activated.emit(self.currentIndex())

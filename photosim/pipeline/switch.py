@@ -9,7 +9,7 @@ at any point leaves the previous model active with its vectors and index intact.
 
 from __future__ import annotations
 
-from ..errors import UnknownModel
+from ..errors import PhotosimError, UnknownModel
 from ..progress import ProgressFn, emit
 from .embed import embed_photos, project_cached
 
@@ -69,3 +69,16 @@ def previous_model(store, registry, active_id: str) -> tuple[str, list[str]]:
         if candidate != active_id:
             return candidate, history
     return registry.bundled.id, history
+
+
+def delete_model(store, registry, model_id: str, active_id: str) -> None:
+    """Forget a fine-tune (never the active or the bundled one), its vectors, and its
+    backbone's cached features when no model left uses that backbone (a thorough
+    fine-tune's own: a few KB per photo)."""
+    if model_id == active_id:
+        raise PhotosimError("the active model cannot be deleted; switch to another one first")
+    backbone = registry.card(model_id).backbone_id
+    registry.delete(model_id)
+    store.vectors.drop(model_id)
+    if backbone not in {m.backbone_id for m in registry.list(active_id)}:
+        store.features.drop(backbone)
