@@ -127,6 +127,28 @@ class Mark(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class Verdict(Base):
+    """The user's word on a pair of photos: "not duplicates" or "keep both" (photo_a < photo_b)."""
+
+    __tablename__ = "verdicts"
+    photo_a: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    photo_b: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TrashEntry(Base):
+    """A file photosim sent to the system trash: where it was, and when."""
+
+    __tablename__ = "trash_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(FsPath)
+    size: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String)
+    trashed_at: Mapped[float] = mapped_column(Float)
+    restored_at: Mapped[float | None] = mapped_column(Float)
+
+
 def vector_to_blob(vec: np.ndarray, dtype=np.float32) -> bytes:
     return np.ascontiguousarray(vec, dtype=dtype).tobytes()
 
