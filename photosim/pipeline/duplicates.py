@@ -235,10 +235,15 @@ class _Run:
             look = self.looks.get(keep.id)
             if look is None:
                 continue
-            found = {}
-            for other, _score in sorted(neighbours[keep.id].items(), key=lambda kv: -kv[1]):
-                if other in assigned:
+            found, tried = {}, {keep.id}
+            # the keeper's neighbours, then its verified copies' neighbours: each checked
+            # against the keeper itself, so a photo joins only as a copy of the keeper
+            frontier = sorted(neighbours[keep.id], key=lambda o: -neighbours[keep.id][o])
+            while frontier:
+                other = frontier.pop(0)
+                if other in assigned or other in tried or _pair(keep.id, other) in self.vetoed:
                     continue
+                tried.add(other)
                 other_look = self.looks.get(other)
                 if other_look is None:
                     continue
@@ -248,6 +253,7 @@ class _Run:
                 if checks[key].same:
                     found[other] = checks[key]
                     verified.add(key)
+                    frontier.extend(o for o in neighbours.get(other, ()) if o not in tried)
             if not found:
                 continue
             assigned.add(keep.id)

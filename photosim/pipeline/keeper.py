@@ -53,8 +53,12 @@ def _size_text(n: int) -> str:
     return ""
 
 
-def _day(p) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(p.mtime_ns / 1e9))
+def _when(a, b) -> str:
+    fmt = "%Y-%m-%d"
+    day = lambda p, f: time.strftime(f, time.localtime(p.mtime_ns / 1e9))  # noqa: E731
+    if day(a, fmt) == day(b, fmt):
+        fmt = "%Y-%m-%d %H:%M:%S"
+    return f"older file: {day(a, fmt)} vs {day(b, fmt)}"
 
 
 # name -> (key: lower is better, words when a wins over b)
@@ -63,7 +67,7 @@ RULES = {
     "resolution": (lambda p: -_px(p), lambda a, b: f"larger: {_dims(a)} vs {_dims(b)}"),
     "file size": (lambda p: -p.size, lambda a, b: f"less compressed: {_size_text(a.size)} vs {_size_text(b.size)}"),
     "metadata": (lambda p: -_meta(p), lambda a, b: f"richer metadata: {_meta_text(a)} vs {_meta_text(b)}"),
-    "oldest": (lambda p: p.mtime_ns, lambda a, b: f"older file: {_day(a)} vs {_day(b)}"),
+    "oldest": (lambda p: p.mtime_ns, _when),
 }
 DEFAULT_RULES: tuple[str, ...] = tuple(RULES)
 
