@@ -147,6 +147,8 @@ def _residual(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> tuple[float, float
     warped = cv2.warpAffine(b, m, (wa, ha), flags=cv2.INTER_AREA if scale2 < 1 else cv2.INTER_LINEAR)
     mask = cv2.erode(mask, np.ones((5, 5), np.uint8))
     ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return contained, 1.0, 1.0
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     f = COARSE / max(y1 - y0, x1 - x0)
     size = (max(GRID, round((x1 - x0) * f)), max(GRID, round((y1 - y0) * f)))
