@@ -92,11 +92,13 @@ class DuplicateGroup:
 
 
 class DuplicateGroups(list):
-    """A list of :class:`DuplicateGroup` with ``notices``: what was refused, in words."""
+    """A list of :class:`DuplicateGroup` with ``notices`` (what was refused, in words) and
+    ``threshold``, the similarity from which neighbours were checked."""
 
-    def __init__(self, groups=(), notices=()):
+    def __init__(self, groups=(), notices=(), threshold: float | None = None):
         super().__init__(groups)
         self.notices: list[str] = list(notices)
+        self.threshold = threshold
 
 
 @dataclass

@@ -30,7 +30,6 @@ def run(args) -> int:
     with open_library(args, readonly=True) as lib:
         require_photos(lib)
         groups = lib.duplicates(threshold=args.threshold, tier=args.tier)
-        threshold = lib.card.duplicate_threshold if args.threshold is None else args.threshold
     if args.json:
         out(json.dumps([g.to_dict() for g in groups], indent=1))
         return 0
@@ -46,6 +45,7 @@ def run(args) -> int:
     for notice in getattr(groups, "notices", []):
         out(f"note: {notice}")
     if not groups:
+        threshold = getattr(groups, "threshold", None) or args.threshold or 0.0
         kind = "stacks" if args.tier == "similar" else "duplicates"
         out(f"no {kind} found (neighbours checked from similarity {threshold:.2f})")
     return 0

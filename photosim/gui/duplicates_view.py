@@ -150,7 +150,8 @@ class DuplicatesView(QWidget):
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
         state = service.state  # each encoder has its own similarity scale
-        self.threshold.setValue(state.duplicate_threshold if state is not None else 0.95)
+        self._default = state.duplicate_threshold if state is not None else 0.95
+        self.threshold.setValue(self._default)
         self.threshold.setToolTip("Neighbours at least this similar are checked pixel by pixel; only "
                                   "verified copies are grouped (the search runs when you press Find)")
         self.find = QPushButton("Find")
@@ -213,6 +214,7 @@ class DuplicatesView(QWidget):
 
     def model_changed(self, state) -> None:
         """Another encoder is active: its own similarity scale, and the groups shown are stale."""
+        self._default = state.duplicate_threshold
         self.threshold.setValue(state.duplicate_threshold)
         if self.isVisible():
             self.refresh()
@@ -220,7 +222,9 @@ class DuplicatesView(QWidget):
     def refresh(self) -> None:
         self._serial += 1
         serial = self._serial
-        threshold = self.threshold.value()
+        # the model's own setting unless the user chose another: the engine then checks
+        # neighbours from a little below it (verification decides)
+        threshold = None if abs(self.threshold.value() - self._default) < 1e-9 else self.threshold.value()
         tier = self.tier.currentData()
         self.status.setText("Comparing every photo with its neighbours, then checking the pixels…")
         self.find.setEnabled(False)
@@ -257,7 +261,9 @@ class DuplicatesView(QWidget):
             text = f"{len(self.groups)} stacks of other shots" if self.groups else "No stacks of other shots."
         else:
             text = f"{len(self.groups)} groups, {n} extra copies" if self.groups else "No copies found."
-        self.status.setText(" · ".join([text, *("⚠ " + x for x in notices)]))
+        bound = getattr(groups, "threshold", None)
+        checked = [f"neighbours from similarity {bound:.2f} checked"] if bound is not None else []
+        self.status.setText(" · ".join([text, *checked, *("⚠ " + x for x in notices)]))
         if self.groups:
             self.group_list.setCurrentRow(0)
         else:

@@ -1,7 +1,7 @@
 """Duplicates in tiers, without chaining; stacks of other shots beside them.
 
-1. *Candidates* from the index: a photo's neighbours at cosine >= the model's own loose
-   bound (``card.duplicate_threshold``, or the caller's threshold).
+1. *Candidates* from the index: a photo's neighbours at cosine >= a loose per-model
+   bound (``card.duplicate_threshold - CANDIDATE_MARGIN``, or the caller's threshold).
 2. *Exact*: the same content hash, or the same decoded pixels (a candidate pair of one
    size whose reduced decodes agree, confirmed on the full pixels).
 3. *Near*: the same photo edited, decided by :mod:`photosim.pipeline.verify` (local
@@ -35,6 +35,9 @@ MAX_GROUP = 50
 #: Share of photos whose k nearest neighbours are all candidates beyond which the
 #: threshold is refused as too loose for this model.
 MAX_SATURATED = 0.5
+#: Candidates are checked from this far below the model's own duplicate threshold: the
+#: cosine alone misses turned and cropped copies, and verification is the judge.
+CANDIDATE_MARGIN = 0.15
 EXACT_COSINE = 0.99  # candidates this close and of one size get the pixel comparison
 BURST_SECONDS = 10
 BURST_MARGIN = 0.15  # bursts (same camera, seconds apart) join a stack this far below the bound
@@ -106,19 +109,20 @@ class Duplicates:
                    rules=None, progress: ProgressFn | None = None, cancel=None) -> DuplicateGroups:
         """Groups, largest first, keeper first. ``tier``: "duplicates" (exact and near),
         "exact", "near", or "similar" (stacks of other shots). ``threshold``: the cosine
-        from which neighbours are candidates (default: the active model's own).
+        from which neighbours are candidates (default: the active model's own, less
+        :data:`CANDIDATE_MARGIN`).
         ``rules``: the keeper rules' order (see :mod:`photosim.pipeline.keeper`)."""
         if tier not in TIERS:
             raise PhotosimError(f"unknown tier {tier!r}; use one of: {', '.join(TIERS)}")
         card = self._active.card
-        threshold = card.duplicate_threshold if threshold is None else float(threshold)
+        threshold = card.duplicate_threshold - CANDIDATE_MARGIN if threshold is None else float(threshold)
         rules = _keeper.check_rules(rules)
         run = _Run(self.store, self._index.get(), card, threshold, k, rules, progress, as_token(cancel))
         groups = run.run(stacks=tier == "similar")
         if tier in ("exact", "near"):
             groups = [g for g in groups if g.tier == tier]
         groups.sort(key=lambda g: (g.tier != "exact", -len(g.photos), g.photos[0].path))
-        return DuplicateGroups(groups, run.notices)
+        return DuplicateGroups(groups, run.notices, threshold)
 
 
 class _Run:
