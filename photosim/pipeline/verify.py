@@ -41,7 +41,7 @@ MAX_TILT = 4.0  # degrees away from a multiple of 90° still called a turn
 MIN_CONTAINED = 0.90  # share of one picture's area that lies inside the other
 COARSE = 96  # long side of the residual comparison
 GRID = 6  # cells per side of the residual comparison
-MAX_RESIDUAL = 0.08  # worst-cell mean difference after tone matching, 0-1 (0: identical)
+MAX_RESIDUAL = 0.06  # worst-cell mean difference after tone matching, 0-1 (0: identical)
 
 TEXTURE_POINTS = 300  # fewer keypoints than this: the template search is tried first
 TEMPLATE_SIDE = 128
