@@ -23,12 +23,12 @@ from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
 from .pipeline import albums, export, folders, import_vectors, switch, trash
-from .pipeline.duplicates import find_duplicates
+from .pipeline.duplicates import Duplicates
 from .progress import as_token
 from .search import Search
 from .store import Store
 from .store.lock import LibraryLock
-from .values import AlbumInfo, DuplicateGroup, LibraryInfo, PhotoInfo, ScanReport
+from .values import AlbumInfo, LibraryInfo, PhotoInfo, ScanReport
 
 __all__ = ["Library", "LibraryLocked", "default_library_path"]
 
@@ -68,6 +68,7 @@ class Library:
                                   lambda: self.store.vectors.load(self.card.id, self.card.dim),
                                   lambda: self.store.generation, readonly=readonly)
         self._search = Search(self.store, self._index, self._active)
+        self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
 
     def __enter__(self) -> Library:
         return self
@@ -209,12 +210,13 @@ class Library:
     similar_to_images = _Part("_search")  # most like any of several images, each its best score
     query = _Part("_search")  # many queries; one that cannot be read gets its error
 
-    def duplicates(self, threshold: float | None = None, k: int = 16, *, progress=None,
-                   cancel=None) -> list[DuplicateGroup]:
-        """Groups of near-identical photos (default threshold: the active model's)."""
-        threshold = self.card.duplicate_threshold if threshold is None else threshold
-        return find_duplicates(self.store, self.index, self.encoder_id, self.card.dim, threshold, k,
-                               progress, cancel)
+    # Duplicates in tiers (exact, near: verified copies; similar: stacks), and verdicts on pairs.
+    duplicates = _Part("_dups")  # groups, keeper first, with tier, scores and reasons
+    set_verdict = _Part("_dups")  # "not duplicates" / "keep both" for a pair or group, by photo id
+    clear_verdict = _Part("_dups")
+    verdicts = _Part("_dups")
+    trash_log = _Part("_bin")  # what photosim sent to the trash, newest first
+    restore_from_trash = _Part("_bin")  # back from the freedesktop trash; (restored, failed)
 
     # Albums and marks, the labels fine-tuning learns from; a read-only library refuses changes.
     albums = _Part("store.labels")

@@ -69,11 +69,36 @@ class QueryResult:
 
 @dataclass
 class DuplicateGroup:
-    """Near-duplicates; ``scores[i]`` is the similarity of ``photos[i]`` to ``photos[0]``,
-    the suggested keeper (largest, then oldest file)."""
+    """Copies of one photo (``tier`` "exact" or "near"), or a *stack* of other shots of one
+    scene (``tier`` "similar", never proposed for the trash). ``photos[0]`` is the keeper
+    (the best copy); ``scores[i]`` is the similarity of ``photos[i]`` to it and
+    ``reasons[i]`` says, in words, why it is in the group and how it compares."""
 
     photos: list[PhotoInfo]
     scores: list[float]
+    tier: str = "near"
+    reasons: list[list[str]] = field(default_factory=list)
+
+    @property
+    def keeper(self) -> PhotoInfo:
+        return self.photos[0]
+
+    def to_dict(self) -> dict:
+        reasons = self.reasons or [[] for _ in self.photos]
+        return {"tier": self.tier, "keeper": self.photos[0].path,
+                "photos": [{"path": p.path, "score": round(s, 6), "reasons": list(r), "keep": i == 0,
+                            "size": p.size, "width": p.width, "height": p.height}
+                           for i, (p, s, r) in enumerate(zip(self.photos, self.scores, reasons))]}
+
+
+class DuplicateGroups(list):
+    """A list of :class:`DuplicateGroup` with ``notices`` (what was refused, in words) and
+    ``threshold``, the similarity from which neighbours were checked."""
+
+    def __init__(self, groups=(), notices=(), threshold: float | None = None):
+        super().__init__(groups)
+        self.notices: list[str] = list(notices)
+        self.threshold = threshold
 
 
 @dataclass

@@ -185,10 +185,13 @@ def test_duplicates_name_the_keeper_in_words(tmp_path, capsys):
     code, out, _ = run(capsys, "duplicates", "--library", tmp_path / "lib")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"group 1 (2 photos): keep {photos / 'original.jpg'} (the most pixels)"
+    assert lines[0] == f"group 1, near copies (2 photos): keep {photos / 'original.jpg'} (larger: 640×480 vs 320×240)"
     assert lines[1].startswith("  keep ") and lines[2].startswith("  copy ") and "small-copy.jpg" in lines[2]
     code, out, _ = run(capsys, "duplicates", "--json", "--library", tmp_path / "lib")
-    assert [p["keep"] for p in json.loads(out)[0]] == [True, False]
+    group = json.loads(out)[0]
+    assert group["tier"] == "near" and group["keeper"] == str(photos / "original.jpg")
+    assert [p["keep"] for p in group["photos"]] == [True, False]
+    assert group["photos"][1]["reasons"][0].startswith("same photo:")
 
 
 # -- export-vectors ---------------------------------------------------------------------------

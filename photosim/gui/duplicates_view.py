@@ -1,5 +1,7 @@
-"""Near-duplicates: groups from the engine's duplicate finder, compared side by side;
-chosen copies go to the system trash (send2trash, after confirmation, never deleted)."""
+"""Duplicates: copies of one photo in tiers (exact, near: each a verified copy of its
+keeper) and stacks of other shots (never proposed for the trash), compared side by side
+with the reasons beside each photo; ticked copies (kept while switching groups) go to
+the system trash after a summary that always shows its buttons (send2trash, never deleted)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
@@ -23,11 +28,46 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .common import confirm, fitted_pixmap
+from .common import fitted_pixmap
 from .photo_model import human_size, photo_date
 from .service import Kind, error_text
 
 CARD_SIDE = 220
+TIER_NAMES = {"exact": "Exact copies", "near": "Edited copies", "similar": "Stack: other shots"}
+
+
+class TrashConfirm(QDialog):
+    """A summary (count, size) above a scrolling list of paths, the buttons always on screen."""
+
+    def __init__(self, parent, title: str, summary: str, items: list[str]):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.summary = QLabel(summary)
+        self.summary.setWordWrap(True)
+        self.items = QListWidget()
+        self.items.addItems(items)
+        self.items.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.addButton("Move to trash", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.items, 1)
+        layout.addWidget(self.buttons)
+        self.resize(640, 420)
+        self.setMaximumHeight(720)
+
+
+def confirm(parent, title: str, text: str) -> bool:
+    """Ask before trashing (tests replace this): ``text``'s first paragraph is the summary,
+    its other lines the list, shown scrolling so the buttons stay on screen."""
+    summary, _, rest = text.partition("\n\n")
+    lines = [line for line in rest.splitlines() if line.strip()]
+    note = [line for line in lines if not line.startswith("/") and not os.path.isabs(line)]
+    items = [line for line in lines if line not in note]
+    dialog = TrashConfirm(parent, title, "\n".join([summary, *note]), items)
+    return dialog.exec() == QDialog.DialogCode.Accepted
 
 
 def move_to_trash(lib, photos) -> tuple[list[str], list[tuple[str, str]]]:  # worker thread
@@ -39,7 +79,7 @@ def move_to_trash(lib, photos) -> tuple[list[str], list[tuple[str, str]]]:  # wo
 
 
 class _Card(QFrame):
-    def __init__(self, photo, score: float, keeper: bool, thumbs):
+    def __init__(self, photo, score: float, keeper: bool, thumbs, reasons=(), tier: str = "near"):
         super().__init__()
         self.photo = photo
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -48,7 +88,11 @@ class _Card(QFrame):
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.check = QCheckBox("Move to trash")
         self.check.setAccessibleName(f"Move {photo.name} to trash")
-        badge = QLabel("★ Suggested keeper" if keeper else f"similarity {score:.3f}")
+        if tier == "similar":  # other shots are never proposed for the trash
+            self.check.setEnabled(False)
+            self.check.setToolTip("Another shot of the scene, not a copy: not offered for the trash")
+        badge = QLabel(("★ Suggested keeper" if tier != "similar" else "★ Best shot") if keeper
+                       else f"similarity {score:.3f}")
         font = badge.font()
         font.setBold(keeper)
         badge.setFont(font)
@@ -63,6 +107,12 @@ class _Card(QFrame):
         layout.addWidget(self.image)
         layout.addWidget(badge)
         layout.addWidget(info)
+        if reasons:
+            self.reasons = QLabel("<br>".join(f"• {r}" for r in reasons))
+            self.reasons.setWordWrap(True)
+            self.reasons.setFixedWidth(CARD_SIDE)
+            self.reasons.setStyleSheet("color: palette(placeholder-text)" if not keeper else "")
+            layout.addWidget(self.reasons)
         layout.addWidget(self.check)
         layout.addStretch(1)
         self.refresh(thumbs)
@@ -88,18 +138,25 @@ class DuplicatesView(QWidget):
         self.thumbs = thumbs
         self.groups = []
         self.cards: list[_Card] = []
+        self.ticked: dict[int, object] = {}  # photo id -> photo, across groups
         self._serial = 0
+        self.tier = QComboBox()
+        self.tier.addItem("Copies (exact and edited)", "duplicates")
+        self.tier.addItem("Stacks (other shots)", "similar")
+        self.tier.setToolTip("Copies: the same photo, verified. Stacks: other shots of one scene, to look at")
 
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.50, 1.00)
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
         state = service.state  # each encoder has its own similarity scale
-        self.threshold.setValue(state.duplicate_threshold if state is not None else 0.95)
-        self.threshold.setToolTip("Photos at least this similar are grouped (1.00 = identical)")
-        self.find = QPushButton("Find duplicates")
+        self._default = state.duplicate_threshold if state is not None else 0.95
+        self.threshold.setValue(self._default)
+        self.threshold.setToolTip("Neighbours at least this similar are checked pixel by pixel; only "
+                                  "verified copies are grouped (the search runs when you press Find)")
+        self.find = QPushButton("Find")
+        self.find.setDefault(True)
         self.find.clicked.connect(self.refresh)
-        self.threshold.editingFinished.connect(self.refresh)
         self.status = QLabel()
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -107,7 +164,8 @@ class DuplicatesView(QWidget):
         self.busy.setMaximumHeight(12)
         self.busy.hide()
         top = QHBoxLayout()
-        top.addWidget(QLabel("Similarity at least"))
+        top.addWidget(self.tier)
+        top.addWidget(QLabel("Check neighbours from similarity"))
         top.addWidget(self.threshold)
         top.addWidget(self.find)
         top.addWidget(self.busy)
@@ -126,7 +184,15 @@ class DuplicatesView(QWidget):
         self.pick_copies.clicked.connect(self._pick_copies)
         self.trash = QPushButton("Move selected to trash…")
         self.trash.clicked.connect(self.trash_selected)
+        self.not_dups = QPushButton("Not duplicates")
+        self.not_dups.setToolTip("Remember that this group's photos are different photos (kept across re-scans)")
+        self.not_dups.clicked.connect(lambda: self.set_verdict("not duplicates"))
+        self.keep_both = QPushButton("Keep all")
+        self.keep_both.setToolTip("Remember to keep every photo of this group; it is not proposed again")
+        self.keep_both.clicked.connect(lambda: self.set_verdict("keep both"))
         buttons = QHBoxLayout()
+        buttons.addWidget(self.not_dups)
+        buttons.addWidget(self.keep_both)
         buttons.addStretch(1)
         buttons.addWidget(self.pick_copies)
         buttons.addWidget(self.trash)
@@ -148,6 +214,7 @@ class DuplicatesView(QWidget):
 
     def model_changed(self, state) -> None:
         """Another encoder is active: its own similarity scale, and the groups shown are stale."""
+        self._default = state.duplicate_threshold
         self.threshold.setValue(state.duplicate_threshold)
         if self.isVisible():
             self.refresh()
@@ -155,8 +222,11 @@ class DuplicatesView(QWidget):
     def refresh(self) -> None:
         self._serial += 1
         serial = self._serial
-        threshold = self.threshold.value()
-        self.status.setText("Comparing every photo with its neighbours…")
+        # the model's own setting unless the user chose another: the engine then checks
+        # neighbours from a little below it (verification decides)
+        threshold = None if abs(self.threshold.value() - self._default) < 1e-9 else self.threshold.value()
+        tier = self.tier.currentData()
+        self.status.setText("Comparing every photo with its neighbours, then checking the pixels…")
         self.find.setEnabled(False)
         self.busy.show()
 
@@ -170,21 +240,30 @@ class DuplicatesView(QWidget):
             else:
                 self.set_groups(result)
 
-        self.service.call(lambda lib: lib.duplicates(threshold=threshold), done, kind=Kind.LONG,
+        self.service.call(lambda lib: lib.duplicates(threshold=threshold, tier=tier), done, kind=Kind.LONG,
                           name="finding duplicates", owner=self)
 
     def set_groups(self, groups) -> None:
+        notices = list(getattr(groups, "notices", []))
         self.groups = [g for g in groups if len(g.photos) > 1]
+        live = {p.id for g in self.groups for p in g.photos[1:] if getattr(g, "tier", "near") != "similar"}
+        self.ticked = {pid: p for pid, p in self.ticked.items() if pid in live}
         self.group_list.clear()
         for g in self.groups:
             keeper = g.photos[0]
-            item = QListWidgetItem(f"{len(g.photos)} photos\n{keeper.name}")
+            tier = TIER_NAMES.get(getattr(g, "tier", "near"), "")
+            item = QListWidgetItem(f"{tier}: {len(g.photos)} photos\n{keeper.name}")
             item.setToolTip(keeper.folder)
             self._set_icon(item, keeper)
             self.group_list.addItem(item)
         n = sum(len(g.photos) - 1 for g in self.groups)
-        self.status.setText(f"{len(self.groups)} groups, {n} extra copies" if self.groups
-                            else "No near-duplicates at this similarity.")
+        if self.tier.currentData() == "similar":
+            text = f"{len(self.groups)} stacks of other shots" if self.groups else "No stacks of other shots."
+        else:
+            text = f"{len(self.groups)} groups, {n} extra copies" if self.groups else "No copies found."
+        bound = getattr(groups, "threshold", None)
+        checked = [f"neighbours from similarity {bound:.2f} checked"] if bound is not None else []
+        self.status.setText(" · ".join([text, *checked, *("⚠ " + x for x in notices)]))
         if self.groups:
             self.group_list.setCurrentRow(0)
         else:
@@ -202,9 +281,11 @@ class DuplicatesView(QWidget):
         self.cards = []
         if 0 <= row < len(self.groups):
             g = self.groups[row]
+            reasons = getattr(g, "reasons", None) or [[] for _ in g.photos]
             for i, (photo, score) in enumerate(zip(g.photos, g.scores)):
-                card = _Card(photo, score, i == 0, self.thumbs)
-                card.check.toggled.connect(self._update_buttons)
+                card = _Card(photo, score, i == 0, self.thumbs, reasons[i], getattr(g, "tier", "near"))
+                card.check.setChecked(photo.id in self.ticked)
+                card.check.toggled.connect(lambda on, p=photo: self._tick(p, on))
                 self.compare_row.addWidget(card)
                 self.cards.append(card)
         self._update_buttons()
@@ -217,18 +298,60 @@ class DuplicatesView(QWidget):
             if g.photos[0].path == path:
                 self._set_icon(self.group_list.item(row), g.photos[0])
 
+    def _tick(self, photo, on: bool) -> None:
+        if on:
+            self.ticked[photo.id] = photo
+        else:
+            self.ticked.pop(photo.id, None)
+        self._update_buttons()
+
     def _pick_copies(self) -> None:
         for i, card in enumerate(self.cards):
-            card.check.setChecked(i > 0)
+            if card.check.isEnabled():
+                card.check.setChecked(i > 0)
 
     def chosen(self) -> list:
-        return [c.photo for c in self.cards if c.check.isChecked()]
+        """The ticked photos of every group (ticks survive switching groups)."""
+        return list(self.ticked.values())
+
+    def _current_group(self):
+        row = self.group_list.currentRow()
+        return self.groups[row] if 0 <= row < len(self.groups) else None
 
     def _update_buttons(self) -> None:
         n = len(self.chosen())
         self.trash.setEnabled(n > 0)
         self.trash.setText(f"Move {n} to trash…" if n else "Move selected to trash…")
-        self.pick_copies.setEnabled(len(self.cards) > 1)
+        copies = self.cards and any(c.check.isEnabled() for c in self.cards)
+        self.pick_copies.setEnabled(bool(copies) and len(self.cards) > 1)
+        group = self._current_group()
+        for b in (self.not_dups, self.keep_both):
+            b.setEnabled(group is not None and getattr(group, "tier", "near") != "similar")
+
+    def set_verdict(self, verdict: str) -> None:
+        """Remember the user's word on the shown group; it leaves the list."""
+        group = self._current_group()
+        if group is None:
+            return
+        ids = [p.id for p in group.photos]
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.status.setText(f"⚠ {error_text(error, 'Saving the verdict')}")
+                return
+            if group in self.groups:
+                row = self.groups.index(group)
+                del self.groups[row]
+                self.group_list.takeItem(row)
+                for pid in ids:
+                    self.ticked.pop(pid, None)
+                if not self.groups:
+                    self._show_group(-1)
+            self.status.setText(f"Remembered: “{verdict}” for {len(ids)} photos.")
+            self._update_buttons()
+
+        self.service.call(lambda lib: lib.set_verdict(ids, verdict), done, kind=Kind.EXCLUSIVE,
+                          name="saving a verdict", owner=self)
 
     def trash_selected(self) -> list:
         """Ask, then move the chosen copies to the trash in a job; returns the photos asked
@@ -236,12 +359,12 @@ class DuplicatesView(QWidget):
         photos = self.chosen()
         if not photos:
             return []
-        if len(photos) == len(self.cards):
-            text = (f"Move all {len(photos)} copies, keeping none, to the trash?\n\n"
-                    + "\n".join(p.path for p in photos))
-        else:
-            text = (f"Move {len(photos)} photo{'s' if len(photos) > 1 else ''} to the trash?\n\n"
-                    + "\n".join(p.path for p in photos) + "\n\nYou can restore them from the trash.")
+        size = human_size(sum(p.size for p in photos))
+        chosen = {p.id for p in photos}
+        whole = [g for g in self.groups if all(p.id in chosen for p in g.photos)]
+        warn = (f" ⚠ In {len(whole)} group{'s' if len(whole) > 1 else ''} no photo is kept." if whole else "")
+        text = (f"Move {len(photos)} photo{'s' if len(photos) > 1 else ''} ({size}) to the trash?{warn}\n\n"
+                + "\n".join(p.path for p in photos) + "\n\nYou can restore them from the trash.")
         if not confirm(self, "Move to trash", text):
             return []
         self.trash.setEnabled(False)
@@ -264,6 +387,7 @@ class DuplicatesView(QWidget):
             self.status.setText(f"Moved {len(moved)} to the trash and out of the library.")
         if moved:
             gone = set(moved)
+            self.ticked = {pid: p for pid, p in self.ticked.items() if p.path not in gone}
             for row in reversed(range(len(self.groups))):
                 g = self.groups[row]
                 keep = [(p, s) for p, s in zip(g.photos, g.scores) if p.path not in gone]
@@ -271,6 +395,9 @@ class DuplicatesView(QWidget):
                     continue
                 current = row == self.group_list.currentRow()
                 if len(keep) > 1:
+                    kept = [i for i, p in enumerate(g.photos) if p.path not in gone]
+                    if getattr(g, "reasons", None):
+                        g.reasons = [g.reasons[i] for i in kept]
                     g.photos, g.scores = [p for p, _ in keep], [s for _, s in keep]
                     if current:
                         self._show_group(row)

@@ -1,61 +1,315 @@
-"""Near-duplicate groups: photos linked when their cosine similarity reaches a threshold."""
+"""Duplicates in tiers, without chaining; stacks of other shots beside them.
+
+1. *Candidates* from the index: a photo's neighbours at cosine >= a loose per-model
+   bound (``card.duplicate_threshold - CANDIDATE_MARGIN``, or the caller's threshold).
+2. *Exact*: the same content hash, or the same decoded pixels (a candidate pair of one
+   size whose reduced decodes agree, confirmed on the full pixels).
+3. *Near*: the same photo edited, decided by :mod:`photosim.pipeline.verify` (local
+   features, a similarity alignment and the residual after it), never by the cosine alone.
+4. Groups are built around keepers: photos go best copy first (:mod:`.keeper`), and a
+   keeper's group holds only photos *verified against that keeper*; nothing joins
+   through a third photo, so two different shots are never chained together.
+5. *Stacks* ("similar"): candidate pairs that are not copies (other shots of one scene,
+   bursts: same camera, seconds apart), grouped around their best photo the same way;
+   offered to look at, never for the trash.
+
+The user's verdicts ("not duplicates", "keep both", by photo id) keep a pair out of the
+duplicate tiers across re-scans and model switches.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import datetime as _dt
 
+import numpy as np
+from PIL import Image
+
+from ..errors import PhotosimError
 from ..progress import ProgressFn, as_token, emit
-from ..values import DuplicateGroup
+from ..values import DuplicateGroup, DuplicateGroups
+from . import keeper as _keeper
+from .verify import Looks, verify
+
+#: More photos than this in one group of copies is taken for a broken similarity scale.
+MAX_GROUP = 50
+#: Share of photos whose k nearest neighbours are all candidates beyond which the
+#: threshold is refused as too loose for this model.
+MAX_SATURATED = 0.5
+#: Candidates are checked from this far below the model's own duplicate threshold: the
+#: cosine alone misses turned and cropped copies, and verification is the judge.
+CANDIDATE_MARGIN = 0.15
+EXACT_COSINE = 0.99  # candidates this close and of one size get the pixel comparison
+BURST_SECONDS = 10
+BURST_MARGIN = 0.15  # bursts (same camera, seconds apart) join a stack this far below the bound
+TIERS = ("duplicates", "exact", "near", "similar")
 
 
 class _Sets:
-    """Union-find over photo ids."""
+    """Union-find, for the exact tier only (identity is transitive)."""
 
-    def __init__(self, ids):
-        self.parent = {pid: pid for pid in ids}
+    def __init__(self):
+        self.parent: dict[int, int] = {}
 
-    def find(self, x):
+    def find(self, x: int) -> int:
         parent = self.parent
+        parent.setdefault(x, x)
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    def union(self, a, b) -> None:
+    def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[rb] = ra
 
 
-def find_duplicates(store, index, encoder_id: str, dim: int, threshold: float, k: int = 16,
-                    progress: ProgressFn | None = None, cancel=None, chunk: int = 1024) -> list[DuplicateGroup]:
-    """Groups, largest first; ``photos[0]`` of each is the suggested keeper (largest, then
-    biggest file, then path) and ``scores`` are similarities to it."""
-    token = as_token(cancel)
-    ids, vecs = store.vectors.load(encoder_id, dim)
-    if len(ids) < 2:
-        return []
-    sets = _Sets(ids)
-    for start in range(0, len(ids), chunk):
-        token.check("duplicate search cancelled")
-        labels, scores = index.query_many(vecs[start:start + chunk], k + 1)
-        for pid, row_labels, row_scores in zip(ids[start:start + chunk], labels, scores):
-            for other, score in zip(row_labels.tolist(), row_scores.tolist()):
-                if score < threshold:
-                    break
-                if other != pid and other in sets.parent:
-                    sets.union(pid, other)
-        emit(progress, "comparing", min(start + chunk, len(ids)), len(ids))
-    groups: dict[int, list[int]] = {}
-    for pid in ids:
-        groups.setdefault(sets.find(pid), []).append(pid)
-    row_of = {pid: i for i, pid in enumerate(ids)}
-    members = [g for g in groups.values() if len(g) > 1]
-    info = store.photos.photos_by_id([pid for g in members for pid in g])
-    out = []
-    for g in members:
-        photos = sorted((info[p] for p in g), key=lambda p: (-(p.width or 0) * (p.height or 0), -p.size, p.path))
-        keeper = vecs[row_of[photos[0].id]]
-        out.append(DuplicateGroup(photos, [float(np.dot(vecs[row_of[p.id]], keeper)) for p in photos]))
-    out.sort(key=lambda g: (-len(g.photos), g.photos[0].path))
-    return out
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _taken(p):
+    try:
+        return _dt.datetime.fromisoformat(p.taken_at) if p.taken_at else None
+    except ValueError:
+        return None
+
+
+def _same_pixels(a, b) -> bool:
+    """Full decode of both files, compared (only for pairs whose small decodes agree)."""
+    try:
+        with Image.open(a.path) as ia, Image.open(b.path) as ib:
+            if ia.size != ib.size:
+                return False
+            return ia.convert("RGB").tobytes() == ib.convert("RGB").tobytes()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+class Duplicates:
+    """Finds duplicate groups and stacks for a library (see the module docstring)."""
+
+    def __init__(self, store, index_keeper, active):
+        self.store, self._index, self._active = store, index_keeper, active
+
+    # -- verdicts -------------------------------------------------------------
+    def set_verdict(self, photo_ids, verdict: str) -> int:
+        """Remember "not duplicates" or "keep both" for a pair or a whole group (every
+        pair in it), by photo id: re-scans, moves and model switches keep it."""
+        return self.store.verdicts.set(photo_ids, verdict)
+
+    def clear_verdict(self, photo_ids) -> None:
+        self.store.verdicts.clear(photo_ids)
+
+    def verdicts(self) -> dict[tuple[int, int], str]:
+        return self.store.verdicts.all()
+
+    # -- search -----------------------------------------------------------------
+    def duplicates(self, threshold: float | None = None, k: int = 16, *, tier: str = "duplicates",
+                   rules=None, progress: ProgressFn | None = None, cancel=None) -> DuplicateGroups:
+        """Groups, largest first, keeper first. ``tier``: "duplicates" (exact and near),
+        "exact", "near", or "similar" (stacks of other shots). ``threshold``: the cosine
+        from which neighbours are candidates (default: the active model's own, less
+        :data:`CANDIDATE_MARGIN`).
+        ``rules``: the keeper rules' order (see :mod:`photosim.pipeline.keeper`)."""
+        if tier not in TIERS:
+            raise PhotosimError(f"unknown tier {tier!r}; use one of: {', '.join(TIERS)}")
+        card = self._active.card
+        threshold = card.duplicate_threshold - CANDIDATE_MARGIN if threshold is None else float(threshold)
+        rules = _keeper.check_rules(rules)
+        run = _Run(self.store, self._index.get(), card, threshold, k, rules, progress, as_token(cancel))
+        groups = run.run(stacks=tier == "similar")
+        if tier in ("exact", "near"):
+            groups = [g for g in groups if g.tier == tier]
+        groups.sort(key=lambda g: (g.tier != "exact", -len(g.photos), g.photos[0].path))
+        return DuplicateGroups(groups, run.notices, threshold)
+
+
+class _Run:
+    def __init__(self, store, index, card, threshold, k, rules, progress, token):
+        self.store, self.index, self.card = store, index, card
+        self.threshold, self.k, self.rules = threshold, k, rules
+        self.progress, self.token = progress, token
+        self.notices: list[str] = []
+
+    def run(self, stacks: bool) -> list[DuplicateGroup]:
+        ids, vecs = self.store.vectors.load(self.card.id, self.card.dim)
+        if len(ids) < 2:
+            emit(self.progress, "done", len(ids), len(ids))
+            return []
+        self.row = {pid: i for i, pid in enumerate(ids)}
+        self.vecs = vecs
+        self.info = self.store.photos.photos_by_id(ids)
+        self.vetoed = set(self.store.verdicts.all())
+        cands = self._candidates(ids, vecs)
+        self.looks = Looks({pid: p.path for pid, p in self.info.items()})
+        exact_groups, rep = self._exact(cands)
+        near_groups, verified = self._near(cands, rep)
+        groups = exact_groups + near_groups
+        if stacks:
+            in_group = {pid: n for n, g in enumerate(groups) for pid in (p.id for p in g.photos)}
+            groups = self._stacks(cands, verified, in_group)
+        emit(self.progress, "done", len(ids), len(ids))
+        return groups
+
+    def _cos(self, a: int, b: int) -> float:
+        return float(np.dot(self.vecs[self.row[a]], self.vecs[self.row[b]]))
+
+    # -- 1. candidates ------------------------------------------------------------
+    def _candidates(self, ids, vecs, chunk: int = 1024) -> dict[tuple[int, int], float]:
+        cands: dict[tuple[int, int], float] = {}
+        low = self.threshold - BURST_MARGIN
+        saturated = 0
+        for start in range(0, len(ids), chunk):
+            self.token.check("duplicate search cancelled")
+            labels, scores = self.index.query_many(vecs[start:start + chunk], self.k + 1)
+            for pid, row_labels, row_scores in zip(ids[start:start + chunk], labels, scores):
+                n = 0
+                for other, score in zip(row_labels.tolist(), row_scores.tolist()):
+                    if score < low:
+                        break
+                    if other == pid or other not in self.row:
+                        continue
+                    n += score >= self.threshold
+                    cands[_pair(pid, other)] = max(score, cands.get(_pair(pid, other), -1.0))
+                saturated += n >= min(self.k, len(ids) - 1)
+            emit(self.progress, "comparing", min(start + chunk, len(ids)), len(ids))
+        if len(ids) > 2 * self.k and saturated > MAX_SATURATED * len(ids):
+            raise PhotosimError(
+                f"under the model {self.card.id}, {saturated} of {len(ids)} photos have {self.k} or more "
+                f"neighbours at similarity {self.threshold:.2f}: this threshold is far too loose for this "
+                "model, so no groups were made; give a higher threshold or switch back to another model")
+        return cands
+
+    # -- 2. exact -----------------------------------------------------------------
+    def _exact(self, cands) -> tuple[list[DuplicateGroup], dict[int, int]]:
+        sets = _Sets()
+        by_hash: dict[str, list[int]] = {}
+        for pid, p in self.info.items():
+            if p.content_hash:
+                by_hash.setdefault(p.content_hash, []).append(pid)
+        how: dict[int, str] = {}
+        for members in by_hash.values():
+            for other in members[1:]:
+                sets.union(members[0], other)
+                how[other] = how[members[0]] = "identical file (same bytes)"
+        for (a, b), score in cands.items():
+            pa, pb = self.info[a], self.info[b]
+            if (score >= EXACT_COSINE and pa.width and (pa.width, pa.height) == (pb.width, pb.height)
+                    and pa.content_hash != pb.content_hash and sets.find(a) != sets.find(b)):
+                la, lb = self.looks.get(a), self.looks.get(b)
+                if la is not None and lb is not None and np.array_equal(la.gray, lb.gray) and _same_pixels(pa, pb):
+                    sets.union(a, b)
+                    how.setdefault(a, "same pixels, another file (metadata differs)")
+                    how.setdefault(b, "same pixels, another file (metadata differs)")
+        members: dict[int, list[int]] = {}
+        for pid in sets.parent:
+            members.setdefault(sets.find(pid), []).append(pid)
+        groups, rep = [], {}
+        for g in members.values():
+            ranked = _keeper.rank([self.info[p] for p in g], self.rules)
+            keep = ranked[0]
+            kept = [keep] + [p for p in ranked[1:] if _pair(keep.id, p.id) not in self.vetoed]
+            for p in ranked:
+                rep[p.id] = keep.id
+            if len(kept) > 1:
+                groups.append(self._group("exact", kept, {p.id: [how.get(p.id, "identical")] for p in kept[1:]}))
+        return groups, rep
+
+    # -- 3. near ------------------------------------------------------------------
+    def _near(self, cands, rep) -> tuple[list[DuplicateGroup], set[tuple[int, int]]]:
+        neighbours: dict[int, dict[int, float]] = {}
+        for (a, b), score in cands.items():
+            if score < self.threshold:
+                continue
+            ra, rb = rep.get(a, a), rep.get(b, b)
+            if ra == rb or _pair(ra, rb) in self.vetoed:
+                continue
+            neighbours.setdefault(ra, {})[rb] = max(score, neighbours.get(ra, {}).get(rb, -1.0))
+            neighbours.setdefault(rb, {})[ra] = neighbours[ra][rb]
+        order = _keeper.rank([self.info[p] for p in neighbours], self.rules)
+        assigned: set[int] = set()
+        groups, verified = [], set()
+        checks: dict[tuple[int, int], object] = {}
+        for n, keep in enumerate(order):
+            self.token.check("duplicate search cancelled")
+            emit(self.progress, "verifying", n, len(order))
+            if keep.id in assigned:
+                continue
+            look = self.looks.get(keep.id)
+            if look is None:
+                continue
+            found, tried = {}, {keep.id}
+            # the keeper's neighbours, then its verified copies' neighbours: each checked
+            # against the keeper itself, so a photo joins only as a copy of the keeper
+            frontier = sorted(neighbours[keep.id], key=lambda o: -neighbours[keep.id][o])
+            while frontier:
+                other = frontier.pop(0)
+                if other in assigned or other in tried or _pair(keep.id, other) in self.vetoed:
+                    continue
+                tried.add(other)
+                other_look = self.looks.get(other)
+                if other_look is None:
+                    continue
+                key = _pair(keep.id, other)
+                if key not in checks:
+                    checks[key] = verify(look, other_look)
+                if checks[key].same:
+                    found[other] = checks[key]
+                    verified.add(key)
+                    frontier.extend(o for o in neighbours.get(other, ()) if o not in tried)
+            if not found:
+                continue
+            assigned.add(keep.id)
+            assigned.update(found)
+            if len(found) + 1 > MAX_GROUP:
+                self.notices.append(f"a group of {len(found) + 1} copies of {keep.path} was refused: too many "
+                                    "for copies of one photo; look at them by hand")
+                continue
+            photos = [keep] + _keeper.rank([self.info[p] for p in found], self.rules)
+            groups.append(self._group("near", photos, {p: [c.describe()] for p, c in found.items()}))
+        return groups, verified
+
+    # -- 4. stacks ----------------------------------------------------------------
+    def _stacks(self, cands, verified, in_group) -> list[DuplicateGroup]:
+        low = self.threshold - BURST_MARGIN
+        neighbours: dict[int, dict[int, list[str]]] = {}
+        for (a, b), score in cands.items():
+            if (a, b) in verified or (a in in_group and in_group.get(a) == in_group.get(b)):
+                continue
+            pa, pb = self.info[a], self.info[b]
+            why = []
+            ta, tb = _taken(pa), _taken(pb)
+            if pa.camera and pa.camera == pb.camera and ta and tb and score >= low:
+                gap = abs((ta - tb).total_seconds())
+                if gap <= BURST_SECONDS:
+                    why.append(f"burst: same camera, taken {gap:.0f} s apart")
+            if score < self.threshold and not why:
+                continue
+            why.insert(0, f"another shot of the scene (similarity {score:.2f})")
+            neighbours.setdefault(a, {})[b] = why
+            neighbours.setdefault(b, {})[a] = why
+        assigned: set[int] = set()
+        groups = []
+        for keep in _keeper.rank([self.info[p] for p in neighbours], self.rules):
+            if keep.id in assigned:
+                continue
+            members = {o: w for o, w in neighbours[keep.id].items() if o not in assigned}
+            if not members:
+                continue
+            assigned.add(keep.id)
+            assigned.update(members)
+            photos = [keep] + _keeper.rank([self.info[p] for p in members], self.rules)
+            groups.append(self._group("similar", photos, members, compare=False))
+        return groups
+
+    def _group(self, tier, photos, why, compare: bool = True) -> DuplicateGroup:
+        keep = photos[0]
+        reasons = [["keeper: " + (_keeper.reasons(keep, photos[1], self.rules) if compare else "the best photo")]]
+        for p in photos[1:]:
+            r = list(why.get(p.id, []))
+            if compare:
+                r.append("keeper is " + _keeper.reasons(keep, p, self.rules))
+            reasons.append(r)
+        scores = [self._cos(keep.id, p.id) if keep.id in self.row and p.id in self.row else 1.0 for p in photos]
+        return DuplicateGroup(photos, scores, tier, reasons)

@@ -25,6 +25,7 @@ from .photos import PhotoRepo
 from .roots import RootRepo
 from .schema import Photo, Vector, make_engine
 from .vectors import FeatureRepo, VectorRepo
+from .verdicts import TrashLogRepo, VerdictRepo
 
 __all__ = ["Store"]
 
@@ -67,6 +68,8 @@ class Store:
         self.vectors = VectorRepo(self)
         self.features = FeatureRepo(self)
         self.labels = LabelRepo(self)
+        self.verdicts = VerdictRepo(self)
+        self.trash_log = TrashLogRepo(self)
 
     def close(self) -> None:
         if self._engine is not None:

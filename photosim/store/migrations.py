@@ -119,7 +119,34 @@ def _v4(conn: Connection) -> None:
         conn.execute(text("UPDATE meta SET value = :v WHERE key = :k"), {"k": key, "v": value})
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: Connection) -> None:
+    """Duplicate verdicts ("not duplicates" / "keep both", keyed by photo ids, so they
+    survive re-scans, moves and model switches) and the log of what photosim trashed."""
+    conn.execute(
+        text(
+            """CREATE TABLE verdicts (
+                photo_a INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                photo_b INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+                verdict VARCHAR NOT NULL,
+                created_at FLOAT NOT NULL,
+                PRIMARY KEY (photo_a, photo_b),
+                CHECK (photo_a < photo_b))"""
+        )
+    )
+    conn.execute(
+        text(
+            """CREATE TABLE trash_log (
+                id INTEGER PRIMARY KEY,
+                path BLOB NOT NULL,
+                size INTEGER NOT NULL,
+                content_hash VARCHAR,
+                trashed_at FLOAT NOT NULL,
+                restored_at FLOAT)"""
+        )
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

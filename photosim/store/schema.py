@@ -127,6 +127,28 @@ class Mark(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class Verdict(Base):
+    """The user's word on a pair of photos: "not duplicates" or "keep both" (photo_a < photo_b)."""
+
+    __tablename__ = "verdicts"
+    photo_a: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    photo_b: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TrashEntry(Base):
+    """A file photosim sent to the system trash: where it was, and when."""
+
+    __tablename__ = "trash_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(FsPath)
+    size: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String)
+    trashed_at: Mapped[float] = mapped_column(Float)
+    restored_at: Mapped[float | None] = mapped_column(Float)
+
+
 def vector_to_blob(vec: np.ndarray, dtype=np.float32) -> bytes:
     return np.ascontiguousarray(vec, dtype=dtype).tobytes()
 
@@ -148,13 +170,30 @@ def make_engine(db_path: Path, *, readonly: bool = False) -> Engine:
         engine = create_engine(f"sqlite:///{db_path}", future=True)
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+    def _pragmas(dbapi_conn, _record):
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
         if not readonly:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     return engine
+
+
+def _wal(cur, seconds: float = 10.0) -> None:
+    """Switch to write-ahead logging. Changing the journal mode does not wait on SQLite's busy
+    handler, so two processes opening a new library at once would see "database is locked":
+    retry for a while instead."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -1,0 +1,319 @@
+""""Is this the same photo?": local features, a similarity alignment, and the pixels after it.
+
+An edited copy (resized, re-encoded, cropped, turned by 90°, mirrored, tone-changed,
+bordered) is the original's pixels under a *similarity* transform: uniform scale, a turn
+by a multiple of 90°, a shift, maybe a mirror, and one of the two pictures lies inside
+the other. Another shot of the same scene is not: its viewpoint differs (no similarity
+explains the matches, or only part of the frame), or things moved (the aligned pixels
+differ somewhere). So, on both photos decoded at :data:`SIDE` px:
+
+1. ORB keypoints (rotation-invariant, so 90° turns match), matched with Lowe's ratio
+   test, then a RANSAC similarity (``cv2.estimateAffinePartial2D``); the mirrored
+   image is tried when the direct one does not align.
+2. The transform must be a turn by a multiple of 90° (±:data:`MAX_TILT`°) and one
+   picture must lie (almost) inside the other (:data:`MIN_CONTAINED`).
+3. The residual: the second picture warped onto the first, its tones mapped onto the
+   first's inside the overlap (so brightness, contrast and gamma changes do not count) at a
+   coarse size, compared cell by cell; the worst cells decide (:data:`MAX_RESIDUAL`).
+
+Nothing here writes anything; photos are only read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import PhotoError
+from ..imageio import open_image
+
+#: Long side, in pixels, at which photos are decoded for verification.
+SIDE = 512
+N_FEATURES = 1000
+RATIO = 0.8  # Lowe's ratio test
+RANSAC_PX = 5.0  # reprojection tolerance at SIDE px
+MIN_INLIERS = 15
+MIN_INLIER_SHARE = 0.25  # of the matches that passed the ratio test
+MAX_TILT = 4.0  # degrees away from a multiple of 90° still called a turn
+MIN_CONTAINED = 0.90  # share of one picture's area that lies inside the other
+COARSE = 96  # long side of the residual comparison
+GRID = 6  # cells per side of the residual comparison
+MAX_RESIDUAL = 0.06  # worst-cell mean difference after tone matching, 0-1 (0: identical)
+
+TEXTURE_POINTS = 300  # fewer keypoints than this: the template search is tried first
+TEMPLATE_SIDE = 128
+TEMPLATE_MIN = 0.955  # normalised correlation from which a placement is checked
+# Smooth pictures tone-match too easily (two dusk lakes do): a stricter residual there.
+MAX_RESIDUAL_TEMPLATE = 0.03
+
+cv2.setNumThreads(1)  # many small images: threads cost more than they bring
+
+
+@dataclass
+class Look:
+    """What verification needs of one photo: its small grey image and ORB features
+    (the mirrored image's features are computed only when asked for)."""
+
+    gray: np.ndarray
+    points: np.ndarray
+    desc: np.ndarray | None
+    _mirror: tuple | None = field(default=None, repr=False)
+
+    @classmethod
+    def of_image(cls, image) -> Look:
+        gray = np.asarray(image.convert("L"), dtype=np.uint8)
+        points, desc = _features(gray)
+        return cls(gray, points, desc)
+
+    @classmethod
+    def of_file(cls, path) -> Look:
+        return cls.of_image(open_image(path, SIDE))
+
+    def mirrored(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._mirror is None:
+            flipped = np.ascontiguousarray(self.gray[:, ::-1])
+            self._mirror = (flipped, *_features(flipped))
+        return self._mirror[1], self._mirror[2]
+
+
+def _features(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
+    kps, desc = orb.detectAndCompute(gray, None)
+    return np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2), desc
+
+
+@dataclass
+class Check:
+    """The verdict on one pair: ``same`` when b is an edited copy of a (or a of b)."""
+
+    same: bool
+    why: str
+    inliers: int = 0
+    turn: int = 0  # degrees, the turn that maps b onto a
+    mirrored: bool = False
+    contained: float = 0.0
+    residual: float = 1.0
+
+    def describe(self) -> str:
+        if not self.inliers:  # found by the template search
+            how = [f"turned {self.turn}°"] if self.turn else []
+            how += ["mirrored"] if self.mirrored else []
+            extra = f", {', '.join(how)}" if how else ""
+            return f"same photo: smooth picture aligned as a whole, pixels differ {self.residual:.1%}{extra}"
+        how = []
+        if self.turn:
+            how.append(f"turned {self.turn}°")
+        if self.mirrored:
+            how.append("mirrored")
+        extra = f", {', '.join(how)}" if how else ""
+        return f"same photo: {self.inliers} matching points, aligned pixels differ {self.residual:.1%}{extra}"
+
+
+def _match(da, db) -> list[tuple[int, int]]:
+    if da is None or db is None or len(da) < 2 or len(db) < 2:
+        return []
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(db, da, k=2)
+    return [(m.trainIdx, m.queryIdx) for m, *rest in (p for p in pairs if p)
+            if rest and m.distance < RATIO * rest[0].distance]
+
+
+def _similarity(pa, pb, matches) -> tuple[np.ndarray | None, int, int]:
+    if len(matches) < MIN_INLIERS:
+        return None, 0, len(matches)
+    src = pb[[j for _, j in matches]]
+    dst = pa[[i for i, _ in matches]]
+    m, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
+                                          maxIters=2000, confidence=0.995, refineIters=10)
+    if m is None:
+        return None, 0, len(matches)
+    return m, int(mask.sum()), len(matches)
+
+
+def _tone_matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """b's values put on a's tone scale by the curve that best maps one onto the other
+    (the mean of a at each level of b): brightness, contrast, gamma and curves do not count."""
+    levels = b.astype(np.intp)
+    counts = np.bincount(levels, minlength=256).astype(np.float64)
+    sums = np.bincount(levels, weights=a.astype(np.float64), minlength=256)
+    have = counts > 0
+    lut = np.interp(np.arange(256), np.nonzero(have)[0], sums[have] / counts[have])
+    return lut[levels].astype(np.float32)
+
+
+def _residual(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
+    """(contained, residual, mean): how much of one lies inside the other, and how much
+    the aligned pixels differ in the worst cells."""
+    ha, wa = a.shape
+    hb, wb = b.shape
+    ones = np.ones_like(b, dtype=np.uint8)
+    mask = cv2.warpAffine(ones, m, (wa, ha), flags=cv2.INTER_NEAREST)
+    overlap = float(mask.sum())
+    scale2 = abs(np.linalg.det(m[:, :2]))
+    contained = max(overlap / (wa * ha), overlap / max(1.0, wb * hb * scale2))
+    if overlap < 0.2 * wa * ha and overlap < 0.2 * wb * hb * scale2:
+        return contained, 1.0, 1.0
+    warped = cv2.warpAffine(b, m, (wa, ha), flags=cv2.INTER_AREA if scale2 < 1 else cv2.INTER_LINEAR)
+    mask = cv2.erode(mask, np.ones((5, 5), np.uint8))
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return contained, 1.0, 1.0
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    f = COARSE / max(y1 - y0, x1 - x0)
+    size = (max(GRID, round((x1 - x0) * f)), max(GRID, round((y1 - y0) * f)))
+    ca = cv2.resize(a[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    cb = cv2.resize(warped[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    cm = cv2.resize(mask[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.99
+    if cm.sum() < GRID * GRID:
+        return contained, 1.0, 1.0
+    diff = np.zeros(ca.shape, dtype=np.float32)
+    diff[cm] = np.abs(ca[cm].astype(np.float32) - _tone_matched(ca[cm], cb[cm])) / 255.0
+    h, w = ca.shape
+    cells = []
+    for gy in range(GRID):
+        for gx in range(GRID):
+            sl = (slice(gy * h // GRID, (gy + 1) * h // GRID), slice(gx * w // GRID, (gx + 1) * w // GRID))
+            n = cm[sl].sum()
+            if n >= 0.5 * cm[sl].size:
+                cells.append(float(diff[sl].sum() / n))
+    if not cells:
+        return contained, 1.0, 1.0
+    cells.sort()
+    worst = float(np.mean(cells[-2:]))  # the two worst cells: a local change shows there
+    return contained, worst, float(np.mean(cells))
+
+
+def _turn_of(m: np.ndarray) -> tuple[int, float]:
+    angle = math.degrees(math.atan2(m[1, 0], m[0, 0])) % 360
+    turn = int(round(angle / 90.0)) % 4 * 90
+    off = abs((angle - turn + 180) % 360 - 180)
+    return turn, off
+
+
+def _mirror_matrix(m: np.ndarray, width: int) -> np.ndarray:
+    """A transform found on the mirrored b (x -> w-1-x), as one on b itself."""
+    flip = np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return (np.vstack([m, [0.0, 0.0, 1.0]]) @ flip)[:2]
+
+
+def _h(m: np.ndarray) -> np.ndarray:
+    return np.vstack([m, [0.0, 0.0, 1.0]])
+
+
+def _scale(f: float) -> np.ndarray:
+    return np.diag([f, f, 1.0])
+
+
+def _place(small: np.ndarray, big: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Where ``small`` (already at the scale tried) lies in ``big``: correlation, shift."""
+    if small.shape[0] > big.shape[0] or small.shape[1] > big.shape[1] or min(small.shape) < 8:
+        return -1.0, None
+    res = cv2.matchTemplate(big, small, cv2.TM_CCOEFF_NORMED)
+    _, score, _, loc = cv2.minMaxLoc(res)
+    return float(score), np.array([[1.0, 0, loc[0]], [0, 1.0, loc[1]], [0, 0, 1.0]])
+
+
+def _orientations(gray: np.ndarray):
+    """(image, 3×3 transform from gray's pixels to it, turn, mirrored) for the 8 right-angle
+    orientations."""
+    h, w = gray.shape
+    for mirrored in (False, True):
+        g = gray[:, ::-1] if mirrored else gray
+        flip = np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]]) if mirrored else np.eye(3)
+        m, cur = flip, g
+        for turn in (0, 90, 180, 270):
+            yield np.ascontiguousarray(cur), m, turn, mirrored
+            ch, cw = cur.shape
+            m = np.array([[0.0, 1, 0], [-1, 0, cw - 1], [0, 0, 1]]) @ m  # np.rot90, k=1
+            cur = np.rot90(cur)
+
+
+def _by_template(a: Look, b: Look) -> Check | None:
+    """For photos with too little texture for keypoints (smooth gradients, skies): try
+    every right-angle orientation and a range of scales, placing the smaller picture
+    inside the larger by normalised correlation at a coarse size."""
+    fa = TEMPLATE_SIDE / max(a.gray.shape)
+    A = cv2.resize(a.gray, None, fx=fa, fy=fa, interpolation=cv2.INTER_AREA)
+    best = (TEMPLATE_MIN, None, 0, False)
+    for img, orient, turn, mirrored in _orientations(b.gray):
+        for rel in np.linspace(0.55, 1.0, 10):  # b's long side over a's, b inside a
+            f = rel * max(A.shape) / max(img.shape)
+            small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            score, shift = _place(small, A)
+            if shift is not None and score > best[0]:
+                best = (score, np.linalg.inv(_scale(fa)) @ shift @ _scale(f) @ orient, turn, mirrored)
+        for rel in np.linspace(0.55, 0.95, 9):  # a inside b (b has a border, or a was cropped)
+            f = max(A.shape) / rel / max(img.shape)
+            big = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            score, shift = _place(A, big)
+            if shift is not None and score > best[0]:
+                best = (score, np.linalg.inv(_scale(fa)) @ np.linalg.inv(shift) @ _scale(f) @ orient, turn, mirrored)
+    score, m, turn, mirrored = best
+    if m is None:
+        return None
+    contained, residual, _ = _residual(a.gray, b.gray, m[:2])
+    if contained < MIN_CONTAINED:
+        return Check(False, f"only {contained:.0%} of the frame in common: another framing", 0, turn, mirrored,
+                     contained, residual)
+    if residual > min(MAX_RESIDUAL, MAX_RESIDUAL_TEMPLATE):
+        return Check(False, f"aligned pixels differ {residual:.1%} somewhere: something changed", 0, turn,
+                     mirrored, contained, residual)
+    return Check(True, "", 0, turn, mirrored, contained, residual)
+
+
+def verify(a: Look, b: Look) -> Check:
+    """Whether ``b`` is the same photo as ``a`` (one edited from the other)."""
+    if min(len(a.points), len(b.points)) < TEXTURE_POINTS:
+        found = _by_template(a, b)
+        if found is not None and found.same:
+            return found
+    best = Check(False, "too few matching points")
+    for mirrored in (False, True):
+        pb, db = b.mirrored() if mirrored else (b.points, b.desc)
+        matches = _match(a.desc, db)
+        m, inliers, n = _similarity(a.points, pb, matches)
+        if m is None or inliers < MIN_INLIERS or inliers < MIN_INLIER_SHARE * n:
+            if inliers > best.inliers:
+                best = Check(False, f"only {inliers} of {n} matching points agree on one alignment",
+                             inliers=inliers, mirrored=mirrored)
+            continue
+        turn, off = _turn_of(m)
+        if mirrored:
+            m = _mirror_matrix(m, b.gray.shape[1])
+        if off > MAX_TILT:
+            check = Check(False, f"seen at another angle ({off:.0f}° off a right-angle turn)", inliers, turn, mirrored)
+        else:
+            contained, residual, _ = _residual(a.gray, b.gray, m)
+            if contained < MIN_CONTAINED:
+                why = f"only {contained:.0%} of the frame in common: another framing"
+            elif residual > MAX_RESIDUAL:
+                why = f"aligned pixels differ {residual:.1%} somewhere: something changed"
+            else:
+                why = ""
+            check = Check(not why, why, inliers, turn, mirrored, contained, residual)
+        if check.same:
+            return check
+        if check.inliers > best.inliers or best.why.startswith(("too few", "only")):
+            best = check
+    return best
+
+
+class Looks:
+    """Looks of library photos, decoded once per search (``None`` for one that cannot be read)."""
+
+    def __init__(self, paths: dict[int, str]):
+        self.paths = paths
+        self._cache: dict[int, Look | None] = {}
+
+    def get(self, pid: int) -> Look | None:
+        if pid not in self._cache:
+            try:
+                self._cache[pid] = Look.of_file(self.paths[pid])
+            except (PhotoError, OSError):
+                self._cache[pid] = None
+        return self._cache[pid]
+
+    def __len__(self) -> int:
+        return len(self._cache)
