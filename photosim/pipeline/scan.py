@@ -113,8 +113,9 @@ class Scan:
         self.progress_fn = progress
         self.cancel_fn = as_token(cancel)
         self.batch_size = batch_size
-        #: decode threads; by default half the cores, the forward pass gets the other half
-        #: (on 2 cores 1 + 1 scans faster than 2 + 2 fighting: benchmarks/bench_scan.py)
+        #: decode threads; by default half the cores (ONNX Runtime's threads do not spin, so
+        #: on an idle 2-core CPU 1 decode thread beside 2 inference threads scanned fastest,
+        #: 51 photos/s against 44 with 2 decode threads: benchmarks/bench_scan.py)
         self.workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self.report = ScanReport(roots=self.roots)
         self.state = ScanProgress(stage="listing")
@@ -270,18 +271,6 @@ class Scan:
                     .where(Photo.status == "ok")
                 ).all() if h
             )
-        # A long scan shares the cores between decoding and the forward pass; a few photos
-        # (or a query beside) are not worth re-opening the inference sessions for.
-        share = len(to_read) >= 4 * self.batch_size
-        if share:
-            encoder.set_threads(max(1, (os.cpu_count() or 2) - self.workers))
-        try:
-            self._decode_and_embed(to_read, known_hashes)
-        finally:
-            if share:
-                encoder.set_threads(0)
-
-    def _decode_and_embed(self, to_read: list[tuple[_Listed, int | None]], known_hashes: set[str]) -> None:
         pending: deque[Future] = deque()
         batch: list[_Outcome] = []
         it = iter(to_read)
