@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,18 +61,52 @@ def write_scenes(folder: Path, seeds, size=(640, 480), fmt="JPEG", suffix=".jpg"
     return paths
 
 
+@contextmanager
+def scoped_env(**values: str):
+    """Environment variables set for a block (fixtures wider than one test, where
+    monkeypatch cannot go), restored afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def spin_until(cond, seconds: float) -> bool:
+    """Process Qt events until ``cond()`` holds (True) or ``seconds`` pass (``cond()``)."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory) -> Path:
     """ONNX graphs go to one folder per test session (never the user's cache): made
     once on first use, then loaded by every later test (and CLI subprocess)."""
     folder = tmp_path_factory.mktemp("onnx-cache")
-    old = os.environ.get("PHOTOSIM_CACHE_DIR")
-    os.environ["PHOTOSIM_CACHE_DIR"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("PHOTOSIM_CACHE_DIR", None)
-    else:
-        os.environ["PHOTOSIM_CACHE_DIR"] = old
+    with scoped_env(PHOTOSIM_CACHE_DIR=str(folder)):
+        yield folder
+
+
+@pytest.fixture
+def gui_dirs(tmp_path, monkeypatch):
+    """Settings and thumbnail cache of the app's own, in the test's folder."""
+    monkeypatch.setenv("PHOTOSIM_SETTINGS", str(tmp_path / "settings.ini"))
+    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
 
 
 @pytest.fixture

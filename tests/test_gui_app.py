@@ -14,7 +14,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from conftest import draw_scene, write_scenes  # noqa: E402
+from conftest import draw_scene, scoped_env, write_scenes  # noqa: E402
+from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 30_000
 
@@ -36,17 +37,10 @@ def gui_env(tmp_path_factory):
     outside.mkdir()
     colour(draw_scene(7, (320, 240)), random.Random(5)).save(outside / "query.jpg", quality=90)
     (outside / "notes.txt").write_text("not a photo")
-    old = {k: os.environ.get(k) for k in ("PHOTOSIM_SETTINGS", "PHOTOSIM_CACHE_DIR")}
-    os.environ["PHOTOSIM_SETTINGS"] = str(root / "settings.ini")
-    os.environ["PHOTOSIM_CACHE_DIR"] = str(root / "cache")
-    with Library(root / "lib") as lib:
-        lib.scan([photos])
-    yield {"root": root, "photos": photos, "lib": root / "lib", "outside": outside}
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
+        with Library(root / "lib") as lib:
+            lib.scan([photos])
+        yield {"root": root, "photos": photos, "lib": root / "lib", "outside": outside}
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +56,6 @@ def window(gui_env, qapp):
     w.close()
 
 
-def _spin_until(cond, seconds: float) -> bool:
-    import time
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        QApplication.processEvents()
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def _run_and_wait_results(qtbot, window, action):

@@ -12,13 +12,6 @@ from conftest import write_scenes  # noqa: E402
 WAIT = 60_000
 
 
-@pytest.fixture
-def gui_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("PHOTOSIM_SETTINGS", str(tmp_path / "settings.ini"))
-    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def _open(qtbot, path):
     from photosim.gui.main_window import MainWindow
 

@@ -17,13 +17,6 @@ WAIT = 60_000
 
 
 @pytest.fixture
-def gui_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("PHOTOSIM_SETTINGS", str(tmp_path / "settings.ini"))
-    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
-
-
-@pytest.fixture
 def service(qtbot, gui_dirs):
     from photosim.gui.service import LibraryService
 

@@ -4,7 +4,6 @@ and order hold still, the gallery and the similar panel agreeing on the query.""
 from __future__ import annotations
 
 import os
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +14,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from conftest import draw_scene  # noqa: E402
+from conftest import draw_scene, scoped_env  # noqa: E402
+from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 30_000
 SHOTS = os.environ.get("PHOTOSIM_UX_SHOTS")  # a folder: save screenshots of the screens tested
@@ -27,14 +27,6 @@ def _shot(widget, name):
         widget.grab().save(os.path.join(SHOTS, name))
 
 
-def _spin_until(cond, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        QApplication.processEvents()
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +41,10 @@ def ux_env(tmp_path_factory):
         draw_scene(i, (160, 120)).save(photos / "a" / f"IMG_{i}.jpg", quality=85)
     for i in range(3):
         draw_scene(100 + i, (160, 120)).save(photos / "b" / f"b{i}.jpg", quality=85)
-    old = {k: os.environ.get(k) for k in ("PHOTOSIM_SETTINGS", "PHOTOSIM_CACHE_DIR")}
-    os.environ["PHOTOSIM_SETTINGS"] = str(root / "settings.ini")
-    os.environ["PHOTOSIM_CACHE_DIR"] = str(root / "cache")
-    with Library(root / "lib") as lib:
-        lib.scan([photos])
-    yield {"root": root, "photos": photos, "lib": root / "lib"}
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
+        with Library(root / "lib") as lib:
+            lib.scan([photos])
+        yield {"root": root, "photos": photos, "lib": root / "lib"}
 
 
 @pytest.fixture(scope="module")
