@@ -127,7 +127,7 @@ class Encoder:
     @property
     def id(self) -> str:
         """The card's id; int8 vectors (not equal to fp32 ones) carry their own."""
-        return self.card.id if self.precision == "fp32" else f"{self.card.id}@{self.precision}"
+        return self.card.id if self.precision == "fp32" else f"{self.card.id}@{self._precision_tag}"
 
     @property
     def dim(self) -> int:
@@ -137,7 +137,14 @@ class Encoder:
     def backbone_id(self) -> str:
         """Key of cached features; int8 features are keyed apart from fp32 ones too."""
         bid = self.card.backbone_id
-        return bid if self.precision == "fp32" else f"{bid}@{self.precision}"
+        return bid if self.precision == "fp32" else f"{bid}@{self._precision_tag}"
+
+    @property
+    def _precision_tag(self) -> str:
+        """``int8r2``: the precision and its quantization recipe (a new recipe, new ids)."""
+        from .inference.quantize import RECIPE
+
+        return f"{self.precision}r{RECIPE}"
 
     # -- loading ----------------------------------------------------------
     @classmethod

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from photosim.encoder import Encoder
-from photosim.inference import cache, runtime
+from photosim.inference import cache, quantize, runtime
 
 from conftest import draw_scene, write_scenes
 
@@ -180,7 +180,7 @@ def test_atomic_write_leaves_nothing_when_making_fails(tmp_path):
 def test_int8_vectors_never_share_the_fp32_id(ort_encoder, torch_encoder, photos):
     int8 = Encoder.load(precision="int8")
     assert int8.backend == "onnxruntime" and int8.precision == "int8" and int8.notice == ""
-    assert int8.id != ort_encoder.id and int8.id.endswith("@int8")
+    assert int8.id != ort_encoder.id and int8.id.endswith(f"@int8r{quantize.RECIPE}")
     assert int8.backbone_id != ort_encoder.backbone_id  # its cached features are kept apart too
     assert int8.runtime.features_path != ort_encoder.runtime.features_path
     v8, v32 = int8.embed(photos), ort_encoder.embed(photos)

@@ -1,4 +1,5 @@
-"""``photosim models list|use ID|revert|delete ID``: the versioned encoders of a library."""
+"""``photosim models list|use ID|revert|delete ID|precision [fp32|int8]``: the versioned
+encoders of a library, and the precision the active one runs at."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import json
 
 from ..card import valid_model_id
 from ..errors import PhotosimError
+from ..models import variants
 from ._common import open_library, out, show
 
 
 def register(sub, common) -> None:
     p = sub.add_parser("models", parents=[common], help="list, switch or revert encoder models")
-    p.add_argument("action", choices=["list", "use", "revert", "delete"])
-    p.add_argument("model_id", nargs="?", metavar="ID")
+    p.add_argument("action", choices=["list", "use", "revert", "delete", "precision"])
+    p.add_argument("model_id", nargs="?", metavar="ID",
+                   help="a model ID; for precision: fp32 (exact) or int8 (" + variants.INT8_COST + ")")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.action == "precision":
+        return _precision(args)
     if args.action in ("use", "delete"):
         if not args.model_id:
             raise PhotosimError(f"models {args.action} needs a model ID (see: photosim models list)")
@@ -48,4 +53,20 @@ def run(args) -> int:
         else:
             lib.delete_model(args.model_id)
             out(f"deleted {args.model_id}")
+    return 0
+
+
+def _precision(args) -> int:
+    """Show, or switch the active model to, a precision (a model switch: every photo is read
+    again in int8; back to fp32 re-uses the cached fp32 features)."""
+    wanted = args.model_id
+    if wanted is not None and wanted not in variants.PRECISIONS:
+        raise PhotosimError(f"precision is fp32 or int8 ({variants.INT8_COST}), not '{show(wanted)}'")
+    with open_library(args, readonly=wanted is None) as lib:
+        base, now = variants.split(lib.encoder_id)
+        if wanted is None or wanted == now:
+            out(f"{base} runs in {now}" + (f" ({variants.INT8_COST})" if now == "int8" else ""))
+            return 0
+        lib.use_model(variants.variant_id(base, wanted))
+        out(f"{base} now runs in {wanted}; the library's vectors were re-made ({lib.encoder_id})")
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 #: Bump when the exported graphs change for the same weights (export code, opset,
 #: quantization recipe, calibration photos): old files are then ignored.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 ENV = "PHOTOSIM_CACHE_DIR"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..card import ModelCard, valid_model_id
 from ..errors import ModelUnusable, PhotosimError, UnknownModel
+from . import variants
 
 
 class ModelRegistry:
@@ -46,7 +47,9 @@ class ModelRegistry:
         return card
 
     def model_dir(self, model_id: str) -> Path:
-        """Folder of a model by id: the bundled encoder or ``models/<id>``."""
+        """Folder of a model by id: the bundled encoder or ``models/<id>`` (a precision
+        variant's is its model's)."""
+        model_id = variants.split(model_id)[0]
         if model_id == self.bundled.id:
             return self.bundled_dir
         if valid_model_id(model_id):
@@ -56,7 +59,9 @@ class ModelRegistry:
         raise UnknownModel(f"unknown model {model_id!r}")
 
     def card(self, model_id: str) -> ModelCard:
-        return self._read(self.model_dir(model_id))
+        """The card of a model, or of a precision variant (see :mod:`.variants`)."""
+        card = self._read(self.model_dir(model_id))
+        return variants.variant_card(card, variants.split(model_id)[1])
 
     def problem(self, card: ModelCard) -> str | None:
         """Why ``card``'s model cannot be loaded (a head-only fine-tune whose backbone an
@@ -78,7 +83,8 @@ class ModelRegistry:
         if not wanted:
             return self.bundled, ""
         try:
-            return self.usable(wanted), ""
+            base, precision = variants.split(wanted)
+            return self.usable(variants.variant_id(base, precision)), ""  # an older int8 recipe: the current
         except UnknownModel:
             return self.bundled, ""  # an upgrade replaced the bundled encoder: vectors are re-made once
         except ModelUnusable as exc:
@@ -90,11 +96,13 @@ class ModelRegistry:
         """The bundled model and every fine-tune (``ModelInfo``), oldest first."""
         from ..training.models_store import list_models
 
-        return list_models(self.root, self.bundled_dir, active_id, problem=self.problem)
+        return list_models(self.root, self.bundled_dir, variants.split(active_id)[0], problem=self.problem)
 
     def delete(self, model_id: str) -> None:
         from ..training.models_store import delete_model
 
+        if variants.split(model_id)[1] != "fp32":
+            raise PhotosimError(f"{model_id} is a precision setting of a model, not a model of its own")
         if model_id == self.bundled.id:
             raise PhotosimError("the bundled model cannot be deleted")
         self.model_dir(model_id)  # a name of this library, or UnknownModel
@@ -113,12 +121,16 @@ class ModelRegistry:
                 self._loaded.move_to_end(model_id)
                 return enc
         card = self.usable(model_id)
+        precision = variants.split(card.id)[1]
         try:
-            enc = Encoder.load(self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir)
+            enc = Encoder.load(self.model_dir(card.id), device=self.device, resolve_parent=self.model_dir,
+                               precision=precision)
         except PhotosimError:
             raise
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelUnusable(f"the model {model_id} could not be loaded: {exc}") from exc
+        if enc.id != card.id:  # int8 cannot run here (no ONNX Runtime, a GPU): never fp32 vectors under its id
+            raise ModelUnusable(f"the model {model_id} cannot run here: {enc.notice}")
         with self._lock:
             self._loaded[model_id] = enc
             while len(self._loaded) > self._keep:

@@ -10,6 +10,7 @@ at any point leaves the previous model active with its vectors and index intact.
 from __future__ import annotations
 
 from ..errors import PhotosimError, UnknownModel
+from ..models import variants
 from ..progress import ProgressFn, emit
 from .embed import embed_photos, project_cached
 
@@ -75,7 +76,7 @@ def delete_model(store, registry, model_id: str, active_id: str) -> None:
     """Forget a fine-tune (never the active or the bundled one), its vectors, and its
     backbone's cached features when no model left uses that backbone (a thorough
     fine-tune's own: a few KB per photo)."""
-    if model_id == active_id:
+    if variants.split(model_id)[0] == variants.split(active_id)[0]:  # the active model in any precision
         raise PhotosimError("the active model cannot be deleted; switch to another one first")
     backbone = registry.card(model_id).backbone_id
     registry.delete(model_id)

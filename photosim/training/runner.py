@@ -19,6 +19,7 @@ import numpy as np
 
 from ..card import ModelCard
 from ..errors import PhotosimError
+from ..models import variants
 from ..progress import as_token
 from .finetune import CANCELLED, MODES, TrainConfig, TrainProgress, project_with, train_head
 from .models_store import new_model_id, write_model
@@ -125,6 +126,9 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick or thorough)")
     t0 = time.perf_counter()
     cancel = as_token(cancel)
+    if variants.split(lib.card.id)[1] != "fp32":
+        raise PhotosimError("fine-tuning needs the model at full precision: turn off the faster, less "
+                            "precise int8 setting first (photosim models precision fp32). Nothing was changed.")
     data, feats = gather(lib, albums, use_marks)
     active = lib.card
     parent_dir = lib.model_dir(active.id)
