@@ -13,7 +13,8 @@ hashes differ and every copy is really decoded and embedded).
 Prints, in one run: the forward-pass rate (features + head, batch ``--batch``) of
 torch, ONNX Runtime fp32 and ONNX Runtime int8; the decode rate (read + decode +
 preprocess, as a scan does it, with ``--workers`` threads and nothing else
-running); the end-to-end scan rate under torch (before) and ONNX Runtime (after),
+running); the end-to-end scan rate under torch (before) and ONNX Runtime (after; fp32, and
+int8 as the library setting ``photosim models precision int8`` makes it),
 each in a fresh process (``PHOTOSIM_BACKEND``) with its peak memory; the time to
 re-scan an unchanged 10,000-photo library; and ``similar`` latency on it.
 """
@@ -131,6 +132,10 @@ def bench_scan(work: Path, photos_dir: Path, batch: int, workers: int) -> None:
     lib_dir = work / f"lib-scan-{os.environ.get('PHOTOSIM_BACKEND', 'auto')}"
     shutil.rmtree(lib_dir, ignore_errors=True)
     with Library(lib_dir) as lib:
+        if os.environ.get("BENCH_PRECISION") == "int8":  # the library setting, before any photo
+            from photosim import precision as variants
+
+            lib.use_model(variants.variant_id(lib.encoder_id, "int8"))
         enc = lib.encoder
         t = time.perf_counter()
         report = lib.scan([photos_dir], batch_size=batch, workers=workers)
@@ -143,11 +148,11 @@ def bench_scan(work: Path, photos_dir: Path, batch: int, workers: int) -> None:
         print(f"SCAN-RATE {n / wall:.3f}")
 
 
-def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2) -> float:
+def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2, precision: str = "fp32") -> float:
     import subprocess
 
     env = {**os.environ, "PHOTOSIM_BACKEND": backend, "PHOTOSIM_CACHE_DIR": str(args.work / "onnx-cache"),
-           "PHOTOSIM_ORT_THREADS": str(ort_threads)}
+           "PHOTOSIM_ORT_THREADS": str(ort_threads), "BENCH_PRECISION": precision}
     cmd = [sys.executable, __file__, "--scan-child", "--work", str(args.work), "--batch", str(args.batch),
            "--workers", str(workers)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -228,10 +233,11 @@ def main() -> None:
         fwd = bench_forward(args.batch, args.work / "onnx-cache")
         decode = bench_decode(photos, args.workers[0])
         runs = [("torch", "torch fp32", 0, args.workers[0])] + [
-            ("onnx", "onnxruntime fp32", n, w) for w in args.workers for n in args.ort_threads]
+            ("onnx", "onnxruntime fp32", n, w) for w in args.workers for n in args.ort_threads] + [
+            ("onnx", "onnxruntime int8", args.ort_threads[0], args.workers[0])]
         for backend, label, threads, workers in runs:
             print(f"({workers} decode threads" + (f", ONNX Runtime with {threads} intra-op threads)" if threads else ")"))
-            rate = scan_in_child(backend, args, threads, workers)
+            rate = scan_in_child(backend, args, threads, workers, label.split()[-1])
             f = fwd[label]
             shared = 1 / (1 / decode + 1 / f)  # both on the same cores, one after the other
             print(f"  = {100 * rate / min(decode, f):.0f}% of the slower of decode ({decode:.1f}) and forward "

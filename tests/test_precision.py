@@ -9,7 +9,7 @@ from photosim import Library
 from photosim.cli import main
 from photosim.errors import PhotosimError, UnknownModel
 from photosim.inference import quantize
-from photosim.models import variants
+from photosim import precision as variants
 
 from conftest import write_scenes
 

@@ -7,7 +7,7 @@ import json
 
 from ..card import valid_model_id
 from ..errors import PhotosimError
-from ..models import variants
+from .. import precision as variants
 from ._common import open_library, out, show
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..card import ModelCard, valid_model_id
 from ..errors import ModelUnusable, PhotosimError, UnknownModel
-from . import variants
+from .. import precision as variants
 
 
 class ModelRegistry:

@@ -10,7 +10,7 @@ at any point leaves the previous model active with its vectors and index intact.
 from __future__ import annotations
 
 from ..errors import PhotosimError, UnknownModel
-from ..models import variants
+from .. import precision as variants
 from ..progress import ProgressFn, emit
 from .embed import embed_photos, project_cached
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..card import ModelCard
 from ..errors import PhotosimError
-from ..models import variants
+from .. import precision as variants
 from ..progress import as_token
 from .finetune import CANCELLED, MODES, TrainConfig, TrainProgress, project_with, train_head
 from .models_store import new_model_id, write_model

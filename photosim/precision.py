@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..card import ModelCard
-from ..errors import UnknownModel
+from .card import ModelCard
+from .errors import UnknownModel
 
 PRECISIONS = ("fp32", "int8")
 
@@ -27,7 +27,7 @@ def tag(precision: str) -> str:
     if precision == "fp32":
         return ""
     if precision == "int8":
-        from ..inference.quantize import RECIPE
+        from .inference.quantize import RECIPE
 
         return f"int8r{RECIPE}"
     raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
