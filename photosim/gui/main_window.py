@@ -37,6 +37,7 @@ from .bands import Bands
 from .drop_query import has_usable_data, read_mime
 from .duplicates_view import DuplicatesView
 from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
+from .precision_action import PrecisionAction
 from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
 from .scan_bar import ProblemsPanel, ScanBar
@@ -286,6 +287,7 @@ class MainWindow(QMainWindow):
         self.act_dups = m.addAction("Find &near-duplicates…", self.show_duplicates, QKeySequence("Ctrl+D"))
         self.act_finetune = m.addAction("&Fine-tune…", self.show_finetune)
         self.act_models = m.addAction("&Models…", self.show_models)
+        self.precision_action = PrecisionAction(self, m)
         if not _finetune_available():
             self.act_finetune.setEnabled(False)
             self.act_finetune.setToolTip("Fine-tuning is not part of this installation")
