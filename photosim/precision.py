@@ -19,7 +19,7 @@ PRECISIONS = ("fp32", "int8")
 
 #: What int8 costs, measured with ``benchmarks/bench_int8.py`` on the bundled encoder
 #: (25 Caltech-101 classes it was not trained on), shown where the setting is offered.
-INT8_COST = "about 2x faster scans on a CPU, 0.016 lower MAP@R on held-out photos"
+INT8_COST = "the encoder about 2x faster on a CPU, 0.016 lower MAP@R on held-out photos"
 
 
 def tag(precision: str) -> str:
