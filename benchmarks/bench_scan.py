@@ -88,6 +88,11 @@ def bench_forward(batch: int, cache: Path) -> dict[str, float]:
         note = f" ({enc.notice})" if enc.notice else ""
         print(f"forward {label:<17} {rates[label]:6.1f} images/s at batch {batch}  "
               f"[{enc.backend}, id {enc.id}, loaded in {loaded:.1f} s]{note}")
+        if enc.runtime is not None:  # the rate on one thread: the forward bound when a decode thread has the other core
+            enc.runtime.set_threads(1)
+            rates[f"{label} 1 thread"] = r1 = forward_throughput(enc, batch)
+            enc.runtime.set_threads(None)
+            print(f"forward {label:<17} {r1:6.1f} images/s at batch {batch} on 1 intra-op thread")
     return rates
 
 
@@ -232,6 +237,7 @@ def main() -> None:
         photos = prepare_photos(args.photos, args.work / "photos", args.count)
         fwd = bench_forward(args.batch, args.work / "onnx-cache")
         decode = bench_decode(photos, args.workers[0])
+        decode1 = decode if args.workers[0] == 1 else bench_decode(photos, 1)
         runs = [("torch", "torch fp32", 0, args.workers[0])] + [
             ("onnx", "onnxruntime fp32", n, w) for w in args.workers for n in args.ort_threads] + [
             ("onnx", "onnxruntime int8", args.ort_threads[0], args.workers[0])]
@@ -242,6 +248,10 @@ def main() -> None:
             shared = 1 / (1 / decode + 1 / f)  # both on the same cores, one after the other
             print(f"  = {100 * rate / min(decode, f):.0f}% of the slower of decode ({decode:.1f}) and forward "
                   f"({f:.1f}); {100 * rate / shared:.0f}% of {shared:.1f}, their rate when they share the cores")
+            if f"{label} 1 thread" in fwd and decode1:  # each stage on the core the split gives it
+                split = min(decode1, fwd[f"{label} 1 thread"])
+                print(f"  = {100 * rate / split:.0f}% of the slower of decode on 1 thread ({decode1:.1f}) and "
+                      f"forward on 1 thread ({fwd[f'{label} 1 thread']:.1f}), the bound of a 1 + 1 split")
     if not args.skip_rescan:
         bench_rescan_and_query(args.work)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
