@@ -20,6 +20,9 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from .errors import Cancelled, PhotosimError
+from .progress import CancelToken, Progress, as_token
+
 #: 2: index.json names the binary's size, mtime and a sampled digest (not a digest of the
 #: whole file) and lists the deleted labels (no per-label probing on load); an index of
 #: another format is rebuilt, never misread.
@@ -95,7 +98,7 @@ class VectorIndex:
         with self._lock:
             return set(self._live)
 
-    def add(self, ids: Iterable[int], vectors: np.ndarray) -> None:
+    def add(self, ids: Iterable[int], vectors: np.ndarray, threads: int | None = None) -> None:
         ids = np.asarray(list(ids), dtype=np.int64)
         if len(ids) == 0:
             return
@@ -108,7 +111,7 @@ class VectorIndex:
                 if pid in self._deleted:
                     self._index.unmark_deleted(pid)
                     self._deleted.discard(pid)
-            self._index.add_items(vectors, ids, num_threads=_threads())
+            self._index.add_items(vectors, ids, num_threads=threads or _threads())
             self._live.update(ids.tolist())
             self._ef = ef_for(len(self._live))
 
@@ -236,69 +239,347 @@ def _saved_generation(folder: Path) -> int | None:
         return None
 
 
+class _Chunk:
+    """Rows of a build in progress: ids sorted (for lookups), their vectors, and which
+    rows still hold (a row is cleared when a later change of its photo arrives)."""
+
+    __slots__ = ("seq", "ids", "vecs", "valid", "read")
+
+    def __init__(self, seq: int, ids, vecs: np.ndarray, read: bool):
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        self.seq, self.read = seq, read
+        self.ids = ids[order]
+        self.vecs = np.ascontiguousarray(np.asarray(vecs, dtype=np.float32)[order])
+        self.valid = np.ones(len(ids), dtype=bool)
+
+    def clear(self, ids: np.ndarray) -> None:
+        pos = np.searchsorted(self.ids, ids)
+        inside = pos < len(self.ids)
+        hit = pos[inside][self.ids[pos[inside]] == ids[inside]]
+        self.valid[hit] = False
+
+
+class IndexBuild:
+    """An index being built from stored vectors in a background thread.
+
+    Until it is done it answers queries by an *exact* search over the rows read so far:
+    reading the vectors is ~20x faster than inserting them into the graph (42 s against
+    917 s at 10^6 photos), so after the first seconds every photo is searchable and the
+    answers are exact, where refusing (an ``IndexBuilding`` error) would leave the app
+    without results for the whole build. Changes made meanwhile (a scan's adds and
+    removes) are searchable at once and replayed on the graph, in order, before it takes
+    over. ``progress`` is a :class:`photosim.progress.Progress` ("building index", rows
+    inserted of rows). Once done, every call goes to the finished :class:`VectorIndex`."""
+
+    def __init__(self, dim: int, encoder_id: str, generation: int, total: int):
+        self.dim, self.encoder_id, self.generation = dim, encoder_id, generation
+        self.progress = Progress("building index", 0, total, "reading vectors")
+        self.token = CancelToken()
+        self.finished = threading.Event()  # done, failed or cancelled
+        self.index: VectorIndex | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._chunks: list[_Chunk] = []
+        self._ops: list[tuple[int, str, np.ndarray, np.ndarray | None]] = []  # (seq, kind, ids, vectors)
+        self._seq = 0
+
+    # -- the builder thread ---------------------------------------------------
+    def run(self, chunks, on_done, threads: int) -> None:
+        """Read ``chunks`` (an iterator of (ids, vectors) read lazily), insert them with
+        ``threads`` threads, replay the changes made meanwhile, then ``on_done(self)``."""
+        try:
+            while True:
+                with self._lock:
+                    self._seq += 1
+                    seq = self._seq  # taken before the read: a change committed later is newer
+                self.token.check()
+                got = next(chunks, None)
+                if got is None:
+                    break
+                chunk = _Chunk(seq, *got, read=True)
+                with self._lock:
+                    for t, _kind, ids, _ in self._ops:
+                        if t > seq:
+                            chunk.clear(ids)
+                    self._chunks.append(chunk)
+                    read_so_far = sum(len(c.ids) for c in self._chunks if c.read)
+                self.progress = Progress("building index", 0, self.progress.total,
+                                         f"reading vectors ({read_so_far:,})")
+            self.token.check()  # the reader stops early when cancelled
+            with self._lock:
+                read = [c for c in self._chunks if c.read]
+            rows = sum(len(c.ids) for c in read)
+            self.progress = Progress("building index", 0, rows, "")
+            index = VectorIndex(self.dim, self.encoder_id, capacity=max(1024, int(rows * 1.05) + 64))
+            done, step = 0, 4096
+            for chunk in read:
+                for start in range(0, len(chunk.ids), step):
+                    self.token.check()
+                    with self._lock:
+                        keep = chunk.valid[start:start + step].copy()
+                    index.add(chunk.ids[start:start + step][keep], chunk.vecs[start:start + step][keep],
+                              threads=threads)
+                    done += len(keep)
+                    self.progress = Progress("building index", done, rows, "")
+            applied = 0
+            while True:  # the changes made meanwhile, in order; the last round under the lock
+                with self._lock:
+                    pending = self._ops[applied:]
+                    if not pending:
+                        self.index, self._chunks = index, []
+                        break
+                for _, kind, ids, vecs in pending:
+                    index.add(ids, vecs, threads=threads) if kind == "add" else index.remove(ids.tolist())
+                applied += len(pending)
+            on_done(self)
+        except BaseException as exc:  # noqa: BLE001 - kept for the caller; Cancelled included
+            self.error = exc
+        finally:
+            self._chunks = []
+            self.finished.set()
+
+    @property
+    def changed(self) -> bool:
+        """Whether changes arrived while it was built (the saved file must then wait for
+        the next save, which knows they are all in)."""
+        return bool(self._ops)
+
+    # -- what callers see meanwhile -------------------------------------------
+    def _record(self, kind: str, ids, vectors=None) -> bool:
+        ids = np.asarray(list(ids), dtype=np.int64)
+        with self._lock:
+            if self.index is not None:
+                return False
+            self._seq += 1
+            for chunk in self._chunks:
+                chunk.clear(ids)
+            vecs = None if vectors is None else np.array(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+            self._ops.append((self._seq, kind, ids, vecs))
+            if kind == "add" and len(ids):
+                self._chunks.append(_Chunk(self._seq, ids, vecs, read=False))
+        return True
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        if not self._record("add", ids, vectors):
+            self.index.add(ids, vectors)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        if not self._record("remove", ids):
+            self.index.remove(ids)
+
+    def _snapshot(self) -> list[_Chunk] | None:
+        with self._lock:
+            return None if self.index is not None else list(self._chunks)
+
+    def __len__(self) -> int:
+        chunks = self._snapshot()
+        return len(self.index) if chunks is None else len(self.ids())
+
+    def ids(self) -> set[int]:
+        chunks = self._snapshot()
+        if chunks is None:
+            return self.index.ids()
+        return {int(i) for c in chunks for i in c.ids[c.valid]}
+
+    def __contains__(self, photo_id: int) -> bool:
+        return photo_id in self.ids()
+
+    def query(self, vector: np.ndarray, k: int, exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
+        """Top-k (photo id, cosine), best first: exact over the rows read so far."""
+        chunks = self._snapshot()
+        if chunks is None:
+            return self.index.query(vector, k, exclude)
+        exclude = set(exclude)
+        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(self.dim)
+        want = k + len(exclude)
+        found_ids, found_scores = [], []
+        for c in chunks:
+            scores = c.vecs @ vector
+            scores[~c.valid] = -np.inf
+            if want < len(scores):
+                top = np.argpartition(-scores, want - 1)[:want]
+            else:
+                top = np.arange(len(scores))
+            top = top[np.isfinite(scores[top])]
+            found_ids.append(c.ids[top])
+            found_scores.append(scores[top])
+        if not found_ids:
+            return []
+        ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
+        out, seen = [], set()
+        for i in np.argsort(-scores, kind="stable"):
+            pid = int(ids[i])
+            if pid in exclude or pid in seen:
+                continue  # a photo changed meanwhile has its newest row first among equals
+            seen.add(pid)
+            out.append((pid, float(scores[i])))
+            if len(out) == k:
+                break
+        return out
+
+
 class IndexKeeper:
     """The index of a library's active model: loaded from its file, else built from the
-    stored vectors (and saved), kept in memory, saved after changes. A read-only library
-    reloads it when another process has changed the database (its generation moved)."""
+    stored vectors in a background thread (:class:`IndexBuild`, which answers queries
+    meanwhile) and saved, kept in memory, saved after changes. A read-only library reloads
+    it when another process has changed the database (its generation moved).
 
-    def __init__(self, folder: Path, space, load_vectors, generation, readonly: bool = False):
+    ``chunks(encoder_id, dim, cancel=)`` streams the stored vectors of a model,
+    ``count(encoder_id)`` says how many there are (the progress bar's total)."""
+
+    def __init__(self, folder: Path, space, chunks, count, generation, readonly: bool = False):
         self.folder = Path(folder)
         self._space = space  # () -> (encoder_id, dim)
-        self._load_vectors = load_vectors  # () -> (ids, vectors) of the active model
+        self._chunks, self._count = chunks, count
         self._generation = generation  # () -> int
         self.readonly = readonly
         self._index: VectorIndex | None = None
+        self._build: IndexBuild | None = None
+        self._threads: list[threading.Thread] = []  # builders, the superseded ones included
         self._at = -1
         self._dirty = False  # changed in memory since it was loaded, built or saved
         self._lock = threading.RLock()
+        self._save_lock = threading.Lock()
 
-    def get(self) -> VectorIndex:
+    def get(self) -> VectorIndex | IndexBuild:
+        """The index, or the build in progress (started here when there is neither). Both
+        answer ``query``, ``add``, ``remove``, ``len`` and ``ids``."""
         with self._lock:
-            if self._index is not None and self.readonly and self._generation() != self._at:
+            if (self._index is not None and self.readonly and self._build is None
+                    and self._generation() != self._at):
                 self._index = None  # another process scanned or switched models
-            if self._index is None:
-                encoder_id, dim = self._space()
-                generation = self._generation()
-                index = VectorIndex.load(self.folder, encoder_id, dim, generation)
-                if index is None:
-                    ids, vecs = self._load_vectors()
-                    index = VectorIndex.build(dim, encoder_id, ids, vecs)
-                    if not self.readonly:
-                        index.save(self.folder, generation)
+            if self._index is not None:
+                return self._index
+            build = self._build
+            if build is not None:
+                if build.finished.is_set() and build.index is None:
+                    self._build = None
+                    if not isinstance(build.error, Cancelled):
+                        raise PhotosimError(f"the index could not be built: {build.error}") from build.error
+                else:
+                    return build
+            encoder_id, dim = self._space()
+            generation = self._generation()
+            index = VectorIndex.load(self.folder, encoder_id, dim, generation)
+            if index is not None:
                 self._index, self._at, self._dirty = index, generation, False
-            return self._index
+                return index
+            return self._start(encoder_id, dim, generation)
+
+    def _start(self, encoder_id: str, dim: int, generation: int) -> IndexBuild:
+        build = IndexBuild(dim, encoder_id, generation, self._count(encoder_id))
+        chunks = iter(self._chunks(encoder_id, dim, cancel=build.token))
+        self._build, self._dirty = build, False
+        thread = threading.Thread(target=build.run, args=(chunks, self._adopt, _threads()),
+                                  name="photosim-index-build", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return build
+
+    def _adopt(self, build: IndexBuild) -> None:
+        """The builder thread, its graph complete (searches already reach it through the
+        build): saved when nothing changed meanwhile (else the next save or close writes
+        it), then kept as the index."""
+        with self._lock:
+            if self._build is not build:
+                return  # superseded (model switched, library closing)
+            clean = not self._dirty and not build.changed
+        if clean and not self.readonly:
+            build.progress = Progress("building index", build.progress.total, build.progress.total, "saving")
+            with self._save_lock:
+                if self._generation() == build.generation:
+                    build.index.save(self.folder, build.generation)
+        with self._lock:
+            if self._build is build:
+                self._index, self._build, self._at = build.index, None, build.generation
+                self._dirty = self._dirty or build.changed
+
+    def index_status(self) -> Progress | None:
+        """The build in progress (stage, rows inserted, rows), or None when there is none."""
+        build = self._build
+        if build is None or build.finished.is_set():
+            return None
+        return build.progress
+
+    def wait_index(self, progress=None, cancel=None) -> VectorIndex:
+        """The index, once built: ``progress(Progress)`` meanwhile (~5 times a second); a
+        set ``cancel`` raises :class:`photosim.errors.Cancelled` (the build goes on)."""
+        token = as_token(cancel)
+        while True:
+            target = self.get()
+            if isinstance(target, VectorIndex):
+                return target
+            if progress is not None and not target.finished.is_set():
+                progress(target.progress)
+            if not target.finished.wait(0.2):
+                token.check("stopped waiting for the index (it is still being built)")
+
+    wait, status = wait_index, index_status
+
+    def building(self) -> float | None:
+        """How far the build in progress is (0..1), or None when there is none."""
+        progress = self.index_status()
+        return None if progress is None else (progress.fraction or 0.0)
 
     def add(self, ids, vectors: np.ndarray) -> None:
-        index = self.get()
+        target = self.get()
         with self._lock:
             self._dirty = True
-        index.add(ids, vectors)
+        target.add(ids, vectors)
 
     def remove(self, ids: Iterable[int]) -> None:
-        index = self.get()
+        target = self.get()
         with self._lock:
             self._dirty = True
-        index.remove(ids)
+        target.remove(ids)
 
     def save(self) -> None:
         """Write the index when it changed or its file is of another generation; a scan
-        that changed nothing neither loads nor rewrites it."""
+        that changed nothing neither loads nor rewrites it. During a build nothing is
+        written: the build saves itself, or :meth:`close` does."""
         if self.readonly:
             return
-        with self._lock:
-            generation = self._generation()
-            on_disk = self._at if self._index is not None else _saved_generation(self.folder)
-            if not self._dirty and on_disk == generation:
-                return
-            self.get().save(self.folder, generation)
-            self._at, self._dirty = generation, False
+        with self._save_lock:
+            with self._lock:
+                if self._build is not None:
+                    return
+                generation = self._generation()
+                on_disk = self._at if self._index is not None else _saved_generation(self.folder)
+                if not self._dirty and on_disk == generation:
+                    return
+            index = self.get()
+            if isinstance(index, IndexBuild):
+                return  # the file was stale: a build started, it saves itself
+            index.save(self.folder, generation)
+            with self._lock:
+                self._at, self._dirty = generation, False
+
+    def _stop(self) -> None:
+        build, self._build = self._build, None
+        if build is not None:
+            build.token.cancel()
 
     def reset(self) -> None:
         """Forget the in-memory index (the active model changed); the next use loads or builds."""
         with self._lock:
+            self._stop()
             self._index = None
 
-    def rebuild(self) -> VectorIndex:
+    def rebuild(self) -> VectorIndex | IndexBuild:
+        """Build afresh from the stored vectors (in the background; see :meth:`wait`)."""
         with self._lock:
+            self._stop()
             self._index = None
-            return self.get()
+            encoder_id, dim = self._space()
+            return self._start(encoder_id, dim, self._generation())
+
+    def close(self) -> None:
+        """Stop a build (a later open starts again) and save what changed since the last save."""
+        with self._lock:
+            threads = list(self._threads)
+            self._stop()
+        for thread in threads:
+            thread.join()
+        if self._index is not None:
+            self.save()  # when it changed, or its file is of another generation

@@ -38,7 +38,11 @@ def run(args) -> int:
         out(f"runs on:   {(info.device or 'cpu').upper()}, {runtime}")
     if info.notice:
         out(f"note:      {info.notice}")
-    out(f"index:     {info.index_size} vectors")
+    if info.index_building is not None:
+        out(f"index:     building {int(100 * info.index_building)}% (searches meanwhile are exact, over the "
+            f"{info.index_size} vectors read so far)")
+    else:
+        out(f"index:     {info.index_size} vectors")
     for r in info.roots:
         out(f"folder:    {show(r)}")
     if not info.photos:

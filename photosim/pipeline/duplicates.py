@@ -117,7 +117,8 @@ class Duplicates:
         card = self._active.card
         threshold = card.duplicate_threshold - CANDIDATE_MARGIN if threshold is None else float(threshold)
         rules = _keeper.check_rules(rules)
-        run = _Run(self.store, self._index.get(), card, threshold, k, rules, progress, as_token(cancel))
+        index = self._index.wait_index(progress, cancel)  # a build in progress first (all pairs need it)
+        run = _Run(self.store, index, card, threshold, k, rules, progress, as_token(cancel))
         groups = run.run(stacks=tier == "similar")
         if tier in ("exact", "near"):
             groups = [g for g in groups if g.tier == tier]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,26 @@ class VectorRepo:
         q = select(Vector.photo_id, Vector.data).join(Photo, Photo.id == Vector.photo_id).where(
             Vector.encoder_id == encoder_id, Photo.status == "ok")
         return _load(self._store, q, Vector.photo_id, ids, dim, np.float32, np.float32)
+
+    def chunks(self, encoder_id: str, dim: int, chunk: int = 16384, cancel=None):
+        """(photo ids, float32 matrix) of readable photos in chunks of ``chunk`` rows, in the
+        table's rowid order: each chunk is a rowid range walk (``rowid > last ... LIMIT``) of
+        its own short read, so nothing sorts the whole table (``ORDER BY photo_id`` made SQLite
+        build a 2 GB temporary B-tree at 10^6 photos) and memory holds one chunk at a time.
+        Rows written meanwhile past the last rowid read are still met."""
+        q = text("SELECT v.rowid, v.photo_id, v.data FROM vectors AS v JOIN photos AS p ON p.id = v.photo_id "
+                 "WHERE v.rowid > :last AND v.encoder_id = :enc AND p.status = 'ok' ORDER BY v.rowid LIMIT :n")
+        last, width = -1, dim * 4
+        while cancel is None or not cancel():
+            with self._store.read() as s:
+                rows = s.connection().execute(q, {"last": last, "enc": encoder_id, "n": chunk}).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            good = [r for r in rows if len(r[2]) == width]  # a blob of another length is never misread
+            if good:
+                yield ([r[1] for r in good],
+                       np.frombuffer(b"".join(r[2] for r in good), dtype=np.float32).reshape(len(good), dim))
 
     def get(self, photo_id: int, encoder_id: str) -> np.ndarray | None:
         with self._store.read() as s:
