@@ -39,6 +39,10 @@ def ef_for(count: int) -> int:
     return int(min(256, max(_EF_SEARCH, round(_EF_SEARCH * math.sqrt(max(count, 1) / 100_000)))))
 
 
+#: fewer stored vectors than this are indexed at once, in the caller (well under a second)
+SYNC_BUILD_BELOW = 1000
+
+
 def _threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -467,8 +471,20 @@ class IndexKeeper:
                 return index
             return self._start(encoder_id, dim, generation)
 
-    def _start(self, encoder_id: str, dim: int, generation: int) -> IndexBuild:
-        build = IndexBuild(dim, encoder_id, generation, self._count(encoder_id))
+    def _start(self, encoder_id: str, dim: int, generation: int) -> VectorIndex | IndexBuild:
+        total = self._count(encoder_id)
+        if total < SYNC_BUILD_BELOW:  # a fraction of a second: built here, no thread
+            ids, vecs = [], []
+            for chunk_ids, chunk in self._chunks(encoder_id, dim):
+                ids.extend(chunk_ids)
+                vecs.append(chunk)
+            index = VectorIndex.build(dim, encoder_id, ids, np.concatenate(vecs) if vecs else np.zeros((0, dim)))
+            if not self.readonly:
+                with self._save_lock:
+                    index.save(self.folder, generation)
+            self._index, self._at, self._dirty = index, generation, False
+            return index
+        build = IndexBuild(dim, encoder_id, generation, total)
         chunks = iter(self._chunks(encoder_id, dim, cancel=build.token))
         self._build, self._dirty = build, False
         thread = threading.Thread(target=build.run, args=(chunks, self._adopt, _threads()),
@@ -567,7 +583,8 @@ class IndexKeeper:
             self._index = None
 
     def rebuild(self) -> VectorIndex | IndexBuild:
-        """Build afresh from the stored vectors (in the background; see :meth:`wait`)."""
+        """Build afresh from the stored vectors (in the background but for a small library;
+        see :meth:`wait_index`)."""
         with self._lock:
             self._stop()
             self._index = None
@@ -578,7 +595,8 @@ class IndexKeeper:
         """Stop a build (a later open starts again) and save what changed since the last save."""
         with self._lock:
             threads = list(self._threads)
-            self._stop()
+            if self._build is not None:
+                self._build.token.cancel()  # a build that completes anyway is still kept
         for thread in threads:
             thread.join()
         if self._index is not None:

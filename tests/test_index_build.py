@@ -12,11 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import photosim.index as ix
 from photosim import Library
 from photosim.errors import Cancelled
 from photosim.index import IndexBuild, IndexKeeper, VectorIndex, ef_for
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _always_in_the_background(monkeypatch):
+    """Small test libraries are built in the background too (photosim builds fewer than
+    SYNC_BUILD_BELOW vectors at once, in the caller)."""
+    monkeypatch.setattr(ix, "SYNC_BUILD_BELOW", 0)
 
 
 def _unit(n, dim=32, seed=0):
@@ -150,6 +158,15 @@ def test_a_failed_build_says_so_and_the_next_use_tries_again(tmp_path):
     assert len(keeper.wait_index()) == 2
 
 
+def test_a_small_library_is_indexed_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(ix, "SYNC_BUILD_BELOW", 1000)
+    vecs = _unit(999)
+    keeper = Source(vecs).keeper(tmp_path)
+    index = keeper.get()
+    assert isinstance(index, VectorIndex) and len(index) == 999 and keeper.index_status() is None
+    assert (tmp_path / "index.bin").exists()
+
+
 def test_after_a_load_k_is_clamped_and_ef_follows_the_size(tmp_path):
     vecs = _unit(60)
     idx = VectorIndex.build(32, "enc", list(range(60)), vecs)
@@ -194,8 +211,6 @@ ix.VectorIndex.add = slow
 
 
 def test_opening_a_library_without_its_index_answers_while_it_builds(tmp_path):
-    import photosim.index as ix
-
     lib_dir, vecs = _library_with_vectors(tmp_path)
     (lib_dir / "index.bin").unlink()
     ns = {}
