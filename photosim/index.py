@@ -14,6 +14,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def ef_for(count: int) -> int:
     return int(min(256, max(_EF_SEARCH, round(_EF_SEARCH * math.sqrt(max(count, 1) / 100_000)))))
 
 
+#: a build in progress, for other processes: {"pid", "done", "total"} (see IndexKeeper._publish)
+BUILD_STATUS = "index.building.json"
 #: fewer stored vectors than this are indexed at once, in the caller (well under a second)
 SYNC_BUILD_BELOW = 1000
 
@@ -276,9 +279,10 @@ class IndexBuild:
     over. ``progress`` is a :class:`photosim.progress.Progress` ("building index", rows
     inserted of rows). Once done, every call goes to the finished :class:`VectorIndex`."""
 
-    def __init__(self, dim: int, encoder_id: str, generation: int, total: int):
+    def __init__(self, dim: int, encoder_id: str, generation: int, total: int, publish=None):
         self.dim, self.encoder_id, self.generation = dim, encoder_id, generation
-        self.progress = Progress("building index", 0, total, "reading vectors")
+        self._progress = Progress("building index", 0, total, "reading vectors")
+        self._publish, self._published = publish, 0.0  # publish(Progress | None), ~once a second
         self.token = CancelToken()
         self.finished = threading.Event()  # done, failed or cancelled
         self.index: VectorIndex | None = None
@@ -287,6 +291,17 @@ class IndexBuild:
         self._chunks: list[_Chunk] = []
         self._ops: list[tuple[int, str, np.ndarray, np.ndarray | None]] = []  # (seq, kind, ids, vectors)
         self._seq = 0
+
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: Progress) -> None:
+        self._progress = value
+        if self._publish is not None and time.monotonic() - self._published >= 1.0:
+            self._published = time.monotonic()
+            self._publish(value)
 
     # -- the builder thread ---------------------------------------------------
     def run(self, chunks, on_done, threads: int) -> None:
@@ -341,6 +356,8 @@ class IndexBuild:
             self.error = exc
         finally:
             self._chunks = []
+            if self._publish is not None:
+                self._publish(None)
             self.finished.set()
 
     @property
@@ -377,8 +394,11 @@ class IndexBuild:
             return None if self.index is not None else list(self._chunks)
 
     def __len__(self) -> int:
+        """The photos searchable now: those read so far, with the changes made meanwhile."""
         chunks = self._snapshot()
-        return len(self.index) if chunks is None else len(self.ids())
+        if chunks is None:
+            return len(self.index)
+        return len(np.unique(np.concatenate([c.ids[c.valid] for c in chunks]))) if chunks else 0
 
     def ids(self) -> set[int]:
         chunks = self._snapshot()
@@ -484,7 +504,7 @@ class IndexKeeper:
                     index.save(self.folder, generation)
             self._index, self._at, self._dirty = index, generation, False
             return index
-        build = IndexBuild(dim, encoder_id, generation, total)
+        build = IndexBuild(dim, encoder_id, generation, total, publish=None if self.readonly else self._publish)
         chunks = iter(self._chunks(encoder_id, dim, cancel=build.token))
         self._build, self._dirty = build, False
         thread = threading.Thread(target=build.run, args=(chunks, self._adopt, _threads()),
@@ -534,9 +554,43 @@ class IndexKeeper:
     wait, status = wait_index, index_status
 
     def building(self) -> float | None:
-        """How far the build in progress is (0..1), or None when there is none."""
+        """How far the build in progress is (0..1), this process's or, as its status file
+        says, another photosim's on this library; None when there is none."""
         progress = self.index_status()
-        return None if progress is None else (progress.fraction or 0.0)
+        if progress is None:
+            try:
+                status = json.loads((self.folder / BUILD_STATUS).read_text())
+                os.kill(int(status["pid"]), 0)  # a build whose process is gone says nothing
+                progress = Progress("building index", int(status["done"]), int(status["total"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        return progress.fraction or 0.0
+
+    def _publish(self, progress: Progress | None) -> None:
+        """The writer's build, for other processes (``photosim info``): a small JSON file
+        beside the index while it runs."""
+        path = self.folder / BUILD_STATUS
+        try:
+            if progress is None:
+                path.unlink(missing_ok=True)
+            else:
+                _atomic_write_bytes(path, json.dumps({"pid": os.getpid(), "done": progress.done,
+                                                      "total": progress.total}).encode())
+        except OSError:
+            pass  # only a courtesy to other processes
+
+    def size(self) -> int:
+        """The vectors searchable now (the index's, or a build's so far), without starting a
+        build: 0 when the index is missing or stale and none runs here."""
+        with self._lock:
+            target = self._index or self._build
+            if target is None:
+                encoder_id, dim = self._space()
+                generation = self._generation()
+                target = VectorIndex.load(self.folder, encoder_id, dim, generation)
+                if target is not None:
+                    self._index, self._at, self._dirty = target, generation, False
+        return 0 if target is None else len(target)
 
     def add(self, ids, vectors: np.ndarray) -> None:
         target = self.get()

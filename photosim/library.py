@@ -244,7 +244,7 @@ class Library:
         return LibraryInfo(
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
             indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
-            encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=len(self._index.get()),
+            encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=self._index.size(),
             index_building=self._index.building(), roots=self.roots(),
             device=enc and enc.device, backend=enc and enc.backend,
             notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

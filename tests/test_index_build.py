@@ -217,11 +217,13 @@ def test_opening_a_library_without_its_index_answers_while_it_builds(tmp_path):
     exec(SLOW_ADDS.format(delay=2.0), ns)  # noqa: S102 - slows the graph's inserts only
     try:
         with Library(lib_dir) as lib:
+            assert lib.info().index_building is None and lib.info().index_size == 0  # info starts nothing
+            photo = lib.photos()[10]
+            lib.similar(photo, k=5)  # the first search starts the build and is answered at once
             info = lib.info()  # never waits for the build
             assert info.index_building is not None and 0.0 <= info.index_building < 1.0
             while (status := lib.index_status()) is not None and status.detail.startswith("reading"):
                 threading.Event().wait(0.01)
-            photo = lib.photos()[10]
             matches = lib.similar(photo, k=5)
             want = _exact(vecs, np.arange(1, len(vecs) + 1), vecs[photo.id - 1], 5, exclude={photo.id})
             assert [m.photo.id for m in matches] == want  # exact, while the graph is built
@@ -242,7 +244,7 @@ def crash(self, *a, **k):
         os._exit(9)  # killed mid-build: no cleanup, no save
 ix.VectorIndex.add = crash
 lib = Library({lib!r})
-lib.info()  # starts the build
+lib.similar(lib.photos()[0], k=3)  # starts the build
 threading.Event().wait(60)
 """
 
@@ -256,9 +258,35 @@ def test_a_crash_mid_build_leaves_no_index_and_the_next_open_rebuilds(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9, proc.stderr
     assert not (lib_dir / "index.bin").exists() and not (lib_dir / "index.bin.tmp").exists()
+    with Library(lib_dir, readonly=True) as lib:
+        assert lib.info().index_building is None  # the status file of a dead process says nothing
     with Library(lib_dir) as lib:
         assert len(lib.wait_index()) == len(vecs)
         photo = lib.photos()[0]
         assert lib.similar(photo, k=1)[0].photo.id != photo.id  # answers from the graph
     with Library(lib_dir, readonly=True) as lib:
         assert isinstance(lib._index.get(), VectorIndex)  # it was saved: loaded, not rebuilt
+
+
+def test_info_says_the_index_is_being_built_here_or_by_another_process(tmp_path, capsys):
+    import json
+
+    from photosim.cli import main
+
+    lib_dir, vecs = _library_with_vectors(tmp_path, n=1200)
+    (lib_dir / "index.bin").unlink()
+    (lib_dir / ix.BUILD_STATUS).write_text(json.dumps({"pid": os.getpid(), "done": 43, "total": 100}))
+    assert main(["info", "--library", str(lib_dir)]) == 0
+    assert "index:     being built, 43%" in capsys.readouterr().out
+    assert main(["info", "--library", str(lib_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["index_building"] == pytest.approx(0.43)
+    (lib_dir / ix.BUILD_STATUS).write_text(json.dumps({"pid": 2**22 + 12345, "done": 1, "total": 2}))  # gone
+    assert main(["info", "--library", str(lib_dir)]) == 0
+    assert "missing or out of date: built again from the 1200 stored vectors" in capsys.readouterr().out
+    with Library(lib_dir) as lib:
+        build = lib._index.get()
+        assert isinstance(build, IndexBuild) and lib.info().index_building is not None
+        lib.wait_index()
+        assert not (lib_dir / ix.BUILD_STATUS).exists()  # the writer's own status file is gone when done
+    assert main(["info", "--library", str(lib_dir)]) == 0
+    assert "index:     1200 vectors" in capsys.readouterr().out

@@ -39,8 +39,11 @@ def run(args) -> int:
     if info.notice:
         out(f"note:      {info.notice}")
     if info.index_building is not None:
-        out(f"index:     building {int(100 * info.index_building)}% (searches meanwhile are exact, over the "
-            f"{info.index_size} vectors read so far)")
+        out(f"index:     being built, {int(100 * info.index_building)}% (searches meanwhile are exact, over "
+            "the vectors read so far)")
+    elif info.indexed and not info.index_size:
+        out(f"index:     missing or out of date: built again from the {info.indexed} stored vectors by the "
+            "next search (in the background in the app)")
     else:
         out(f"index:     {info.index_size} vectors")
     for r in info.roots:
