@@ -36,7 +36,22 @@ class VectorRepo:
         self._store = store
 
     def load(self, encoder_id: str, dim: int, ids: Sequence[int] | None = None) -> tuple[list[int], np.ndarray]:
-        """(photo ids, float32 matrix) of readable photos, by photo id."""
+        """(photo ids, float32 matrix) of readable photos, by photo id. All of them are read
+        in rowid chunks into one matrix and ordered in numpy: no SQL sort of the whole table."""
+        if ids is None:
+            cap = self.count(encoder_id)
+            all_ids, matrix, n = np.empty(cap, dtype=np.int64), np.empty((cap, dim), dtype=np.float32), 0
+            for chunk_ids, chunk in self.chunks(encoder_id, dim):
+                if n + len(chunk_ids) > cap:  # rows written meanwhile
+                    cap = 2 * (n + len(chunk_ids))
+                    all_ids, matrix = np.resize(all_ids, cap), np.resize(matrix, (cap, dim))
+                all_ids[n:n + len(chunk_ids)], matrix[n:n + len(chunk_ids)] = chunk_ids, chunk
+                n += len(chunk_ids)
+            all_ids, matrix = all_ids[:n], matrix[:n]
+            if n > 1 and not np.all(all_ids[1:] > all_ids[:-1]):  # rowid order is nearly always id order
+                order = np.argsort(all_ids, kind="stable")
+                all_ids, matrix = all_ids[order], matrix[order]
+            return all_ids.tolist(), matrix
         q = select(Vector.photo_id, Vector.data).join(Photo, Photo.id == Vector.photo_id).where(
             Vector.encoder_id == encoder_id, Photo.status == "ok")
         return _load(self._store, q, Vector.photo_id, ids, dim, np.float32, np.float32)
