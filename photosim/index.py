@@ -464,7 +464,7 @@ class IndexKeeper:
         self._at = -1
         self._dirty = False  # changed in memory since it was loaded, built or saved
         self._lock = threading.RLock()
-        self._save_lock = threading.Lock()
+        self._save_lock = threading.RLock()  # save() may build (and save) a small index itself
 
     def get(self) -> VectorIndex | IndexBuild:
         """The index, or the build in progress (started here when there is neither). Both

@@ -167,6 +167,19 @@ def test_a_small_library_is_indexed_at_once(tmp_path, monkeypatch):
     assert (tmp_path / "index.bin").exists()
 
 
+def test_a_save_over_a_stale_file_builds_a_small_index_without_deadlock(tmp_path, monkeypatch):
+    monkeypatch.setattr(ix, "SYNC_BUILD_BELOW", 1000)
+    gen = [1]
+    src = Source(_unit(50))
+    src.keeper(tmp_path, gen).get()  # saved at generation 1
+    gen[0] = 2  # another change since: the file is stale, nothing is loaded
+    saver = threading.Thread(target=src.keeper(tmp_path, gen).save, daemon=True)
+    saver.start()
+    saver.join(30)
+    assert not saver.is_alive()
+    assert VectorIndex.load(tmp_path, "enc", 32, generation=2) is not None
+
+
 def test_after_a_load_k_is_clamped_and_ef_follows_the_size(tmp_path):
     vecs = _unit(60)
     idx = VectorIndex.build(32, "enc", list(range(60)), vecs)
