@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+from os import fsdecode
 import threading
 import time
 from collections import deque
@@ -20,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import LargeBinary, and_, exists, or_, select, type_coerce
 
 from ..errors import Cancelled, PhotoError, PhotosimError, PhotoVanished
 from ..imageio import decode_bytes, hash_bytes, is_supported, read_file
@@ -190,11 +191,14 @@ class Scan:
         # a vector of the active encoder (a primary-key probe); no whole-table id sets.
         has_vector = exists().where(Vector.photo_id == Photo.id, Vector.encoder_id == enc_id)
         under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, self.roots)])
+        # The path comes as its stored bytes, decoded here in one C call a row (SQLAlchemy's
+        # per-row type conversion was a fifth of an unchanged re-scan at 10^5 photos).
+        raw_path = type_coerce(Photo.path, LargeBinary).label("raw_path")
         with self.store.read() as s:
             rows = {
-                r.path: r
+                fsdecode(r.raw_path): r
                 for r in s.connection().execute(  # Core rows: no ORM loading per row
-                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
+                    select(Photo.id, raw_path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
                            has_vector.label("has_vector")).where(under)
                 ).all()
             }
@@ -377,7 +381,7 @@ class Scan:
         movers = self.missing_by_hash.get(out.content_hash) or []
         if movers and out.row_id is None:
             src = movers.pop()
-            self.missing.pop(src.path, None)
+            self.missing.pop(fsdecode(src.raw_path), None)
             with self.store.write() as s:
                 row = s.get(Photo, src.id)
                 row.path, row.size, row.mtime_ns, row.scanned_at = out.path, out.size, out.mtime_ns, now
