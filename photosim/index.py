@@ -14,16 +14,26 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
+from .errors import Cancelled, PhotosimError
+from .progress import CancelToken, Progress, as_token
+
 #: 2: index.json names the binary's size, mtime and a sampled digest (not a digest of the
 #: whole file) and lists the deleted labels (no per-label probing on load); an index of
 #: another format is rebuilt, never misread.
 INDEX_FORMAT = 2
+#: Measured on photo-like vectors (benchmarks/bench_index_params.py --n 50000: clusters on a
+#: decaying spectrum, 1% near-duplicates, 512-d, 2 busy cores): recall@10 at ef 64 / build time
+#: M 12, efc 100: 0.993 / 10.1 s; M 16, efc 100: 0.999 / 13.0 s; M 16, efc 200: 1.000 / 23.9 s;
+#: M 24, efc 100: 0.999 / 29.4 s. M 16 with efc 100 keeps the recall for half the build time of
+#: the larger settings; bench_scale gives recall@10 1.000 at 10^4 and, at 10^5, 0.983 at ef 64
+#: and 0.988 at ef 200 (10^6 not measured on this machine: ef grows there, see ef_for).
 _M = 16
 _EF_CONSTRUCTION = 100
 _EF_SEARCH = 64  # at 100,000 photos and below; grows with the library (see ef_for)
@@ -34,6 +44,12 @@ def ef_for(count: int) -> int:
     the graph grows (measured on structured vectors: 0.96 at 10^5 but 0.84 at 10^6 with ef
     64), so ef grows with the square root of the size above 10^5 (202 at 10^6), capped."""
     return int(min(256, max(_EF_SEARCH, round(_EF_SEARCH * math.sqrt(max(count, 1) / 100_000)))))
+
+
+#: a build in progress, for other processes: {"pid", "done", "total"} (see IndexKeeper._publish)
+BUILD_STATUS = "index.building.json"
+#: fewer stored vectors than this are indexed at once, in the caller (well under a second)
+SYNC_BUILD_BELOW = 1000
 
 
 def _threads() -> int:
@@ -95,7 +111,7 @@ class VectorIndex:
         with self._lock:
             return set(self._live)
 
-    def add(self, ids: Iterable[int], vectors: np.ndarray) -> None:
+    def add(self, ids: Iterable[int], vectors: np.ndarray, threads: int | None = None) -> None:
         ids = np.asarray(list(ids), dtype=np.int64)
         if len(ids) == 0:
             return
@@ -108,7 +124,7 @@ class VectorIndex:
                 if pid in self._deleted:
                     self._index.unmark_deleted(pid)
                     self._deleted.discard(pid)
-            self._index.add_items(vectors, ids, num_threads=_threads())
+            self._index.add_items(vectors, ids, num_threads=threads or _threads())
             self._live.update(ids.tolist())
             self._ef = ef_for(len(self._live))
 
@@ -236,69 +252,439 @@ def _saved_generation(folder: Path) -> int | None:
         return None
 
 
+class _Segment:
+    """Rows of a build in progress, ``start:stop`` of its matrix, ids sorted (for lookups)."""
+
+    __slots__ = ("seq", "start", "stop", "read")
+
+    def __init__(self, seq: int, start: int, stop: int, read: bool):
+        self.seq, self.start, self.stop, self.read = seq, start, stop, read
+
+
+class IndexBuild:
+    """An index being built from stored vectors in a background thread.
+
+    Until it is done it answers queries by an *exact* search over the rows read so far:
+    reading the vectors is many times faster than inserting them into the graph (at 10^5
+    photos on 2 busy cores, 13 s against 4 minutes), so after the first seconds every photo
+    is searchable and the answers are exact, where refusing (an ``IndexBuilding`` error)
+    would leave the app without results for the whole build. The rows go into one matrix
+    (one matrix-vector product a query: per-block products paid BLAS's thread start-up each
+    time, 7x slower at 10^5). Changes made meanwhile (a scan's adds and removes) are
+    searchable at once and replayed on the graph, in order, before it takes over.
+    ``progress`` is a :class:`photosim.progress.Progress` ("building index", rows inserted
+    of rows). Once done, every call goes to the finished :class:`VectorIndex`."""
+
+    def __init__(self, dim: int, encoder_id: str, generation: int, total: int, publish=None):
+        self.dim, self.encoder_id, self.generation = dim, encoder_id, generation
+        self._progress = Progress("building index", 0, total, "reading vectors")
+        self._publish, self._published = publish, 0.0  # publish(Progress | None), ~once a second
+        self.token = CancelToken()
+        self.finished = threading.Event()  # done, failed or cancelled
+        self.index: VectorIndex | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        cap = int(total * 1.02) + 1024  # room for photos added meanwhile
+        self._matrix = np.empty((cap, dim), dtype=np.float32)
+        self._ids = np.empty(cap, dtype=np.int64)
+        self._valid = np.zeros(cap, dtype=bool)
+        self._n = 0
+        self._segments: list[_Segment] = []
+        self._ops: list[tuple[int, str, np.ndarray, np.ndarray | None]] = []  # (seq, kind, ids, vectors)
+        self._seq = 0
+
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: Progress) -> None:
+        self._progress = value
+        if self._publish is not None and time.monotonic() - self._published >= 1.0:
+            self._published = time.monotonic()
+            self._publish(value)
+
+    # -- rows (under the lock) ------------------------------------------------
+    def _append(self, seq: int, ids, vecs: np.ndarray, read: bool) -> _Segment:
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        m, n = len(ids), self._n
+        if n + m > len(self._ids):  # more rows than counted: grow (copies what is there)
+            cap = 2 * (n + m)
+            matrix = np.empty((cap, self.dim), dtype=np.float32)
+            matrix[:n] = self._matrix[:n]
+            self._matrix = matrix
+            self._ids, self._valid = np.resize(self._ids, cap), np.resize(self._valid, cap)
+        self._matrix[n:n + m] = np.asarray(vecs, dtype=np.float32).reshape(m, self.dim)[order]
+        self._ids[n:n + m] = ids[order]
+        self._valid[n:n + m] = True
+        self._n = n + m
+        segment = _Segment(seq, n, n + m, read)
+        self._segments.append(segment)
+        return segment
+
+    def _clear(self, segment: _Segment, ids: np.ndarray) -> None:
+        """Rows of ``ids`` in ``segment`` no longer hold (a later change of their photos)."""
+        seg_ids = self._ids[segment.start:segment.stop]
+        pos = np.searchsorted(seg_ids, ids)
+        inside = pos < len(seg_ids)
+        hit = pos[inside][seg_ids[pos[inside]] == ids[inside]]
+        self._valid[segment.start + hit] = False
+
+    # -- the builder thread ---------------------------------------------------
+    def run(self, chunks, on_done, threads: int) -> None:
+        """Read ``chunks`` (an iterator of (ids, vectors) read lazily), insert them with
+        ``threads`` threads, replay the changes made meanwhile, then ``on_done(self)``."""
+        try:
+            while True:
+                with self._lock:
+                    self._seq += 1
+                    seq = self._seq  # taken before the read: a change committed later is newer
+                self.token.check()
+                got = next(chunks, None)
+                if got is None:
+                    break
+                with self._lock:
+                    segment = self._append(seq, *got, read=True)
+                    for t, _kind, ids, _ in self._ops:
+                        if t > seq:
+                            self._clear(segment, ids)
+                    read_so_far = sum(g.stop - g.start for g in self._segments if g.read)
+                self.progress = Progress("building index", 0, self.progress.total,
+                                         f"reading vectors ({read_so_far:,})")
+            self.token.check()  # the reader stops early when cancelled
+            with self._lock:
+                read = [g for g in self._segments if g.read]
+            rows = sum(g.stop - g.start for g in read)
+            self.progress = Progress("building index", 0, rows, "")
+            index = VectorIndex(self.dim, self.encoder_id, capacity=max(1024, int(rows * 1.05) + 64))
+            done, step = 0, 4096
+            for g in read:
+                for start in range(g.start, g.stop, step):
+                    stop = min(start + step, g.stop)
+                    self.token.check()
+                    with self._lock:  # the matrix may be replaced when it grows
+                        keep = self._valid[start:stop].copy()
+                        ids, vecs = self._ids[start:stop][keep], self._matrix[start:stop][keep]
+                    index.add(ids, vecs, threads=threads)
+                    done += stop - start
+                    self.progress = Progress("building index", done, rows, "")
+            applied = 0
+            while True:  # the changes made meanwhile, in order; the last round under the lock
+                with self._lock:
+                    pending = self._ops[applied:]
+                    if not pending:
+                        self.index = index
+                        break
+                for _, kind, ids, vecs in pending:
+                    index.add(ids, vecs, threads=threads) if kind == "add" else index.remove(ids.tolist())
+                applied += len(pending)
+            self._release()
+            on_done(self)
+        except BaseException as exc:  # noqa: BLE001 - kept for the caller; Cancelled included
+            self.error = exc
+        finally:
+            self._release()
+            if self._publish is not None:
+                self._publish(None)
+            self.finished.set()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._matrix = np.empty((0, self.dim), dtype=np.float32)
+            self._ids, self._valid = np.empty(0, dtype=np.int64), np.zeros(0, dtype=bool)
+            self._n, self._segments = 0, []
+
+    @property
+    def changed(self) -> bool:
+        """Whether changes arrived while it was built (the saved file must then wait for
+        the next save, which knows they are all in)."""
+        return bool(self._ops)
+
+    # -- what callers see meanwhile -------------------------------------------
+    def _record(self, kind: str, ids, vectors=None) -> bool:
+        ids = np.asarray(list(ids), dtype=np.int64)
+        with self._lock:
+            if self.index is not None:
+                return False
+            self._seq += 1
+            for segment in self._segments:
+                self._clear(segment, ids)
+            vecs = None if vectors is None else np.array(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+            self._ops.append((self._seq, kind, ids, vecs))
+            if kind == "add" and len(ids):
+                self._append(self._seq, ids, vecs, read=False)
+        return True
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        if not self._record("add", ids, vectors):
+            self.index.add(ids, vectors)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        if not self._record("remove", ids):
+            self.index.remove(ids)
+
+    def _snapshot(self):
+        """(matrix, ids, valid) of the rows so far (views), or None once the graph is done."""
+        with self._lock:
+            if self.index is not None:
+                return None
+            n = self._n
+            return self._matrix[:n], self._ids[:n], self._valid[:n]
+
+    def __len__(self) -> int:
+        """The photos searchable now: those read so far, with the changes made meanwhile."""
+        snap = self._snapshot()
+        if snap is None:
+            return len(self.index)
+        return len(np.unique(snap[1][snap[2]]))
+
+    def ids(self) -> set[int]:
+        snap = self._snapshot()
+        if snap is None:
+            return self.index.ids()
+        return set(snap[1][snap[2]].tolist())
+
+    def __contains__(self, photo_id: int) -> bool:
+        return photo_id in self.ids()
+
+    def query(self, vector: np.ndarray, k: int, exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
+        """Top-k (photo id, cosine), best first: exact over the rows read so far."""
+        snap = self._snapshot()
+        if snap is None:
+            return self.index.query(vector, k, exclude)
+        matrix, ids, valid = snap
+        exclude = set(exclude)
+        if not len(ids):
+            return []
+        scores = matrix @ np.ascontiguousarray(vector, dtype=np.float32).reshape(self.dim)
+        scores[~valid] = -np.inf
+        want = min(len(scores), 2 * (k + len(exclude)))  # room for a photo changed meanwhile (2 rows)
+        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        out, seen = [], set()
+        for i in top.tolist():
+            if scores[i] == -np.inf:
+                break
+            pid = int(ids[i])
+            if pid in exclude or pid in seen:
+                continue
+            seen.add(pid)
+            out.append((pid, float(scores[i])))
+            if len(out) == k:
+                break
+        return out
+
+
 class IndexKeeper:
     """The index of a library's active model: loaded from its file, else built from the
-    stored vectors (and saved), kept in memory, saved after changes. A read-only library
-    reloads it when another process has changed the database (its generation moved)."""
+    stored vectors in a background thread (:class:`IndexBuild`, which answers queries
+    meanwhile) and saved, kept in memory, saved after changes. A read-only library reloads
+    it when another process has changed the database (its generation moved).
 
-    def __init__(self, folder: Path, space, load_vectors, generation, readonly: bool = False):
+    ``chunks(encoder_id, dim, cancel=)`` streams the stored vectors of a model,
+    ``count(encoder_id)`` says how many there are (the progress bar's total)."""
+
+    def __init__(self, folder: Path, space, chunks, count, generation, readonly: bool = False):
         self.folder = Path(folder)
         self._space = space  # () -> (encoder_id, dim)
-        self._load_vectors = load_vectors  # () -> (ids, vectors) of the active model
+        self._chunks, self._count = chunks, count
         self._generation = generation  # () -> int
         self.readonly = readonly
         self._index: VectorIndex | None = None
+        self._build: IndexBuild | None = None
+        self._threads: list[threading.Thread] = []  # builders, the superseded ones included
         self._at = -1
         self._dirty = False  # changed in memory since it was loaded, built or saved
         self._lock = threading.RLock()
+        self._save_lock = threading.RLock()  # save() may build (and save) a small index itself
 
-    def get(self) -> VectorIndex:
+    def get(self) -> VectorIndex | IndexBuild:
+        """The index, or the build in progress (started here when there is neither). Both
+        answer ``query``, ``add``, ``remove``, ``len`` and ``ids``."""
         with self._lock:
-            if self._index is not None and self.readonly and self._generation() != self._at:
+            if (self._index is not None and self.readonly and self._build is None
+                    and self._generation() != self._at):
                 self._index = None  # another process scanned or switched models
-            if self._index is None:
+            if self._index is not None:
+                return self._index
+            build = self._build
+            if build is not None:
+                if build.finished.is_set() and build.index is None:
+                    self._build = None
+                    if not isinstance(build.error, Cancelled):
+                        raise PhotosimError(f"the index could not be built: {build.error}") from build.error
+                else:
+                    return build
+            encoder_id, dim = self._space()
+            generation = self._generation()
+            index = VectorIndex.load(self.folder, encoder_id, dim, generation)
+            if index is not None:
+                self._index, self._at, self._dirty = index, generation, False
+                return index
+            return self._start(encoder_id, dim, generation)
+
+    def _start(self, encoder_id: str, dim: int, generation: int) -> VectorIndex | IndexBuild:
+        total = self._count(encoder_id)
+        if total < SYNC_BUILD_BELOW:  # a fraction of a second: built here, no thread
+            ids, vecs = [], []
+            for chunk_ids, chunk in self._chunks(encoder_id, dim):
+                ids.extend(chunk_ids)
+                vecs.append(chunk)
+            index = VectorIndex.build(dim, encoder_id, ids, np.concatenate(vecs) if vecs else np.zeros((0, dim)))
+            if not self.readonly:
+                with self._save_lock:
+                    index.save(self.folder, generation)
+            self._index, self._at, self._dirty = index, generation, False
+            return index
+        build = IndexBuild(dim, encoder_id, generation, total, publish=None if self.readonly else self._publish)
+        chunks = iter(self._chunks(encoder_id, dim, cancel=build.token))
+        self._build, self._dirty = build, False
+        thread = threading.Thread(target=build.run, args=(chunks, self._adopt, _threads()),
+                                  name="photosim-index-build", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return build
+
+    def _adopt(self, build: IndexBuild) -> None:
+        """The builder thread, its graph complete (searches already reach it through the
+        build): saved when nothing changed meanwhile (else the next save or close writes
+        it), then kept as the index."""
+        with self._lock:
+            if self._build is not build:
+                return  # superseded (model switched, library closing)
+            clean = not self._dirty and not build.changed
+        if clean and not self.readonly:
+            build.progress = Progress("building index", build.progress.total, build.progress.total, "saving")
+            with self._save_lock:
+                if self._generation() == build.generation:
+                    build.index.save(self.folder, build.generation)
+        with self._lock:
+            if self._build is build:
+                self._index, self._build, self._at = build.index, None, build.generation
+                self._dirty = self._dirty or build.changed
+
+    def index_status(self) -> Progress | None:
+        """The build in progress (stage, rows inserted, rows), or None when there is none."""
+        build = self._build
+        if build is None or build.finished.is_set():
+            return None
+        return build.progress
+
+    def wait_index(self, progress=None, cancel=None) -> VectorIndex:
+        """The index, once built: ``progress(Progress)`` meanwhile (~5 times a second); a
+        set ``cancel`` raises :class:`photosim.errors.Cancelled` (the build goes on)."""
+        token = as_token(cancel)
+        while True:
+            target = self.get()
+            if isinstance(target, VectorIndex):
+                return target
+            if progress is not None and not target.finished.is_set():
+                progress(target.progress)
+            if not target.finished.wait(0.2):
+                token.check("stopped waiting for the index (it is still being built)")
+
+    wait, status = wait_index, index_status
+
+    def building(self) -> float | None:
+        """How far the build in progress is (0..1), this process's or, as its status file
+        says, another photosim's on this library; None when there is none."""
+        progress = self.index_status()
+        if progress is None:
+            try:
+                status = json.loads((self.folder / BUILD_STATUS).read_text())
+                os.kill(int(status["pid"]), 0)  # a build whose process is gone says nothing
+                progress = Progress("building index", int(status["done"]), int(status["total"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        return progress.fraction or 0.0
+
+    def _publish(self, progress: Progress | None) -> None:
+        """The writer's build, for other processes (``photosim info``): a small JSON file
+        beside the index while it runs."""
+        path = self.folder / BUILD_STATUS
+        try:
+            if progress is None:
+                path.unlink(missing_ok=True)
+            else:
+                _atomic_write_bytes(path, json.dumps({"pid": os.getpid(), "done": progress.done,
+                                                      "total": progress.total}).encode())
+        except OSError:
+            pass  # only a courtesy to other processes
+
+    def size(self) -> int:
+        """The vectors searchable now (the index's, or a build's so far), without starting a
+        build: 0 when the index is missing or stale and none runs here."""
+        with self._lock:
+            target = self._index or self._build
+            if target is None:
                 encoder_id, dim = self._space()
                 generation = self._generation()
-                index = VectorIndex.load(self.folder, encoder_id, dim, generation)
-                if index is None:
-                    ids, vecs = self._load_vectors()
-                    index = VectorIndex.build(dim, encoder_id, ids, vecs)
-                    if not self.readonly:
-                        index.save(self.folder, generation)
-                self._index, self._at, self._dirty = index, generation, False
-            return self._index
+                target = VectorIndex.load(self.folder, encoder_id, dim, generation)
+                if target is not None:
+                    self._index, self._at, self._dirty = target, generation, False
+        return 0 if target is None else len(target)
 
     def add(self, ids, vectors: np.ndarray) -> None:
-        index = self.get()
+        target = self.get()
         with self._lock:
             self._dirty = True
-        index.add(ids, vectors)
+        target.add(ids, vectors)
 
     def remove(self, ids: Iterable[int]) -> None:
-        index = self.get()
+        target = self.get()
         with self._lock:
             self._dirty = True
-        index.remove(ids)
+        target.remove(ids)
 
     def save(self) -> None:
         """Write the index when it changed or its file is of another generation; a scan
-        that changed nothing neither loads nor rewrites it."""
+        that changed nothing neither loads nor rewrites it. During a build nothing is
+        written: the build saves itself, or :meth:`close` does."""
         if self.readonly:
             return
-        with self._lock:
-            generation = self._generation()
-            on_disk = self._at if self._index is not None else _saved_generation(self.folder)
-            if not self._dirty and on_disk == generation:
-                return
-            self.get().save(self.folder, generation)
-            self._at, self._dirty = generation, False
+        with self._save_lock:
+            with self._lock:
+                if self._build is not None:
+                    return
+                generation = self._generation()
+                on_disk = self._at if self._index is not None else _saved_generation(self.folder)
+                if not self._dirty and on_disk == generation:
+                    return
+            index = self.get()
+            if isinstance(index, IndexBuild):
+                return  # the file was stale: a build started, it saves itself
+            index.save(self.folder, generation)
+            with self._lock:
+                self._at, self._dirty = generation, False
+
+    def _stop(self) -> None:
+        build, self._build = self._build, None
+        if build is not None:
+            build.token.cancel()
 
     def reset(self) -> None:
         """Forget the in-memory index (the active model changed); the next use loads or builds."""
         with self._lock:
+            self._stop()
             self._index = None
 
-    def rebuild(self) -> VectorIndex:
+    def rebuild(self) -> VectorIndex | IndexBuild:
+        """Build afresh from the stored vectors (in the background but for a small library;
+        see :meth:`wait_index`)."""
         with self._lock:
+            self._stop()
             self._index = None
-            return self.get()
+            encoder_id, dim = self._space()
+            return self._start(encoder_id, dim, self._generation())
+
+    def close(self) -> None:
+        """Stop a build (a later open starts again) and save what changed since the last save."""
+        with self._lock:
+            threads = list(self._threads)
+            if self._build is not None:
+                self._build.token.cancel()  # a build that completes anyway is still kept
+        for thread in threads:
+            thread.join()
+        if self._index is not None:
+            self.save()  # when it changed, or its file is of another generation

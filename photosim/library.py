@@ -1,12 +1,10 @@
 """The front door: one :class:`Library` that the CLI, the GUI and the tests all use.
 
-A library is a folder holding ``library.db`` (SQLite: photos, vectors, cached features,
-albums, marks), ``index.bin``/``index.json`` (hnswlib) and ``models/`` (fine-tunes). The
-database is the truth; the index is a cache rebuilt from stored vectors when it is
-missing, damaged, or from another encoder. ``Library`` opens the pieces and delegates:
-``store/`` (database), ``models/`` (registry, active model), ``pipeline/`` (embedding,
-scan, model switch, duplicates, trash), ``search`` (queries), ``index`` (hnswlib).
-"""
+A library is a folder holding ``library.db`` (SQLite: photos, vectors, cached features, albums, marks),
+``index.bin``/``index.json`` (hnswlib) and ``models/`` (fine-tunes). The database is the truth; the
+index is a cache rebuilt in the background from stored vectors when it is missing, damaged, or from
+another encoder. ``Library`` opens the pieces and delegates: ``store/``, ``models/``, ``pipeline/``
+(embedding, scan, model switch, duplicates, trash), ``search``, ``index`` (hnswlib)."""
 
 from __future__ import annotations
 
@@ -64,9 +62,8 @@ class Library:
         self.schema_from, self.schema_version = self.store.schema_from, self.store.schema_version
         self.registry = ModelRegistry(self.path / "models", device=device)
         self._active = ActiveModel(self.store, self.registry)
-        self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim),
-                                  lambda: self.store.vectors.load(self.card.id, self.card.dim),
-                                  lambda: self.store.generation, readonly=readonly)
+        self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim), self.store.vectors.chunks,
+                                  self.store.vectors.count, lambda: self.store.generation, readonly=readonly)
         self._search = Search(self.store, self._index, self._active)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
 
@@ -77,6 +74,7 @@ class Library:
         self.close()
 
     def close(self) -> None:
+        self._index.close()  # stops a background build; saves the index if it changed
         self.store.close()
         self._lock.release()
 
@@ -190,8 +188,10 @@ class Library:
         return self.store.features.load(self.backbone_id, self.card.feature_dim, ids)
 
     @property
-    def index(self) -> VectorIndex:
-        return self._index.get()
+    def index(self) -> VectorIndex:  # waits for a build in progress (see wait_index)
+        return self._index.wait()
+
+    index_status, wait_index = _Part("_index"), _Part("_index")  # the build in progress (a Progress) or None; wait
 
     def forget(self, photo_ids: Iterable[int]) -> None:
         """Remove photos from the library (vectors, labels, index); the files are not touched."""
@@ -234,7 +234,7 @@ class Library:
         return export.write_npz(out, [p.path for p in photos], vecs, self.encoder_id)
 
     def import_vectors(self, npz, *, progress=None, cancel=None) -> import_vectors.ImportReport:
-        """Photos and their vectors from an ``export-vectors`` file; returns once they are indexed."""
+        """Photos and their vectors from an ``export-vectors`` file (a large import is indexed in the background)."""
         self._writable()
         return import_vectors.import_vectors(self.store, self._index, self.encoder_id, self.card.dim, npz,
                                              progress, cancel)
@@ -244,6 +244,7 @@ class Library:
         return LibraryInfo(
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
             indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
-            encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
+            encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=self._index.size(),
+            index_building=self._index.building(), roots=self.roots(),
             device=enc and enc.device, backend=enc and enc.backend,
             notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

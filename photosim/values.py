@@ -167,6 +167,8 @@ class LibraryInfo:
     notice: str = ""
     #: What runs the encoder once loaded: "onnxruntime" or "torch" (None: not loaded yet).
     backend: str | None = None
+    #: How far the background build of the index is (0..1), None when the index is ready.
+    index_building: float | None = None
 
     @property
     def unindexed(self) -> int:

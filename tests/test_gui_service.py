@@ -193,3 +193,54 @@ def test_f5_during_a_model_switch_starts_no_second_scan(qtbot, gui_dirs, monkeyp
     with qtbot.waitSignal(w.service.scanFinished, timeout=WAIT):
         assert w.start_scan(None)  # and F5 works again
     w.close()
+
+
+def test_the_index_builds_in_the_background_and_its_progress_reaches_the_window(qtbot, gui_dirs, tmp_path,
+                                                                               monkeypatch):
+    import numpy as np
+
+    import photosim.index as ix
+    from photosim import Library
+    from photosim.gui.service import LibraryService
+    from photosim.pipeline.export import write_npz
+
+    files = tmp_path / "files"
+    files.mkdir()
+    paths = [files / f"{i}.jpg" for i in range(400)]
+    for i, p in enumerate(paths):
+        p.write_bytes(b"\xff\xd8\xff" + i.to_bytes(4, "little"))
+    lib_dir = gui_dirs / "big"
+    with Library(lib_dir) as lib:
+        vecs = np.random.default_rng(0).normal(size=(len(paths), lib.card.dim)).astype(np.float32)
+        write_npz(tmp_path / "v.npz", [str(p) for p in paths], vecs / np.linalg.norm(vecs, axis=1, keepdims=True),
+                  lib.encoder_id)
+        lib.import_vectors(tmp_path / "v.npz")
+    (lib_dir / "index.bin").unlink()  # the next open builds it
+    monkeypatch.setattr(ix, "SYNC_BUILD_BELOW", 0)  # in the background, as for a large library
+    real_add = ix.VectorIndex.add
+
+    def slow_add(self, *a, **k):
+        if threading.current_thread().name == "photosim-index-build":
+            threading.Event().wait(1.0)
+        return real_add(self, *a, **k)
+
+    ix.VectorIndex.add = slow_add
+    seen = []
+    svc = LibraryService()
+    svc.indexProgress.connect(seen.append)
+    try:
+        with qtbot.waitSignal(svc.opened, timeout=WAIT):
+            svc.open(str(lib_dir))
+        qtbot.waitUntil(lambda: any(p is not None for p in seen), timeout=WAIT)
+        answers = []
+        svc.call(lambda lib: len(lib.similar(lib.photos()[0], k=5)), lambda result=None, error=None:
+                 answers.append((result, error)))  # a query meanwhile is answered, not blocked
+        qtbot.waitUntil(lambda: bool(answers), timeout=WAIT)
+        assert answers == [(5, None)]
+        qtbot.waitUntil(lambda: bool(seen) and seen[-1] is None, timeout=WAIT)
+    finally:
+        ix.VectorIndex.add = real_add
+        svc.close()
+    progress = [p for p in seen if p is not None]
+    assert progress and all(p.stage == "building index" for p in progress)
+    assert (lib_dir / "index.bin").exists()

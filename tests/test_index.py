@@ -105,21 +105,21 @@ def test_keeper_skips_the_save_when_nothing_changed(tmp_path):
     vecs = _unit(50)
     loads = []
 
-    def load_vectors():
+    def chunks(encoder_id, dim, cancel=None):
         loads.append(1)
-        return list(range(50)), vecs
+        yield list(range(50)), vecs
 
     gen = [7]
-    keeper = IndexKeeper(tmp_path, lambda: ("enc", 32), load_vectors, lambda: gen[0])
-    keeper.get()  # built and saved
+    keeper = IndexKeeper(tmp_path, lambda: ("enc", 32), chunks, lambda e: 50, lambda: gen[0])
+    keeper.wait_index()  # built (in the background) and saved
     stamp = (tmp_path / "index.bin").stat().st_mtime_ns
-    fresh = IndexKeeper(tmp_path, lambda: ("enc", 32), load_vectors, lambda: gen[0])
+    fresh = IndexKeeper(tmp_path, lambda: ("enc", 32), chunks, lambda e: 50, lambda: gen[0])
     fresh.save()  # an unchanged scan: neither loaded nor rewritten
     assert fresh._index is None and (tmp_path / "index.bin").stat().st_mtime_ns == stamp
     fresh.remove([3])
     gen[0] = 8
     fresh.save()
-    again = IndexKeeper(tmp_path, lambda: ("enc", 32), load_vectors, lambda: gen[0])
+    again = IndexKeeper(tmp_path, lambda: ("enc", 32), chunks, lambda e: 50, lambda: gen[0])
     assert len(again.get()) == 49 and 3 not in again.get() and loads == [1]  # loaded, not rebuilt
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ._common import fmt_bytes, open_library, out, require_photos, show, similarity
+from ._common import ProgressBar, fmt_bytes, open_library, out, require_photos, show, similarity
 
 
 def register(sub, common) -> None:
@@ -29,6 +29,11 @@ def keeper_reason(group) -> str:
 def run(args) -> int:
     with open_library(args, readonly=True) as lib:
         require_photos(lib)
+        bar = ProgressBar()
+        try:
+            lib.wait_index(progress=bar)  # a build in progress first: every photo's neighbours need it
+        finally:
+            bar.close()
         groups = lib.duplicates(threshold=args.threshold, tier=args.tier)
     if args.json:
         out(json.dumps([g.to_dict() for g in groups], indent=1))

@@ -20,9 +20,9 @@ def run(args) -> int:
     with open_library(args, readonly=False, create=True) as lib:
         try:
             report = lib.import_vectors(args.npz, progress=bar)
+            indexed = len(lib.wait_index(progress=bar))  # returns once the index holds them
         finally:
             bar.close()
-        indexed = len(lib.index)
     if args.json:
         out(json.dumps({**report.to_dict(), "index_size": indexed}, indent=1))
         return 0

@@ -38,7 +38,14 @@ def run(args) -> int:
         out(f"runs on:   {(info.device or 'cpu').upper()}, {runtime}")
     if info.notice:
         out(f"note:      {info.notice}")
-    out(f"index:     {info.index_size} vectors")
+    if info.index_building is not None:
+        out(f"index:     being built, {int(100 * info.index_building)}% (searches meanwhile are exact, over "
+            "the vectors read so far)")
+    elif info.indexed and not info.index_size:
+        out(f"index:     missing or out of date: built again from the {info.indexed} stored vectors by the "
+            "next search (in the background in the app)")
+    else:
+        out(f"index:     {info.index_size} vectors")
     for r in info.roots:
         out(f"folder:    {show(r)}")
     if not info.photos:

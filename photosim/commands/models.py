@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
+from .. import precision as variants
 from ..card import valid_model_id
 from ..errors import PhotosimError
-from .. import precision as variants
-from ._common import open_library, out, show
+from ._common import ProgressBar, open_library, out, show
 
 
 def register(sub, common) -> None:
@@ -47,9 +47,12 @@ def run(args) -> int:
             return 0
         if args.action == "use":
             lib.use_model(args.model_id)
+            _index_built(lib)
             out(f"active model is now {lib.encoder_id}")
         elif args.action == "revert":
-            out(f"active model is now {lib.revert_model()}")
+            model = lib.revert_model()
+            _index_built(lib)
+            out(f"active model is now {model}")
         else:
             lib.delete_model(args.model_id)
             out(f"deleted {args.model_id}")
@@ -68,5 +71,15 @@ def _precision(args) -> int:
             out(f"{base} runs in {now}" + (f" ({variants.INT8_COST})" if now == "int8" else ""))
             return 0
         lib.use_model(variants.variant_id(base, wanted))
+        _index_built(lib)
         out(f"{base} now runs in {wanted}; the library's vectors were re-made ({lib.encoder_id})")
     return 0
+
+
+def _index_built(lib) -> None:
+    """The new model's index is built in the background: wait (with a bar) so it is saved."""
+    bar = ProgressBar()
+    try:
+        lib.wait_index(progress=bar)
+    finally:
+        bar.close()

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 
-from ..errors import PhotosimError
+from ..errors import Cancelled, PhotosimError
 from ._common import ProgressBar, library_exists, library_path, note, open_library, out, show
 
 
@@ -85,6 +85,11 @@ def run(args) -> int:
         try:
             with _ctrl_c_cancels(stop, bar):
                 report = lib.scan(roots, progress=bar, cancel=stop)
+                if lib.index_status() is not None:  # the scan met a missing or stale index: finish it
+                    try:
+                        lib.wait_index(progress=bar, cancel=stop)
+                    except Cancelled:
+                        note("the index was not finished: the next search builds it again")
         except KeyboardInterrupt:
             bar.close()
             kept = lib.count(status="ok")

@@ -7,7 +7,7 @@ import os
 import re
 
 from ..values import QueryResult
-from ._common import open_library, out, positive_int, require_photos, show, similarity
+from ._common import ProgressBar, open_library, out, positive_int, require_photos, show, similarity
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -39,6 +39,11 @@ def run(args) -> int:
     problems = {q: query_problem(q) for q in args.queries}
     with open_library(args, readonly=True) as lib:
         require_photos(lib)
+        bar = ProgressBar()
+        try:
+            lib.wait_index(progress=bar)  # a build in progress (a missing or stale index file) first
+        finally:
+            bar.close()
         readable = [q for q in args.queries if problems[q] is None]
         found = iter(lib.query(readable, k=args.k, min_score=args.min_score) if readable else [])
         results = [QueryResult(q, [], error=problems[q]) if problems[q] else next(found) for q in args.queries]

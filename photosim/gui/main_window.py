@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
         self.service.scanFinished.connect(self._on_scan_finished)
         self.service.scanFailed.connect(self._on_scan_failed)
         self.service.modelChanged.connect(self._on_model_changed)
+        self.service.indexProgress.connect(  # searches answer meanwhile (exact, over what is read)
+            lambda p: self.index_label.setText(p and f"Building index {int(100 * (p.fraction or 0))}%" or ""))
         self.thumbs.ready.connect(self.panel.thumbnail_arrived)
 
         self.open_library(library_path)
@@ -240,12 +242,14 @@ class MainWindow(QMainWindow):
 
         self.library_label = QLabel()
         self.encoder_label = QLabel()
+        self.index_label = QLabel()
         self.problems_button = QToolButton()
         self.problems_button.setAutoRaise(True)
         self.problems_button.clicked.connect(lambda: self.problems_dock.setVisible(not self.problems_dock.isVisible()))
         self.problems_button.hide()
         sb = self.statusBar()
         sb.addPermanentWidget(self.problems_button)
+        sb.addPermanentWidget(self.index_label)
         sb.addPermanentWidget(self.library_label)
         sb.addPermanentWidget(self.encoder_label)
 

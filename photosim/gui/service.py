@@ -18,6 +18,8 @@ Jobs come in three kinds:
   with :class:`JobRefused` ("Switching models is still running; …") rather than queued,
   so the user knows why nothing happens; :attr:`LibraryService.exclusive` names the
   running one and ``exclusiveChanged`` says when that changes.
+- ``Kind.INDEX``: one job that waits while the index is built in the background (after
+  opening, a model switch or a scan) and relays its progress as ``indexProgress``.
 
 Progress is one form, :class:`photosim.progress.Progress` (``ScanProgress`` and
 ``TrainProgress`` are ones); cancel is a :class:`photosim.progress.CancelToken`.
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QRunnable, QThreadPool, Signal, Slot
 
-from photosim.errors import PhotosimError
+from photosim.errors import Cancelled, PhotosimError
 from photosim.progress import CancelToken, Progress
 
 from . import guard
@@ -46,6 +48,7 @@ class Kind(enum.Enum):
     QUERY = "query"
     LONG = "long"
     EXCLUSIVE = "exclusive"
+    INDEX = "index"  # waits for a background build of the index, reporting its progress
 
 
 class JobRefused(PhotosimError):
@@ -187,6 +190,7 @@ class LibraryService(QObject):
     scanFailed = Signal(object)      # the exception
     modelChanged = Signal(object)    # LibraryState with the new encoder
     exclusiveChanged = Signal(str)   # the running exclusive job's name, "" when none
+    indexProgress = Signal(object)   # Progress of the index's background build; None once it is ready
 
     _result = Signal(int, bool, object)
     _progress = Signal(int, object)
@@ -206,6 +210,7 @@ class LibraryService(QObject):
         self._pending: dict[int, _Pending] = {}
         self._exclusive: Job | None = None
         self._scan_job: Job | None = None
+        self._index_job: Job | None = None
         self._opening = None
         self._epoch = 0  # results of jobs from before a close() are dropped
         self._closed = False
@@ -365,12 +370,31 @@ class LibraryService(QObject):
             self._lib, self._owns_lib, self.state = result
             self.opened.emit(self.state)
             self.warm_up()
+            self.watch_index()
 
         self._submit(job, done, Kind.EXCLUSIVE, "opening the library", None, None, needs_library=False)
 
     def warm_up(self) -> None:
         """Load the active model and run it once in the query worker; ``encoderReady(device)``."""
         self.call(_warm_up, self._warmed, name="loading the model")
+
+    def watch_index(self) -> None:
+        """Relay a background build of the index (started here when the saved one is missing
+        or stale) as ``indexProgress(Progress)``, then ``indexProgress(None)``; meanwhile
+        searches answer from an exact search over the vectors read so far."""
+        if self._index_job is not None and not self._index_job.finished:
+            return
+
+        def job(lib, job):
+            lib.wait_index(progress=job.report, cancel=job.token)
+
+        def done(result=None, error=None):
+            self._index_job = None
+            self.indexProgress.emit(None)
+            if error is not None and not isinstance(error, Cancelled):
+                print(f"photosim: building the index: {error_text(error)}", file=sys.stderr)
+
+        self._index_job = self._submit(job, done, Kind.INDEX, "building the index", self.indexProgress.emit, None)
 
     def _warmed(self, result=None, error=None) -> None:
         if error is None:
@@ -397,7 +421,7 @@ class LibraryService(QObject):
         for entry in self._pending.values():
             entry.job.finished = True  # its result, if any, is dropped
         self._pending.clear()
-        self._scan_job = None
+        self._scan_job = self._index_job = None
         if self._exclusive is not None:
             self._exclusive = None
             self.exclusiveChanged.emit("")
@@ -421,6 +445,7 @@ class LibraryService(QObject):
 
         def done(result=None, error=None):
             self._scan_job = None
+            self.watch_index()  # a scan of a library whose index was stale starts a build
             if error is None:
                 self.scanFinished.emit(result)
             else:
@@ -448,6 +473,7 @@ class LibraryService(QObject):
             if error is None:
                 self.state = result
                 self.modelChanged.emit(result)
+                self.watch_index()  # the new model's index builds in the background
             if callback is not None and _alive(owner):
                 callback(result=model_id if error is None else None, error=error)
 

@@ -24,10 +24,12 @@ from sqlalchemy import func, insert, select
 from ..errors import PhotosimError
 from ..imageio import display_path as show
 from ..imageio import is_supported
+from ..index import VectorIndex
 from ..progress import ProgressFn, as_token, emit
 from ..store.schema import Photo, Vector, vector_to_blob
 
 _BATCH = 5000
+_REBUILD_FROM = 20_000
 _UNIT_TOLERANCE = 1e-3
 
 
@@ -101,13 +103,20 @@ def read_npz(path: str | os.PathLike, encoder_id: str, dim: int) -> tuple[list[s
 def import_vectors(store, index, encoder_id: str, dim: int, path: str | os.PathLike,
                    progress: ProgressFn | None = None, cancel=None) -> ImportReport:
     """Import ``path`` into ``store`` and ``index`` (an :class:`photosim.index.IndexKeeper`);
-    a set ``cancel`` stops after the current batch (what was committed stays, indexed)."""
+    a set ``cancel`` stops after the current batch (what was committed stays, indexed).
+
+    A small import into a ready index is added to it batch by batch; a large one (at least
+    as many photos as the index holds, and over :data:`_REBUILD_FROM` photos) or one that
+    arrives while the index is being built only writes rows, then starts a background build
+    from the stored vectors: one pass with every core instead of holding millions of
+    vectors twice (``Library.wait_index`` waits for it)."""
     t0 = time.perf_counter()
     token = as_token(cancel)
     paths, vectors = read_npz(path, encoder_id, dim)
     report = ImportReport()
-    index.get()  # load (or build) the index of what is stored now, before rows are added
+    current = index.get()  # load (or start building) the index of what is stored now
     total = len(paths)
+    rebuild = not isinstance(current, VectorIndex) or (total > _REBUILD_FROM and total >= len(current))
     emit(progress, "importing", 0, total)
     for start in range(0, total, _BATCH):
         if token():
@@ -129,12 +138,15 @@ def import_vectors(store, index, encoder_id: str, dim: int, path: str | os.PathL
                 rows.append((p, st.st_size, st.st_mtime_ns))
                 keep.append(i)
         ids = _write(store, encoder_id, rows, vectors[keep], report)
-        if ids:
+        if ids and not rebuild:
             index.add([pid for pid, _ in ids], vectors[[keep[j] for _, j in ids]])
         emit(progress, "importing", min(start + _BATCH, total), total)
-    emit(progress, "saving index", 0, 1)
-    index.save()
-    emit(progress, "saving index", 1, 1)
+    if rebuild and report.imported:
+        index.rebuild()  # in the background; it saves itself
+    elif not rebuild:
+        emit(progress, "saving index", 0, 1)
+        index.save()
+        emit(progress, "saving index", 1, 1)
     report.seconds = time.perf_counter() - t0
     return report
 

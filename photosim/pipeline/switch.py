@@ -29,9 +29,10 @@ def reembed(store, encoder, progress: ProgressFn | None = None, cancel=None) -> 
 
 
 def rebuild_index(index, progress: ProgressFn | None = None) -> None:
-    emit(progress, "indexing", 0, 1)
+    """Start building the index afresh from the stored vectors, in the background
+    (:class:`photosim.index.IndexBuild`: searches answer meanwhile; ``wait_index`` waits)."""
     index.rebuild()
-    emit(progress, "indexing", 1, 1)
+    emit(progress, "indexing", 0, 1, "the index is being built in the background")
 
 
 def switch_model(store, registry, active, index, model_id: str, progress: ProgressFn | None = None,
@@ -52,8 +53,8 @@ def switch_model(store, registry, active, index, model_id: str, progress: Progre
         history = store.meta.get("model_history", [])
         store.meta.set("model_history", (history + [previous])[-50:])
     active.set(card.id)
+    store.vectors.keep_only(card.id)  # first: the build's generation is then the one it saves under
     rebuild_index(index, progress)
-    store.vectors.keep_only(card.id)
     return done, lacking
 
 

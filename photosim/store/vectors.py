@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
@@ -36,10 +36,45 @@ class VectorRepo:
         self._store = store
 
     def load(self, encoder_id: str, dim: int, ids: Sequence[int] | None = None) -> tuple[list[int], np.ndarray]:
-        """(photo ids, float32 matrix) of readable photos, by photo id."""
+        """(photo ids, float32 matrix) of readable photos, by photo id. All of them are read
+        in rowid chunks into one matrix and ordered in numpy: no SQL sort of the whole table."""
+        if ids is None:
+            cap = self.count(encoder_id)
+            all_ids, matrix, n = np.empty(cap, dtype=np.int64), np.empty((cap, dim), dtype=np.float32), 0
+            for chunk_ids, chunk in self.chunks(encoder_id, dim):
+                if n + len(chunk_ids) > cap:  # rows written meanwhile
+                    cap = 2 * (n + len(chunk_ids))
+                    all_ids, matrix = np.resize(all_ids, cap), np.resize(matrix, (cap, dim))
+                all_ids[n:n + len(chunk_ids)], matrix[n:n + len(chunk_ids)] = chunk_ids, chunk
+                n += len(chunk_ids)
+            all_ids, matrix = all_ids[:n], matrix[:n]
+            if n > 1 and not np.all(all_ids[1:] > all_ids[:-1]):  # rowid order is nearly always id order
+                order = np.argsort(all_ids, kind="stable")
+                all_ids, matrix = all_ids[order], matrix[order]
+            return all_ids.tolist(), matrix
         q = select(Vector.photo_id, Vector.data).join(Photo, Photo.id == Vector.photo_id).where(
             Vector.encoder_id == encoder_id, Photo.status == "ok")
         return _load(self._store, q, Vector.photo_id, ids, dim, np.float32, np.float32)
+
+    def chunks(self, encoder_id: str, dim: int, chunk: int = 16384, cancel=None):
+        """(photo ids, float32 matrix) of readable photos in chunks of ``chunk`` rows, in the
+        table's rowid order: each chunk is a rowid range walk (``rowid > last ... LIMIT``) of
+        its own short read, so nothing sorts the whole table (``ORDER BY photo_id`` made SQLite
+        build a 2 GB temporary B-tree at 10^6 photos) and memory holds one chunk at a time.
+        Rows written meanwhile past the last rowid read are still met."""
+        q = text("SELECT v.rowid, v.photo_id, v.data FROM vectors AS v JOIN photos AS p ON p.id = v.photo_id "
+                 "WHERE v.rowid > :last AND v.encoder_id = :enc AND p.status = 'ok' ORDER BY v.rowid LIMIT :n")
+        last, width = -1, dim * 4
+        while cancel is None or not cancel():
+            with self._store.read() as s:
+                rows = s.connection().execute(q, {"last": last, "enc": encoder_id, "n": chunk}).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            good = [r for r in rows if len(r[2]) == width]  # a blob of another length is never misread
+            if good:
+                yield ([r[1] for r in good],
+                       np.frombuffer(b"".join(r[2] for r in good), dtype=np.float32).reshape(len(good), dim))
 
     def get(self, photo_id: int, encoder_id: str) -> np.ndarray | None:
         with self._store.read() as s:
