@@ -94,22 +94,71 @@ def list_photos(
     return out
 
 
+def list_paths(paths: Iterable[str], skip: Iterable[str] = (), errors: list | None = None
+               ) -> tuple[list[str], list[_Listed]]:
+    """The files and folders a watcher saw touched: ``(covered, listed)``. ``covered`` are
+    the paths whose rows the scan compares with the disk (one inside another is dropped:
+    the outer one covers it), ``listed`` the supported files found at them now (a folder's
+    recursively). A path that no longer exists covers its rows, so they leave the library."""
+    skip = [os.path.abspath(s) for s in skip]
+    covered: list[str] = []
+    for p in sorted({os.path.abspath(os.fspath(p)) for p in paths}):
+        if covered and (p == covered[-1] or p.startswith(covered[-1].rstrip(os.sep) + os.sep)):
+            continue  # inside the previous one (sorted: a folder comes right before its contents)
+        if any(p == s or p.startswith(s.rstrip(os.sep) + os.sep) for s in skip):
+            continue
+        covered.append(p)
+    listed: list[_Listed] = []
+    for p in covered:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # deleted or moved away
+        if stat_mod.S_ISDIR(st.st_mode):
+            listed.extend(list_photos([p], skip=skip, errors=errors))
+        elif stat_mod.S_ISREG(st.st_mode) and is_supported(p):
+            listed.append(_Listed(p, st.st_size, st.st_mtime_ns))
+    seen: set[str] = set()
+    return covered, [x for x in listed if not (x.path in seen or seen.add(x.path))]
+
+
+class _HashProbe:
+    """``hash in probe``: a hash of the moved-away rows, or of a readable photo with a vector
+    of ``encoder_id`` (asked of the database, through the content-hash index)."""
+
+    def __init__(self, store, encoder_id: str, known: set[str]):
+        self._store, self._encoder_id, self._known = store, encoder_id, known
+
+    def __contains__(self, content_hash) -> bool:
+        if not content_hash:
+            return False
+        if content_hash in self._known:
+            return True
+        with self._store.read() as s:
+            return s.execute(select(Photo.id).join(
+                Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == self._encoder_id))
+                .where(Photo.content_hash == content_hash, Photo.status == "ok").limit(1)).first() is not None
+
+
 class Scan:
     """One scan run over a library; use :meth:`photosim.Library.scan`.
 
     ``store`` is the library's :class:`photosim.store.Store`, ``index`` its
     :class:`photosim.index.IndexKeeper`, ``encoder()`` loads the active encoder (only
-    when a photo needs it), ``skip`` folders are never listed (the library's own)."""
+    when a photo needs it), ``skip`` folders are never listed (the library's own).
+    ``paths`` limits the scan to those files and folders under ``roots`` (a watcher's
+    batch): only their rows are read and compared, nothing else is listed or removed."""
 
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
                  progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int | None = None,
-                 skip: Iterable[str] = ()):
+                 skip: Iterable[str] = (), paths: Iterable[str] | None = None):
         self.store = store
         self.index = index
         self._encoder = encoder
         self.card = card
         self.skip = list(skip)
         self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
+        self.paths = None if paths is None else [os.path.abspath(os.fspath(p)) for p in paths]
         self.progress_fn = progress
         self.cancel_fn = as_token(cancel)
         self.batch_size = batch_size
@@ -142,24 +191,34 @@ class Scan:
                 raise PhotosimError(f"not a folder: {root}")
         self._emit(force=True)
         t = time.perf_counter()
-        listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
+        if self.paths is None:
+            listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
+            covered = self.roots
+        else:
+            inside = [p for p in self.paths if any(p == r or p.startswith(r.rstrip(os.sep) + os.sep)
+                                                   for r in self.roots)]
+            covered, listed = list_paths(inside, skip=self.skip, errors=self.report.unreadable_folders)
         self.timings["list"] = time.perf_counter() - t
         self.state.total = len(listed)
 
         enc_id = self.card.id
         backbone_id = self.card.backbone_id
         # One query for the rows under the roots (the path range in SQL) and whether each has
-        # a vector of the active encoder (a primary-key probe); no whole-table id sets.
+        # a vector of the active encoder (a primary-key probe); no whole-table id sets. A
+        # watcher's batch reads the rows at and under its paths, in chunks (SQLite limits
+        # an expression's depth).
         has_vector = exists().where(Vector.photo_id == Photo.id, Vector.encoder_id == enc_id)
-        under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, self.roots)])
+        rows = {}
         with self.store.read() as s:
-            rows = {
-                r.path: r
-                for r in s.connection().execute(  # Core rows: no ORM loading per row
+            for start in range(0, len(covered), 200):
+                chunk = covered[start:start + 200]
+                under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, chunk)])
+                if self.paths is not None:
+                    under = or_(Photo.path.in_(chunk), under)
+                rows.update((r.path, r) for r in s.connection().execute(  # Core rows: no ORM loading per row
                     select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
                            has_vector.label("has_vector")).where(under)
-                ).all()
-            }
+                ).all())
 
         seen: set[str] = set()
         to_read: list[tuple[_Listed, int | None]] = []
@@ -262,15 +321,20 @@ class Scan:
         if not to_read:
             return
         encoder = self._encoder()  # load before threads start using preprocess
-        with self.store.read() as s:
-            known_hashes = set(self.missing_by_hash)
-            known_hashes.update(
-                h for (h,) in s.execute(
-                    select(Photo.content_hash)
-                    .join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == encoder.id))
-                    .where(Photo.status == "ok")
-                ).all() if h
-            )
+        known_hashes: set[str] | _HashProbe
+        if self.paths is not None:
+            # A watcher's few files: one indexed look-up per file read, not every photo's hash.
+            known_hashes = _HashProbe(self.store, encoder.id, set(self.missing_by_hash))
+        else:
+            with self.store.read() as s:
+                known_hashes = set(self.missing_by_hash)
+                known_hashes.update(
+                    h for (h,) in s.execute(
+                        select(Photo.content_hash)
+                        .join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == encoder.id))
+                        .where(Photo.status == "ok")
+                    ).all() if h
+                )
         pending: deque[Future] = deque()
         batch: list[_Outcome] = []
         it = iter(to_read)
