@@ -282,3 +282,71 @@ def test_watch_command_needs_a_library(tmp_path, capsys):
 
     assert main(["watch", "--library", str(tmp_path / "none")]) == 2
     assert "no library" in capsys.readouterr().err
+
+
+# -- the app ---------------------------------------------------------------------------------------
+def _window(qtbot, lib_path, watch: bool | None):
+    from photosim.gui import settings
+    from photosim.gui.main_window import MainWindow
+
+    if watch is not None:
+        settings.set_value("watch_folders", watch)
+    w = MainWindow(str(lib_path))
+    w.watch.settle, w.watch.debounce = 0.2, 0.3  # read when the library has opened
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.gallery_ready, timeout=int(WAIT * 1000))
+    return w
+
+
+def test_app_takes_in_new_photos_queued_behind_a_running_job(qtbot, gui_dirs, root):
+    pytest.importorskip("pytestqt")
+    write_scenes(root, [50, 51])
+    with Library(gui_dirs / "lib") as lib:
+        lib.scan([root])
+    w = _window(qtbot, gui_dirs / "lib", watch=True)
+    assert w.act_watch.isChecked()
+    qtbot.waitUntil(lambda: w.watch.watching and w.watch.watcher.wait_ready(0), timeout=int(WAIT * 1000))
+    assert w.model.rowCount() == 2
+
+    new = root / "sub" / "new.jpg"
+    new.write_bytes(jpeg_bytes(52))
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3, timeout=int(WAIT * 1000))
+    assert "From your folders: 1 added" in w.banner.text()
+
+    # while another exclusive job (a scan, a model switch) runs, batches wait for it
+    gate = threading.Event()
+    blocker = w.service.start("scanning", lambda lib, job: gate.wait(WAIT))
+    assert blocker is not None
+    try:
+        os.remove(new)
+        qtbot.waitUntil(lambda: bool(w.watch._queue), timeout=int(WAIT * 1000))
+        assert w.model.rowCount() == 3 and not w.banner.text().startswith("Could not")
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2, timeout=int(WAIT * 1000))
+    assert "1 removed" in w.banner.text()
+    assert w.service.wait_idle(int(WAIT * 1000))
+
+
+def test_app_watching_off_is_remembered(qtbot, gui_dirs, root):
+    pytest.importorskip("pytestqt")
+    from photosim.gui import settings
+
+    write_scenes(root, [60])
+    with Library(gui_dirs / "lib") as lib:
+        lib.scan([root])
+    w = _window(qtbot, gui_dirs / "lib", watch=True)
+    qtbot.waitUntil(lambda: w.watch.watching, timeout=int(WAIT * 1000))
+    watcher = w.watch.watcher
+    w.act_watch.setChecked(False)  # the menu action
+    assert not w.watch.watching and not watcher.running
+    assert settings.value("watch_folders", None, bool) is False
+    w.close()
+
+    w2 = _window(qtbot, gui_dirs / "lib", watch=None)  # a later run reads the setting
+    assert not w2.act_watch.isChecked() and not w2.watch.watching
+    assert w2.service.wait_idle(int(WAIT * 1000)) and not w2.watch.watching
+    w2.act_watch.setChecked(True)
+    qtbot.waitUntil(lambda: w2.watch.watching, timeout=int(WAIT * 1000))
+    assert settings.value("watch_folders", None, bool) is True
