@@ -328,6 +328,16 @@ def test_app_takes_in_new_photos_queued_behind_a_running_job(qtbot, gui_dirs, ro
     assert "1 removed" in w.banner.text()
     assert w.service.wait_idle(int(WAIT * 1000))
 
+    # a folder added to the library is watched from then on
+    other = gui_dirs / "other"
+    write_scenes(other, [53])
+    with qtbot.waitSignal(w.service.scanFinished, timeout=int(WAIT * 1000)):
+        assert w.start_scan([str(other)])
+    qtbot.waitUntil(lambda: str(other) in w.watch.watcher.modes(), timeout=int(WAIT * 1000))
+    (other / "later.jpg").write_bytes(jpeg_bytes(54))
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4, timeout=int(WAIT * 1000))
+    assert w.service.wait_idle(int(WAIT * 1000))
+
 
 def test_app_watching_off_is_remembered(qtbot, gui_dirs, root):
     pytest.importorskip("pytestqt")
