@@ -360,3 +360,24 @@ def test_app_watching_off_is_remembered(qtbot, gui_dirs, root):
     w2.act_watch.setChecked(True)
     qtbot.waitUntil(lambda: w2.watch.watching, timeout=int(WAIT * 1000))
     assert settings.value("watch_folders", None, bool) is True
+
+
+def test_a_moved_imported_photo_keeps_its_row(tmp_path, root):
+    """Photos imported with their vectors have no content hash: a move is found by the
+    file's size and mtime, which a rename keeps."""
+    from photosim.pipeline.export import write_npz
+
+    a, b = write_scenes(root, [70, 71])
+    with Library(tmp_path / "lib") as lib:
+        lib.store.roots.add([str(root)])
+        vecs = np.eye(2, lib.card.dim, dtype=np.float32)
+        write_npz(tmp_path / "v.npz", [str(a), str(b)], vecs, lib.encoder_id)
+        assert lib.import_vectors(tmp_path / "v.npz").imported == 2
+        before = lib.photo(a)
+        assert before.content_hash is None
+        dest = root / "sub" / "renamed.jpg"
+        os.rename(a, dest)
+        report = apply_batch(lib, WatchBatch((str(a), str(dest))))
+        assert (report.moved, report.added, report.removed) == (1, 0, 0)
+        assert lib.photo(dest).id == before.id and lib.photo(a) is None
+        np.testing.assert_array_equal(lib.vector(before.id), vecs[0])

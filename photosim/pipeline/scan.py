@@ -247,6 +247,7 @@ class Scan:
         for r in self.missing.values():
             if r.content_hash and r.status == "ok":
                 self.missing_by_hash.setdefault(r.content_hash, []).append(r)
+        to_read = self._claim_by_stat(to_read)
         self.state.stage = "scanning"
         self._emit(force=True)
 
@@ -273,6 +274,32 @@ class Scan:
         r.seconds = time.perf_counter() - self._t0
         r.timings = {k: round(v, 4) for k, v in self.timings.items()}
         return r
+
+    def _claim_by_stat(self, to_read: list[tuple[_Listed, int | None]]) -> list[tuple[_Listed, int | None]]:
+        """Photos imported with their vectors (``import-vectors``) have no content hash yet:
+        a new file of exactly the size and mtime (which a rename or ``mv`` keeps) of one such
+        row that went missing is that photo moved, and keeps its row without being read."""
+        by_stat: dict[tuple[int, int], list] = {}
+        for r in self.missing.values():
+            if not r.content_hash and r.status == "ok" and r.has_vector:
+                by_stat.setdefault((r.size, r.mtime_ns), []).append(r)
+        claims = {}
+        for item, row_id in to_read:
+            rows = by_stat.get((item.size, item.mtime_ns)) if row_id is None else None
+            if rows and len(rows) == 1:
+                claims.setdefault(rows[0].id, []).append(item)
+        claims = {rid: items[0] for rid, items in claims.items() if len(items) == 1}  # unambiguous only
+        if not claims:
+            return to_read
+        with self.store.write() as s:
+            for rid, item in claims.items():
+                row = s.get(Photo, rid)
+                self.missing.pop(row.path, None)
+                row.path, row.scanned_at = item.path, time.time()
+        self.state.moved += len(claims)
+        self.state.done += len(claims)
+        moved = {item.path for item in claims.values()}
+        return [(item, row_id) for item, row_id in to_read if item.path not in moved]
 
     def _with_features(self, backbone_id: str, ids: list[int]) -> set[int]:
         out: set[int] = set()
