@@ -88,10 +88,12 @@ def test_many_files_make_one_batch_and_unwanted_paths_are_ignored(root):
             (root / "sub" / f"p{i:02d}.jpg").write_bytes(data)
         (root / "notes.txt").write_text("not a photo")
         (lib_dir / "thumb.jpg").write_bytes(data)
+        (root / ".Trash-1000" / "files").mkdir(parents=True)  # a drive's trash under the folder
+        (root / ".Trash-1000" / "files" / "gone.jpg").write_bytes(data)
         expected = {str(root / "sub" / f"p{i:02d}.jpg") for i in range(40)}
         assert calls.wait(lambda: calls.paths() >= expected)
     assert len(calls.batches) == 1, [len(b) for b in calls.batches]
-    assert set(calls.batches[0].paths) == expected  # no .txt, nothing of the library, no parent folder
+    assert set(calls.batches[0].paths) == expected  # no .txt, nothing of the library or a trash, no parent folder
     assert calls.batches[0].events >= 40
 
 
@@ -307,6 +309,7 @@ def test_app_takes_in_new_photos_queued_behind_a_running_job(qtbot, gui_dirs, ro
     w = _window(qtbot, gui_dirs / "lib", watch=True)
     assert w.act_watch.isChecked()
     qtbot.waitUntil(lambda: w.watch.watching and w.watch.watcher.wait_ready(0), timeout=int(WAIT * 1000))
+    assert str(w.thumbs.dir) in w.watch.watcher.skip  # its own thumbnails are never photos
     assert w.model.rowCount() == 2
 
     new = root / "sub" / "new.jpg"

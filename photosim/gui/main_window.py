@@ -85,8 +85,8 @@ class MainWindow(QMainWindow):
         self.t_created = time.perf_counter()
         self.library_path = library_path
         self.service = LibraryService(device, self)
-        self.watch = FolderWatch(self.service, self)  # folder watching (photosim/gui/watching.py)
         self.thumbs = ThumbnailCache(thumbs_dir, parent=self)
+        self.watch = FolderWatch(self.service, self, skip=[self.thumbs.dir])  # photosim/gui/watching.py
         self.history = QueryHistory()
         self.info = None
         self.device = None

@@ -39,9 +39,10 @@ class FolderWatch(QObject):
 
     _from_watcher = Signal(int, object, object)  # generation, batch (None: a problem), error
 
-    def __init__(self, service: LibraryService, parent: QObject | None = None):
+    def __init__(self, service: LibraryService, parent: QObject | None = None, *, skip=()):
         super().__init__(parent)
         self.service = service
+        self.skip = [str(s) for s in skip]  # e.g. the thumbnail cache: JPEGs photosim itself writes
         self.settle, self.debounce, self.poll_interval = 2.0, 1.0, 5.0  # seconds (tests shorten them)
         default = os.environ.get("PHOTOSIM_WATCH", "1") != "0"  # the tests' default: off
         self.enabled = settings.value(SETTING, default, bool) in (True, "true")
@@ -99,7 +100,7 @@ class FolderWatch(QObject):
             poll = settings.value(POLL_SETTING, False, bool) in (True, "true")
             self.watcher = Watcher(
                 roots, lambda batch, result=None, error=None: self._from_watcher.emit(generation, batch, error),
-                skip=[library_folder], settle=self.settle, debounce=self.debounce,
+                skip=[library_folder, *self.skip], settle=self.settle, debounce=self.debounce,
                 polling=True if poll else None, poll_interval=self.poll_interval).start()
 
         self.service.call(lambda lib: (lib.roots(), str(lib.path)), done, name="reading the folders", owner=self)

@@ -55,6 +55,18 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def trash_folders() -> list[str]:
+    """The user's trash: a photo sent there (by photosim or a file manager) has left the
+    library, even when the trash lies under a watched folder (a library of the home folder)."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return [os.path.join(data, "Trash"), os.path.join(os.path.expanduser("~"), ".Trash")]
+
+
+def _in_a_trash(path: str) -> bool:
+    """Under a drive's own trash folder (``.Trash-1000``, ``.Trash``, ``$RECYCLE.BIN``)."""
+    return any(part.startswith(".Trash") or part.upper() == "$RECYCLE.BIN" for part in path.split(os.sep))
+
+
 def _unescape_mount(field_: str) -> str:
     """/proc/mounts writes a space as \\040, a tab \\011, a newline \\012, a backslash \\134."""
     out, i = [], 0
@@ -158,7 +170,8 @@ class _Handler:
 class Watcher:
     """Watch ``roots`` for photos coming, changing, moving and going; see the module doc.
 
-    ``skip``: folders never reported (the library's own, which may sit inside a root).
+    ``skip``: folders never reported (the library's own, which may sit inside a root; the
+    user's trash folders are always skipped).
     ``polling``: None decides per folder from its file system, True polls every folder
     (forced by a setting), False never polls. ``poll_interval``: seconds between polls."""
 
@@ -168,7 +181,7 @@ class Watcher:
                  polling: bool | None = None, poll_interval: float = 5.0, mounts: str | None = None):
         self.callback = callback
         self.apply = apply
-        self.skip = [os.path.abspath(os.fspath(s)) for s in skip]
+        self.skip = [os.path.abspath(os.fspath(s)) for s in (*skip, *trash_folders())]
         self.settle, self.debounce, self.max_delay = float(settle), float(debounce), float(max_delay)
         self.polling, self.poll_interval = polling, float(poll_interval)
         self._mounts = mounts
@@ -249,6 +262,8 @@ class Watcher:
     # -- events (observer threads) ------------------------------------------------------
     def _wanted(self, path: str, is_dir: bool) -> bool:
         if not any(_inside(path, r) for r in self._roots) or any(_inside(path, s) for s in self.skip):
+            return False
+        if _in_a_trash(path):
             return False
         return is_dir or is_supported(path)
 
