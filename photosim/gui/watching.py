@@ -137,9 +137,9 @@ class FolderWatch(QObject):
         generation = self._generation
 
         def done(result=None, error=None):
-            self._job = None
             if generation != self._generation:
-                return
+                return  # stop() has forgotten this job
+            self._job = None
             if isinstance(error, JobRefused):  # another job took the worker first: wait for it
                 self._queue.insert(0, batch)
             elif error is not None:
@@ -148,8 +148,9 @@ class FolderWatch(QObject):
                 self.applied.emit(result)
             self._drain()
 
-        self._job = self.service.start(
-            "taking in changed photos", lambda lib, job: apply_batch(lib, batch, progress=job.report, cancel=job.token),
-            done, kind=Kind.EXCLUSIVE, owner=self)
+        n = len(batch.paths)  # the name says, when another job is refused, what it waits for
+        name = f"taking in {n:,} changed photo{'s' if n != 1 else ''} from your folders"
+        self._job = self.service.start(name, lambda lib, job: apply_batch(lib, batch, cancel=job.token), done,
+                                       kind=Kind.EXCLUSIVE, owner=self)
         if self._job is None:  # refused: done() has been told (later) and queues the batch again
             self._job = False
