@@ -126,6 +126,29 @@ def test_a_file_still_being_copied_is_reported_once_it_is_complete(root):
     assert size_when_reported == len(data)  # never while it was still growing
 
 
+def test_settling_by_the_clock(root):
+    """The rules on a given clock (no observer): a path settles once neither an event nor its
+    size and mtime moved for ``settle`` s; the batch waits for ``debounce`` s of quiet."""
+    f = root / "x.jpg"
+    f.write_bytes(b"\xff\xd8" + b"0" * 100)
+    w = Watcher([root], Calls(), settle=1.0, debounce=0.5)
+    w._take([(str(f), False)], now=100.0)
+    assert w._ready(100.9) is None  # not settled yet
+    with open(f, "ab") as out:  # grows, and no event says so (a network drive between polls)
+        out.write(b"1" * 100)
+    assert w._ready(101.1) is None  # the stat saw it move: wait again
+    assert w._ready(102.0) is None
+    batch = w._ready(102.2)
+    assert batch is not None and batch.paths == (str(f),) and w.pending() == 0
+    # an event about one path holds back the batch of all, until the quiet period is over
+    g = root / "y.jpg"
+    g.write_bytes(b"\xff\xd8")
+    w._take([(str(f), False)], now=200.0)
+    w._take([(str(g), False)], now=201.0)
+    assert w._ready(201.5) is None  # f settled, g not
+    assert w._ready(202.1).paths == (str(f), str(g))
+
+
 def test_moves_report_both_paths_and_deletes_report_the_gone_one(root):
     src = root / "sub" / "a.jpg"
     src.write_bytes(jpeg_bytes(3))

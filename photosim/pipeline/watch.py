@@ -148,6 +148,7 @@ class _Pending:
     first: float  # when the first event about it came
     changed: float  # the last event about it, or the last time its size or mtime moved
     signature: tuple | None = None  # (size, mtime_ns) of a file, ("dir",), or None: gone
+    checked: float = 0.0  # when ``signature`` was read
 
 
 class _Handler:
@@ -312,13 +313,12 @@ class Watcher:
     def _take(self, incoming: list[tuple[str, bool]], now: float) -> None:
         if incoming:
             self._last_event = now
-        for path, is_dir in incoming:
-            self._events += 1
+        self._events += len(incoming)
+        for path in dict.fromkeys(p for p, _ in incoming):  # each path once, in order
             entry = self._pending.get(path)
             if entry is None:
-                self._pending[path] = _Pending(now, now)
-            else:
-                entry.changed = now
+                entry = self._pending[path] = _Pending(now, now)
+            entry.changed, entry.signature, entry.checked = now, self._signature(path), now
             # a folder is not settled while something inside it still changes
             parent = os.path.dirname(path)
             while parent and parent != path and any(_inside(parent, r) for r in self._roots):
@@ -337,15 +337,22 @@ class Watcher:
         return (st.st_size, st.st_mtime_ns)
 
     def _ready(self, now: float) -> WatchBatch | None:
+        """A batch when the quiet period is over and every path has settled: no event about
+        it and the same size and mtime for ``settle`` seconds. Each path is looked at (one
+        ``stat``) when an event names it and at most once per ``settle`` after that, so a
+        thousand files waiting cost a thousand stats per period, not per tick."""
         if not self._pending:
             return None
         settled = []
         for path, entry in self._pending.items():
-            sig = self._signature(path)
-            if sig != entry.signature:
-                entry.signature, entry.changed = sig, now
-            if now - entry.changed >= self.settle:
-                settled.append(path)
+            if now - entry.changed < self.settle:
+                continue
+            if now - entry.checked >= self.settle or self.settle == 0:
+                sig, entry.checked = self._signature(path), now
+                if sig != entry.signature:  # it changed with no event (a network drive): wait again
+                    entry.signature, entry.changed = sig, now
+                    continue
+            settled.append(path)
         quiet = now - self._last_event >= self.debounce
         if quiet and len(settled) == len(self._pending):
             take = settled
