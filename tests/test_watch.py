@@ -407,3 +407,19 @@ def test_a_moved_imported_photo_keeps_its_row(tmp_path, root):
         assert (report.moved, report.added, report.removed) == (1, 0, 0)
         assert lib.photo(dest).id == before.id and lib.photo(a) is None
         np.testing.assert_array_equal(lib.vector(before.id), vecs[0])
+
+
+def test_identical_copies_moved_together_keep_their_own_rows(tmp_path, root):
+    data = jpeg_bytes(80)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (root / "sub" / name).write_bytes(data)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        before = {p.name: p.id for p in lib.photos()}
+        os.rename(root / "sub", root / "renamed")
+        batch = [str(root / "sub"), str(root / "renamed")] + [str(root / d / n) for d in ("sub", "renamed")
+                                                             for n in ("a.jpg", "b.jpg", "c.jpg")]
+        report = apply_batch(lib, WatchBatch(tuple(batch)))
+        assert (report.moved, report.added, report.removed) == (3, 0, 0)
+        assert {p.name: p.id for p in lib.photos()} == before  # each copy kept its own row (and albums)
+        assert all(p.folder == str(root / "renamed") for p in lib.photos())

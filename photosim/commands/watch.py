@@ -51,12 +51,14 @@ def _summary(report) -> str:
 
 
 def run(args) -> int:
+    from ..pipeline.scan import outermost
     from ..pipeline.watch import Watcher, apply_batch
 
     with open_library(args, readonly=False) as lib:
         roots = lib.roots()
         if not roots:
             raise PhotosimError(f"the library {show(lib.path)} has no folders yet: `photosim scan DIR` first")
+        lib.encoder  # noqa: B018 - loaded now, so the first new photo is not kept waiting for it
         done = threading.Event()
 
         def report(batch, result=None, error=None):
@@ -71,11 +73,11 @@ def run(args) -> int:
                 out(f"{stamp} {_summary(result)} ({len(batch)} paths, {result.seconds:.1f} s)")
                 for p, reason in result.failed:
                     out(f"  could not read {show(p)}: {reason}")
-                shown = batch.paths[:5]
-                for p in shown:
+                touched = outermost(batch.paths)  # a folder moved in stands for its photos
+                for p in touched[:8]:
                     out(f"  {'+' if os.path.exists(p) else '-'} {show(p)}")
-                if len(batch) > len(shown):
-                    out(f"  … and {len(batch) - len(shown)} more")
+                if len(touched) > 8:
+                    out(f"  … and {len(touched) - 8} more")
             sys.stdout.flush()
 
         watcher = Watcher(roots, report, skip=[str(lib.path)], settle=args.settle, debounce=args.debounce,

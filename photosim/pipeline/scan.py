@@ -94,6 +94,19 @@ def list_photos(
     return out
 
 
+def outermost(paths: Iterable[str]) -> list[str]:
+    """``paths`` (made absolute) without those inside another of them, sorted."""
+    unique = {os.path.abspath(os.fspath(p)) for p in paths}
+    out = []
+    for p in sorted(unique):
+        child, parent = p, os.path.dirname(p)
+        while parent != child and parent not in unique:  # up to the top, or to one of them
+            child, parent = parent, os.path.dirname(parent)
+        if parent == child:
+            out.append(p)
+    return out
+
+
 def list_paths(paths: Iterable[str], skip: Iterable[str] = (), errors: list | None = None
                ) -> tuple[list[str], list[_Listed]]:
     """The files and folders a watcher saw touched: ``(covered, listed)``. ``covered`` are
@@ -101,13 +114,8 @@ def list_paths(paths: Iterable[str], skip: Iterable[str] = (), errors: list | No
     the outer one covers it), ``listed`` the supported files found at them now (a folder's
     recursively). A path that no longer exists covers its rows, so they leave the library."""
     skip = [os.path.abspath(s) for s in skip]
-    covered: list[str] = []
-    for p in sorted({os.path.abspath(os.fspath(p)) for p in paths}):
-        if covered and (p == covered[-1] or p.startswith(covered[-1].rstrip(os.sep) + os.sep)):
-            continue  # inside the previous one (sorted: a folder comes right before its contents)
-        if any(p == s or p.startswith(s.rstrip(os.sep) + os.sep) for s in skip):
-            continue
-        covered.append(p)
+    covered = [p for p in outermost(paths)
+               if not any(p == s or p.startswith(s.rstrip(os.sep) + os.sep) for s in skip)]
     listed: list[_Listed] = []
     for p in covered:
         try:
@@ -429,7 +437,9 @@ class Scan:
         # Same bytes as a known photo.
         movers = self.missing_by_hash.get(out.content_hash) or []
         if movers and out.row_id is None:
-            src = movers.pop()
+            # of identical copies that went missing, the one of the same name moved here
+            name = os.path.basename(out.path)
+            src = movers.pop(next((i for i, r in enumerate(movers) if os.path.basename(r.path) == name), -1))
             self.missing.pop(src.path, None)
             with self.store.write() as s:
                 row = s.get(Photo, src.id)
