@@ -236,7 +236,7 @@ class Watcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching; a batch being applied finishes first. Events not batched yet are
-        dropped (the next scan or watch of the folders finds those changes anyway)."""
+        dropped (the next scan of the folders finds those changes)."""
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
