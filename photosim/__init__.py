@@ -24,10 +24,12 @@ from .values import (
 __all__ = [
     "Library", "LibraryLocked", "default_library_path", "Cancelled", "DuplicateGroup",
     "LibraryInfo", "Match", "PhotoInfo", "PhotosimError", "QueryResult", "ScanProgress", "ScanReport",
+    "Watcher", "WatchBatch", "apply_batch",
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"Library": "library", "LibraryLocked": "errors", "default_library_path": "library"}
+_LAZY = {"Library": "library", "LibraryLocked": "errors", "default_library_path": "library",
+         "Watcher": "pipeline.watch", "WatchBatch": "pipeline.watch", "apply_batch": "pipeline.watch"}
 
 
 def __getattr__(name: str):

@@ -138,17 +138,17 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int | None = None) -> ScanReport:
+             batch_size: int = 32, workers: int | None = None, paths=None) -> ScanReport:
         """Add or refresh the photos under ``roots`` (``progress(ScanProgress)`` ~10 times a
-        second; a set ``cancel`` stops after the current batch, what was committed stays).
-        Photos are only ever opened for reading."""
+        second; a set ``cancel`` stops after the current batch, what was committed stays);
+        ``paths``: only those files and folders (a watcher's batch). Photos are only read."""
         from .pipeline.scan import Scan
 
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
         return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
-                    batch_size=batch_size, workers=workers, skip=[str(self.path)]).run()
+                    batch_size=batch_size, workers=workers, skip=[str(self.path)], paths=paths).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()

@@ -101,6 +101,15 @@ def onnx_cache(tmp_path_factory) -> Path:
         yield folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_folder_watching():
+    """The app watches its library's folders unless told otherwise; a test that writes photos
+    while a window is open would race its batches for the exclusive worker. The watching
+    tests (tests/test_watch.py) turn it on."""
+    with scoped_env(PHOTOSIM_WATCH="0"):
+        yield
+
+
 @pytest.fixture
 def gui_dirs(tmp_path, monkeypatch):
     """Settings and thumbnail cache of the app's own, in the test's folder."""

@@ -45,6 +45,7 @@ from .service import Kind, LibraryService, error_text
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
+from .watching import FolderWatch, describe
 from .welcome import WelcomePage
 
 GALLERY_REFRESH_S = 1.5  # while scanning, re-read the photo list at most this often
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.library_path = library_path
         self.service = LibraryService(device, self)
         self.thumbs = ThumbnailCache(thumbs_dir, parent=self)
+        self.watch = FolderWatch(self.service, self, skip=[self.thumbs.dir])  # photosim/gui/watching.py
         self.history = QueryHistory()
         self.info = None
         self.device = None
@@ -115,6 +117,8 @@ class MainWindow(QMainWindow):
         self.service.indexProgress.connect(  # searches answer meanwhile (exact, over what is read)
             lambda p: self.index_label.setText(p and f"Building index {int(100 * (p.fraction or 0))}%" or ""))
         self.thumbs.ready.connect(self.panel.thumbnail_arrived)
+        self.watch.applied.connect(self._on_watch_applied)
+        self.watch.problem.connect(lambda text: self.show_message(text, timeout=0))
 
         self.open_library(library_path)
 
@@ -259,6 +263,11 @@ class MainWindow(QMainWindow):
         self.act_add = m.addAction("&Add folder…", self.add_folder, QKeySequence("Ctrl+O"))
         self.act_rescan = m.addAction("&Re-scan folders", lambda: self.start_scan(None), QKeySequence("F5"))
         self.act_remove_folder = m.addAction("Re&move a folder from the library…", self.choose_folder_to_remove)
+        self.act_watch = m.addAction("&Watch folders for changes")
+        self.act_watch.setCheckable(True)
+        self.act_watch.setChecked(self.watch.enabled)
+        self.act_watch.setToolTip("Pick up photos added, changed, moved or deleted in the library's folders")
+        self.act_watch.toggled.connect(self.watch.set_enabled)
         m.addSeparator()
         m.addAction("Open &library…", self.choose_library)
         self.recent_menu = m.addMenu("Recent libraries")
@@ -377,6 +386,7 @@ class MainWindow(QMainWindow):
 
     # -- library -------------------------------------------------------------------------
     def open_library(self, path: str | None) -> None:
+        self.watch.stop()
         self.service.close()
         self.gallery_ready = False
         self.info = None
@@ -600,6 +610,11 @@ class MainWindow(QMainWindow):
         self.refresh_photos()
         if self._dup_view is not None and self._dup_view.isVisible():
             self._dup_view.refresh()
+
+    def _on_watch_applied(self, report) -> None:
+        if describe(report):  # a batch that changed nothing (a file touched) costs no refresh
+            self.show_message(describe(report))
+            self.refresh_photos()
 
     def _on_scan_failed(self, error: BaseException) -> None:
         self.scan_bar.hide()
@@ -1002,6 +1017,7 @@ class MainWindow(QMainWindow):
             self.scan_bar.label.setText("Stopping the scan…")
             QApplication.processEvents()
         self.thumbs.shutdown()
+        self.watch.stop()
         self.service.close()
         super().closeEvent(event)
 

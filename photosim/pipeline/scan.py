@@ -133,22 +133,79 @@ def list_photos(
     return out
 
 
+def outermost(paths: Iterable[str]) -> list[str]:
+    """``paths`` (made absolute) without those inside another of them, sorted."""
+    unique = {os.path.abspath(os.fspath(p)) for p in paths}
+    out = []
+    for p in sorted(unique):
+        child, parent = p, os.path.dirname(p)
+        while parent != child and parent not in unique:  # up to the top, or to one of them
+            child, parent = parent, os.path.dirname(parent)
+        if parent == child:
+            out.append(p)
+    return out
+
+
+def list_paths(paths: Iterable[str], skip: Iterable[str] = (), errors: list | None = None
+               ) -> tuple[list[str], list[_Listed]]:
+    """The files and folders a watcher saw touched: ``(covered, listed)``. ``covered`` are
+    the paths whose rows the scan compares with the disk (one inside another is dropped:
+    the outer one covers it), ``listed`` the supported files found at them now (a folder's
+    recursively). A path that no longer exists covers its rows, so they leave the library."""
+    skip = [os.path.abspath(s) for s in skip]
+    covered = [p for p in outermost(paths)
+               if not any(p == s or p.startswith(s.rstrip(os.sep) + os.sep) for s in skip)]
+    listed: list[_Listed] = []
+    for p in covered:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # deleted or moved away
+        if stat_mod.S_ISDIR(st.st_mode):
+            listed.extend(list_photos([p], skip=skip, errors=errors))
+        elif stat_mod.S_ISREG(st.st_mode) and is_supported(p):
+            listed.append(_Listed(p, st.st_size, st.st_mtime_ns))
+    seen: set[str] = set()
+    return covered, [x for x in listed if not (x.path in seen or seen.add(x.path))]
+
+
+class _HashProbe:
+    """``hash in probe``: a hash of the moved-away rows, or of a readable photo with a vector
+    of ``encoder_id`` (asked of the database, through the content-hash index)."""
+
+    def __init__(self, store, encoder_id: str, known: set[str]):
+        self._store, self._encoder_id, self._known = store, encoder_id, known
+
+    def __contains__(self, content_hash) -> bool:
+        if not content_hash:
+            return False
+        if content_hash in self._known:
+            return True
+        with self._store.read() as s:
+            return s.execute(select(Photo.id).join(
+                Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == self._encoder_id))
+                .where(Photo.content_hash == content_hash, Photo.status == "ok").limit(1)).first() is not None
+
+
 class Scan:
     """One scan run over a library; use :meth:`photosim.Library.scan`.
 
     ``store`` is the library's :class:`photosim.store.Store`, ``index`` its
     :class:`photosim.index.IndexKeeper`, ``encoder()`` loads the active encoder (only
-    when a photo needs it), ``skip`` folders are never listed (the library's own)."""
+    when a photo needs it), ``skip`` folders are never listed (the library's own).
+    ``paths`` limits the scan to those files and folders under ``roots`` (a watcher's
+    batch): only their rows are read and compared, nothing else is listed or removed."""
 
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
                  progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int | None = None,
-                 skip: Iterable[str] = ()):
+                 skip: Iterable[str] = (), paths: Iterable[str] | None = None):
         self.store = store
         self.index = index
         self._encoder = encoder
         self.card = card
         self.skip = list(skip)
         self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
+        self.paths = None if paths is None else [os.path.abspath(os.fspath(p)) for p in paths]
         self.progress_fn = progress
         self.cancel_fn = as_token(cancel)
         self.batch_size = batch_size
@@ -181,27 +238,37 @@ class Scan:
                 raise PhotosimError(f"not a folder: {root}")
         self._emit(force=True)
         t = time.perf_counter()
-        listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
+        if self.paths is None:
+            listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
+            covered = self.roots
+        else:
+            inside = [p for p in self.paths if any(p == r or p.startswith(r.rstrip(os.sep) + os.sep)
+                                                   for r in self.roots)]
+            covered, listed = list_paths(inside, skip=self.skip, errors=self.report.unreadable_folders)
         self.timings["list"] = time.perf_counter() - t
         self.state.total = len(listed)
 
         enc_id = self.card.id
         backbone_id = self.card.backbone_id
         # One query for the rows under the roots (the path range in SQL) and whether each has
-        # a vector of the active encoder (a primary-key probe); no whole-table id sets.
+        # a vector of the active encoder (a primary-key probe); no whole-table id sets. A
+        # watcher's batch reads the rows at and under its paths, in chunks (SQLite limits
+        # an expression's depth).
         has_vector = exists().where(Vector.photo_id == Photo.id, Vector.encoder_id == enc_id)
-        under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, self.roots)])
         # The path comes as its stored bytes, decoded here in one C call a row (SQLAlchemy's
         # per-row type conversion was a fifth of an unchanged re-scan at 10^5 photos).
         raw_path = type_coerce(Photo.path, LargeBinary).label("raw_path")
+        rows = {}
         with self.store.read() as s:
-            rows = {
-                fsdecode(r.raw_path): r
-                for r in s.connection().execute(  # Core rows: no ORM loading per row
+            for start in range(0, len(covered), 200):
+                chunk = covered[start:start + 200]
+                under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, chunk)])
+                if self.paths is not None:
+                    under = or_(Photo.path.in_(chunk), under)
+                rows.update((fsdecode(r.raw_path), r) for r in s.connection().execute(  # Core rows: no ORM per row
                     select(Photo.id, raw_path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
                            has_vector.label("has_vector")).where(under)
-                ).all()
-            }
+                ).all())
 
         seen: set[str] = set()
         to_read: list[tuple[_Listed, int | None]] = []
@@ -230,6 +297,7 @@ class Scan:
         for r in self.missing.values():
             if r.content_hash and r.status == "ok":
                 self.missing_by_hash.setdefault(r.content_hash, []).append(r)
+        to_read = self._claim_by_stat(to_read)
         self.state.stage = "scanning"
         self._emit(force=True)
 
@@ -256,6 +324,32 @@ class Scan:
         r.seconds = time.perf_counter() - self._t0
         r.timings = {k: round(v, 4) for k, v in self.timings.items()}
         return r
+
+    def _claim_by_stat(self, to_read: list[tuple[_Listed, int | None]]) -> list[tuple[_Listed, int | None]]:
+        """Photos imported with their vectors (``import-vectors``) have no content hash yet:
+        a new file of exactly the size and mtime (which a rename or ``mv`` keeps) of one such
+        row that went missing is that photo moved, and keeps its row without being read."""
+        by_stat: dict[tuple[int, int], list] = {}
+        for r in self.missing.values():
+            if not r.content_hash and r.status == "ok" and r.has_vector:
+                by_stat.setdefault((r.size, r.mtime_ns), []).append(r)
+        claims = {}
+        for item, row_id in to_read:
+            rows = by_stat.get((item.size, item.mtime_ns)) if row_id is None else None
+            if rows and len(rows) == 1:
+                claims.setdefault(rows[0].id, []).append(item)
+        claims = {rid: items[0] for rid, items in claims.items() if len(items) == 1}  # unambiguous only
+        if not claims:
+            return to_read
+        with self.store.write() as s:
+            for rid, item in claims.items():
+                row = s.get(Photo, rid)
+                self.missing.pop(row.path, None)
+                row.path, row.scanned_at = item.path, time.time()
+        self.state.moved += len(claims)
+        self.state.done += len(claims)
+        moved = {item.path for item in claims.values()}
+        return [(item, row_id) for item, row_id in to_read if item.path not in moved]
 
     def _with_features(self, backbone_id: str, ids: list[int]) -> set[int]:
         out: set[int] = set()
@@ -304,15 +398,20 @@ class Scan:
         if not to_read:
             return
         encoder = self._encoder()  # load before threads start using preprocess
-        with self.store.read() as s:
-            known_hashes = set(self.missing_by_hash)
-            known_hashes.update(
-                h for (h,) in s.execute(
-                    select(Photo.content_hash)
-                    .join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == encoder.id))
-                    .where(Photo.status == "ok")
-                ).all() if h
-            )
+        known_hashes: set[str] | _HashProbe
+        if self.paths is not None:
+            # A watcher's few files: one indexed look-up per file read, not every photo's hash.
+            known_hashes = _HashProbe(self.store, encoder.id, set(self.missing_by_hash))
+        else:
+            with self.store.read() as s:
+                known_hashes = set(self.missing_by_hash)
+                known_hashes.update(
+                    h for (h,) in s.execute(
+                        select(Photo.content_hash)
+                        .join(Vector, (Vector.photo_id == Photo.id) & (Vector.encoder_id == encoder.id))
+                        .where(Photo.status == "ok")
+                    ).all() if h
+                )
         pending: deque[Future] = deque()
         batch: list[_Outcome] = []
         it = iter(to_read)
@@ -380,7 +479,9 @@ class Scan:
         # Same bytes as a known photo.
         movers = self.missing_by_hash.get(out.content_hash) or []
         if movers and out.row_id is None:
-            src = movers.pop()
+            # of identical copies that went missing, the one of the same name moved here
+            name = os.path.basename(out.path)
+            src = movers.pop(next((i for i, r in enumerate(movers) if os.path.basename(fsdecode(r.raw_path)) == name), -1))
             self.missing.pop(fsdecode(src.raw_path), None)
             with self.store.write() as s:
                 row = s.get(Photo, src.id)
