@@ -51,9 +51,15 @@ def date_key(taken_at: str | None, mtime_ns: int | None) -> str:
     return datetime.fromtimestamp((mtime_ns or 0) / 1e9).isoformat(timespec="seconds")
 
 
+def folder_key(folder: str) -> bytes:
+    """The folder's natural key, then (after a NUL, which no path holds) its raw bytes: two
+    folders whose names differ only in case stay two, and each key names its folder."""
+    return natural_key(folder) + b"\x00" + os.fsencode(folder)
+
+
 def sort_keys(path: str, taken_at: str | None, mtime_ns: int | None) -> dict:
     folder, name = os.path.split(path)
-    return {"name_key": natural_key(name), "folder_key": natural_key(folder),
+    return {"name_key": natural_key(name), "folder_key": folder_key(folder),
             "date_key": date_key(taken_at, mtime_ns)}
 
 
@@ -102,8 +108,8 @@ class GalleryRepo:
             low, high = folder_range(v.folder)
             key = natural_key(os.path.abspath(v.folder).rstrip(os.sep))
             under = natural_key(os.path.abspath(v.folder).rstrip(os.sep) + os.sep)
-            # the folder's key range (an index range), then the exact path range (casefolded
-            # keys of two folders may be equal; raw paths never are)
+            # the folder's key range (an index range: the folder's key, those of the folders
+            # under it), then the exact path range (the range also holds "b1 c" beside "b1")
             sql.append("p.folder_key >= :fk_low AND p.folder_key < :fk_high AND p.path >= :low AND p.path < :high")
             args.update(fk_low=key, fk_high=under[:-1] + bytes([under[-1] + 1]),
                         low=os.fsencode(low), high=os.fsencode(high))
@@ -199,15 +205,12 @@ class GalleryRepo:
             return before
 
     def folders(self) -> list[str]:
-        """The folders that hold readable photos, in natural order (one query: a walk of the
-        folder index and a look-up per folder)."""
+        """The folders that hold readable photos, in natural order (a walk of the folder
+        index: each key names its folder)."""
         with self._store.read() as s:
-            rows = s.execute(text(
-                "SELECT (SELECT q.path FROM photos q WHERE q.status = 'ok' AND q.folder_key = d.folder_key "
-                "LIMIT 1) FROM (SELECT DISTINCT folder_key FROM photos WHERE status = 'ok') d "
-                "ORDER BY d.folder_key")).all()
-        return sorted({os.path.dirname(os.fsdecode(r[0])) for r in rows if r[0] is not None},
-                      key=lambda f: natural_key(f))
+            keys = s.scalars(text("SELECT DISTINCT folder_key FROM photos WHERE status = 'ok' "
+                                  "AND folder_key IS NOT NULL ORDER BY folder_key")).all()
+        return [os.fsdecode(bytes(k).split(b"\x00", 1)[-1]) for k in keys]
 
 
 def _rows_by_id(s, ids: list[int]) -> dict[int, PhotoInfo]:

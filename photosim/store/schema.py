@@ -93,10 +93,15 @@ def _key(ctx, which: str):
     from .gallery import sort_keys
 
     row = ctx.get_current_parameters()
-    path = row.get("path")
-    if path is None:
+    if row.get("path") is None:
         return None
-    return sort_keys(os.fsdecode(path), row.get("taken_at"), row.get("mtime_ns"))[which]
+    args = (os.fsdecode(row["path"]), row.get("taken_at"), row.get("mtime_ns"))
+    if _last_keys[0] != args:  # the three keys of one row are asked for one after another
+        _last_keys[:] = [args, sort_keys(*args)]
+    return _last_keys[1][which]
+
+
+_last_keys: list = [None, None]
 
 
 @event.listens_for(Photo, "before_update")
