@@ -97,6 +97,16 @@ def test_selection_survives_pages_sorts_and_filters(qtbot, gui_dirs):
     w.model.set_album(None)
     _settle(w)
     assert w.model.rowCount() == 1000
+
+    # a selection over pages never read: trash, albums and copy get every photo of it
+    from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+    w.grid.selectionModel().select(QItemSelection(w.model.index(100), w.model.index(900)),
+                                   QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    picked = []
+    w.with_selection(picked.append)
+    assert spin_until(lambda: picked, WAIT)
+    assert len(picked[0]) == 801 and len({p.id for p in picked[0]}) == 801
     w.close()
 
 

@@ -265,9 +265,9 @@ class MainWindow(QMainWindow):
 
         m = mb.addMenu("&Edit")
         self.act_paste = m.addAction("&Paste image to search", self.paste, QKeySequence.StandardKey.Paste)
-        self.act_copy = m.addAction("&Copy path", lambda: self.copy_paths(self.selected_photos()),
+        self.act_copy = m.addAction("&Copy path", lambda: self.with_selection(self.copy_paths),
                                     QKeySequence.StandardKey.Copy)
-        self.act_album = m.addAction("Add to a&lbum…", lambda: self.add_to_album(self.selected_photos()))
+        self.act_album = m.addAction("Add to a&lbum…", lambda: self.with_selection(self.add_to_album))
         m.addSeparator()
         self.act_trash = m.addAction("Move to &trash…", self.trash_selected, QKeySequence.StandardKey.Delete)
         # the key itself is the views' (deleteRequested): the gallery's selection, or the result
@@ -805,7 +805,16 @@ class MainWindow(QMainWindow):
         self.messageShown.emit(text)
 
     # -- context menus & everyday comforts ----------------------------------------------
+    def with_selection(self, fn) -> None:
+        """``fn(photos)`` with the gallery's selection (else its current photo), of any size:
+        rows whose page is not read yet are read first (at once when every one is)."""
+        rows = [ix.row() for ix in self.grid.selectionModel().selectedIndexes()]
+        if not rows and self.grid.currentIndex().isValid():
+            rows = [self.grid.currentIndex().row()]
+        self.model.fetch_rows(rows, fn)
+
     def selected_photos(self) -> list:
+        """The selected photos among the rows read (see :meth:`with_selection` for all)."""
         rows = sorted(ix.row() for ix in self.grid.selectionModel().selectedIndexes())
         photos = [self.model.photo(r) for r in rows]
         if not photos and (p := self.grid.currentIndex().data(PhotoRole)) is not None:
@@ -818,7 +827,8 @@ class MainWindow(QMainWindow):
             return
         if not self.grid.selectionModel().isSelected(index):
             self.grid.setCurrentIndex(index)
-        self._photo_menu(self.selected_photos(), self.grid.viewport().mapToGlobal(pos))
+        where = self.grid.viewport().mapToGlobal(pos)
+        self.with_selection(lambda photos: self._photo_menu(photos, where))
 
     def _photo_menu(self, photos: list, global_pos, from_results: bool = False) -> None:
         if not photos:
@@ -934,11 +944,7 @@ class MainWindow(QMainWindow):
 
     # -- trash and folders ---------------------------------------------------------------------
     def trash_selected(self) -> None:
-        """The gallery's selection (of any size: rows not read yet are read first)."""
-        rows = [ix.row() for ix in self.grid.selectionModel().selectedIndexes()]
-        if not rows and self.grid.currentIndex().isValid():
-            rows = [self.grid.currentIndex().row()]
-        self.model.fetch_rows(rows, self.trash_photos)
+        self.with_selection(self.trash_photos)
 
     def trash_photos(self, photos: list) -> bool:
         """Ask (count, size, the list), then move them to the system trash in a job."""
