@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         # its text ("24 of 27 photos") must never widen the pane: that moved the splitter and
         # so changed the gallery's column count under the pointer
         self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("00,000 photos"))
+        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("0,000,000 photos"))
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 2)
@@ -569,6 +569,7 @@ class MainWindow(QMainWindow):
     def _update_count(self) -> None:
         shown, total = self.model.rowCount(), self.model.total
         self.count_label.setText(f"{shown:,} photos" if shown == total else f"{shown:,} of {total:,} photos")
+        self.count_label.setToolTip(self.count_label.text())  # the whole of it, should the pane be narrow
 
     def _update_status(self) -> None:
         self._update_count()
