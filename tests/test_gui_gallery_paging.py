@@ -168,3 +168,24 @@ def test_a_hundred_thousand_photos_open_and_paint_without_reading_every_row(qtbo
     last = w.model.photo(n - 1)
     assert last is not None and last.name == f"IMG_{n - 1}.jpg" and w.service.lib.gallery.rows_read <= 8 * PAGE_ROWS
     w.close()
+
+
+def test_pages_scrolled_past_before_their_turn_are_not_read(qtbot, gui_dirs):
+    import threading
+
+    from photosim.gui.photo_model import SKIP_AFTER
+    from photosim.gui.service import Kind
+
+    _library(gui_dirs / "lib", [f"/p/IMG_{i}.jpg" for i in range(30 * PAGE_ROWS)])
+    w = _open(qtbot, gui_dirs / "lib", size=(800, 600))
+    before = w.model.rows_read
+    gate = threading.Event()
+    w.service.call(lambda lib: gate.wait(30), kind=Kind.READ, name="holding the reader")  # a slow read
+    for page in range(5, 25):  # a drag of the scroll bar paints 20 pages while the reader is busy
+        assert w.model.photo(page * PAGE_ROWS) is None
+    gate.set()
+    _settle(w)
+    read = (w.model.rows_read - before) // PAGE_ROWS
+    assert read == SKIP_AFTER  # the last ones asked; the earlier ones were skipped
+    assert w.model.photo(24 * PAGE_ROWS) is not None and w.model.photo(5 * PAGE_ROWS) is None
+    w.close()

@@ -149,6 +149,7 @@ class PhotoListModel(QAbstractListModel):
 PAGE_ROWS = 256
 CACHED_PAGES = 64  # 16,384 rows at most held; the rest stays in the database
 REFRESH_PAGES = 6  # the most recently painted pages, read again by a reload (what the user sees)
+SKIP_AFTER = 12  # a page whose turn comes after this many newer asks is no longer on screen: skipped
 
 
 class GalleryModel(QAbstractListModel):
@@ -182,6 +183,7 @@ class GalleryModel(QAbstractListModel):
         self.reloads_pending = 0
         self.last_reset = False  # whether the last reload reset the model (else: rows appended/updated)
         self._locating = 0
+        self._asks = 0  # pages asked for so far (a page asked long ago is skipped, see SKIP_AFTER)
         self.rows_read = 0  # rows received from the database (tests, benchmarks)
         if thumbs is not None:
             thumbs.ready.connect(self._thumb_ready)
@@ -233,11 +235,23 @@ class GalleryModel(QAbstractListModel):
             return
         self._asked.add(page)
         view, serial = dict(self._view), self._applied
+        self._asks += 1
+        mine = self._asks
+
+        def job(lib):
+            if self._asks - mine >= SKIP_AFTER and page not in self._waiting:
+                return None  # scrolled past meanwhile (a drag of the scroll bar): not read
+            return lib.gallery.page(page * PAGE_ROWS, PAGE_ROWS, **view)
 
         def done(result=None, error=None):
             if serial != self._applied:
                 return  # another view is shown now
             self._asked.discard(page)
+            if error is None and result is None:  # skipped: asked again if it is still on screen
+                last = min(self._count, (page + 1) * PAGE_ROWS) - 1
+                if last >= page * PAGE_ROWS:
+                    self.dataChanged.emit(self.index(page * PAGE_ROWS), self.index(last))
+                return
             if error is not None:
                 self._asked.add(page)  # not asked again until the next reload
                 print(f"photosim: reading the gallery: {error}", file=sys.stderr)
@@ -248,8 +262,7 @@ class GalleryModel(QAbstractListModel):
             for fn in self._waiting.pop(page, []):
                 fn()
 
-        self.service.call(lambda lib: lib.gallery.page(page * PAGE_ROWS, PAGE_ROWS, **view), done,
-                          kind=Kind.READ, name="reading the gallery", owner=self)
+        self.service.call(job, done, kind=Kind.READ, name="reading the gallery", owner=self)
 
     def _store(self, page: int, rows: list) -> None:
         self.rows_read += len(rows)
