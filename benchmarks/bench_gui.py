@@ -2,6 +2,13 @@
 10,000-photo library, scroll frame time through 100,000 entries, drop-to-results time.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui.py [--photos 10000] [--scroll 100000]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui.py --gallery 10000 100000 [1000000]
+
+``--gallery N...``: the paged gallery at each size, each in a fresh process: window visible,
+gallery painted (its visible thumbnails too), memory after painting, rows read from the
+database, a jump to the middle and the end painted, and a photo in the middle selected (its
+row found in SQL). Those libraries are rows only (sort keys included, as the writer makes
+them): the first 2,000 point at real files, the others at none (they paint "can't show").
 
 The 10,000-photo library is synthetic: small generated JPEG files whose rows and random
 unit vectors are inserted straight into the library database (encoding 10,000 photos
@@ -154,6 +161,133 @@ def run_startup(lib: Path, query: Path, env: dict) -> dict:
     return json.loads(line[6:])
 
 
+# -- the paged gallery at 10^4 .. 10^6 rows ----------------------------------------------------
+def make_rows_library(lib_dir: Path, photos: list[Path], n: int) -> None:
+    """``n`` photo rows (no vectors): the first ``len(photos)`` real files, dated in row order."""
+    from photosim import Library
+    from photosim.store.gallery import sort_keys
+
+    if (lib_dir / "library.db").exists():
+        with Library(lib_dir) as lib:
+            if lib.count() == n:
+                return
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    cols = ("path", "size", "mtime_ns", "taken_at", "width", "height", "status", "scanned_at",
+            "name_key", "folder_key", "date_key")
+    with Library(lib_dir) as lib:
+        for start in range(0, n, 50_000):
+            rows = []
+            for i in range(start, min(n, start + 50_000)):
+                path = str(photos[i]) if i < len(photos) else f"{photos[0].parent.parent}/gone_{i // 1000:04d}/IMG_{i:07d}.jpg"
+                taken = f"{2000 + i * 20 // n:04d}-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00"
+                keys = sort_keys(path, taken, 0)
+                rows.append((os.fsencode(path), 2000, 0, taken, 96, 72, "ok", 0.0,
+                             keys["name_key"], keys["folder_key"], keys["date_key"]))
+            with lib.store.write() as s:
+                s.connection().exec_driver_sql(
+                    f"INSERT INTO photos ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(li.split()[1]) for li in f if li.startswith("VmRSS")) / 1024
+
+
+def child_gallery(lib: str) -> None:
+    t0 = float(os.environ["BENCH_T0"])
+    marks = {}
+
+    def mark(name, value=None):
+        marks.setdefault(name, round(time.time() - t0 if value is None else value, 3))
+
+    from PySide6.QtCore import QEvent, QObject
+
+    from photosim.gui.app import make_app
+
+    app = make_app()
+    from photosim.gui.main_window import MainWindow
+
+    class Watch(QObject):
+        def eventFilter(self, obj, ev):
+            if ev.type() == QEvent.Type.Paint and window.model.rowCount() > 0:
+                mark("gallery_painted_s")
+            return False
+
+    window = MainWindow(lib)
+    window.resize(1280, 800)
+    watch = Watch()
+    window.grid.viewport().installEventFilter(watch)
+    window.show()
+    while not window.windowHandle() or not window.windowHandle().isExposed():
+        app.processEvents()
+    app.processEvents()
+    mark("window_visible_s")
+
+    def spin(cond, seconds=300):
+        end = time.time() + seconds
+        while not cond() and time.time() < end:
+            app.processEvents()
+            time.sleep(0.002)
+
+    spin(lambda: "gallery_painted_s" in marks and window.model.settled and window.thumbs.pending == 0)
+    window.grid.viewport().repaint()
+    spin(lambda: window.thumbs.pending == 0)
+    mark("thumbnails_painted_s")
+    mark("rss_after_paint_mib", _rss_mib())
+    model, bar = window.model, window.grid.verticalScrollBar()
+    n = model.rowCount()
+    mark("rows", n)
+    mark("rows_read_to_paint", model.rows_read)
+    # Qt's QListView lays the grid out in batches of 2,000 cells after the first paint (its
+    # scroll bar covers the whole list once done): O(rows), in the event loop, not in SQL
+    spin(lambda: not window.grid.visualRect(model.index(n - 1)).isEmpty())
+    mark("grid_layout_complete_s")
+
+    def painted(value):
+        t = time.perf_counter()
+        bar.setValue(value)
+        window.grid.viewport().repaint()
+        spin(lambda: model.settled)
+        window.grid.viewport().repaint()
+        return time.perf_counter() - t
+
+    mark("jump_to_middle_painted_s", painted(bar.maximum() // 2))
+    mark("jump_to_end_painted_s", painted(bar.maximum()))
+    middle = []
+    model.locate(n // 2, lambda row, p: middle.append(p))  # the photo of id n/2 (rows were inserted in order)
+    spin(lambda: middle)
+    t = time.perf_counter()
+    window.select_photo(middle[0].path)
+    spin(lambda: window.grid.currentIndex().isValid() and model.settled)
+    mark("select_in_the_middle_s", time.perf_counter() - t)
+    mark("rows_read_total", model.rows_read)
+    mark("rss_end_mib", _rss_mib())
+    import resource
+
+    mark("peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    window.close()
+    print("BENCH " + json.dumps(marks))
+
+
+def run_gallery(sizes: list[int], work: Path, env: dict) -> dict:
+    photos = make_files(work / "photos", 2000)
+    out = {}
+    for n in sizes:
+        t = time.perf_counter()
+        lib = work / f"rows{n}"
+        make_rows_library(lib, photos, n)
+        print(f"library of {n:,} rows ready in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        settings = Path(env["PHOTOSIM_SETTINGS"])
+        settings.unlink(missing_ok=True)  # no last view to restore: every run starts alike
+        child_env = dict(env, BENCH_T0=repr(time.time()))
+        res = subprocess.run([sys.executable, __file__, "--child-gallery", str(lib)], env=child_env,
+                             capture_output=True, text=True)
+        line = next((li for li in res.stdout.splitlines() if li.startswith("BENCH ")), None)
+        out[n] = json.loads(line[6:]) if line else {"error": res.stderr[-2000:]}
+        print(f"{n:,}: {out[n]}", file=sys.stderr)
+    return out
+
+
 # -- scrolling -----------------------------------------------------------------------------
 def bench_scroll(photos: list[Path], entries: int, env_cache: Path) -> dict:
     from photosim.gui.app import make_app
@@ -176,8 +310,7 @@ def bench_scroll(photos: list[Path], entries: int, env_cache: Path) -> dict:
     def request(path, key):
         orig_request(real.get(path, path), key)
     thumbs.request = request
-    model = PhotoListModel(thumbs)
-    model.set_sort("name")
+    model = PhotoListModel(thumbs)  # the grid and its delegate over an in-memory list (--gallery: SQL pages)
     t = time.perf_counter()
     model.set_photos(infos)
     set_s = time.perf_counter() - t
@@ -218,13 +351,23 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child_startup(sys.argv[2], sys.argv[3])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-gallery":
+        child_gallery(sys.argv[2])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=10_000)
     ap.add_argument("--scroll", type=int, default=100_000)
     ap.add_argument("--only", choices=["startup", "scroll"], default=None)
+    ap.add_argument("--gallery", type=int, nargs="+", metavar="N",
+                    help="the paged gallery at these library sizes (rows only), nothing else")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "photosim-bench-gui")
     args = ap.parse_args()
     work = args.work
+    if args.gallery:
+        env = dict(os.environ, PHOTOSIM_SETTINGS=str(work / "settings-gallery.ini"),
+                   PHOTOSIM_CACHE_DIR=str(work / "cache"))
+        print(json.dumps(run_gallery(args.gallery, work, env), indent=1))
+        return
     t = time.perf_counter()
     photos = make_files(work / "photos", args.photos)
     make_library(work / f"lib{args.photos}", photos)

@@ -169,6 +169,7 @@ class Library:
     count = _Part("store.photos")  # count(status=None|"ok"|"error"): photos, counted in SQL
     photo = _Part("store.photos")  # photo(id or path): PhotoInfo or None
     photos_by_id = _Part("store.photos")  # {id: PhotoInfo} of the ids still in the library
+    gallery = _Part("store")  # the gallery's windows in SQL: count, page, row_of, folders (store/gallery.py)
 
     def photos(self, *, status: str | None = "ok", folder: str | None = None) -> list[PhotoInfo]:
         return self.store.photos.list(status=status, folder=folder)

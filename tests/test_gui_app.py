@@ -58,6 +58,11 @@ def window(gui_env, qapp):
 
 
 
+def _settle(window):
+    """The gallery reads its rows in a worker: wait until what was asked for is shown."""
+    assert _spin_until(lambda: window.model.settled, 30), "the gallery never settled"
+
+
 def _run_and_wait_results(qtbot, window, action):
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
         action()
@@ -147,7 +152,7 @@ def test_drop_two_files_merges_results(qtbot, window, gui_env):
 
 
 def test_drop_raw_image_data_from_browser(qtbot, window):
-    image = QImage(str(window.model.photos()[0].path))  # any picture; the pixels are what count
+    image = QImage(str(window.model.photo(0).path))  # any picture; the pixels are what count
     mime = QMimeData()
     mime.setImageData(image)
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
@@ -193,17 +198,22 @@ def test_paste_image_from_clipboard(qtbot, window, gui_env):
 
 def test_sort_filter_and_thumbnail_size(qtbot, window, gui_env):
     window.sort_combo.setCurrentIndex(window.sort_combo.findData("name"))
-    names = [p.name for p in window.model.photos()]
+    _settle(window)
+    names = [window.model.photo(r).name for r in range(window.model.rowCount())]
     assert names == sorted(names, key=str.lower)
     trip = str(gui_env["photos"] / "trip")
     window.folder_combo.setCurrentIndex(window.folder_combo.findData(trip))
+    _settle(window)
     assert window.model.rowCount() == 5 and "5 of 12" in window.count_label.text()
+    assert {window.model.photo(r).folder for r in range(5)} == {trip}
     window.folder_combo.setCurrentIndex(0)
+    _settle(window)
     assert window.model.rowCount() == 12
     window.size_slider.setValue(96)
     assert window.grid.gridSize().width() < 140
     window.size_slider.setValue(160)
     window.sort_combo.setCurrentIndex(window.sort_combo.findData("date"))
+    _settle(window)
 
 
 def test_thumbnails_are_cached_on_disk(qtbot, window, gui_env):
@@ -289,6 +299,7 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
         assert [p.path for p in view.trash_selected()] == [victim]  # asked for; moved in a job
     assert done.args == [[victim]]
     assert trashed == [victim] and victim in asked[0]
+    _settle(window)
     assert window.model.row_of(victim) is None  # left the gallery
     assert window.service.lib.photo(victim) is None  # and the library
 

@@ -40,6 +40,7 @@ def test_first_run_welcome_then_scan_with_progress_and_problems(qtbot, gui_dirs)
     assert any(p.stage == "scanning" and p.total == 7 for p in progress)
     assert progress[-1].done == 7
     qtbot.waitUntil(lambda: w.model.rowCount() == 6, timeout=WAIT)
+    qtbot.waitUntil(lambda: not w.service.busy, timeout=WAIT)  # the problems come in their own job
     assert not w.scan_bar.isVisible()
     assert w.pages.currentIndex() == 1
     assert "Scan finished" in w.banner.text()

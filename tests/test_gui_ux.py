@@ -57,11 +57,18 @@ def window(ux_env, qapp):
     assert _spin_until(lambda: w.gallery_ready, 60), "gallery never loaded"
     w.sort_combo.setCurrentIndex(w.sort_combo.findData("name"))
     w.sort_order.setChecked(False)
+    _settle(w)
     yield w
     w.close()
 
 
+def _settle(window):
+    """The gallery reads its rows in a worker: wait until what was asked for is shown."""
+    assert _spin_until(lambda: window.model.settled, 30), "the gallery never settled"
+
+
 def _names(window):
+    _settle(window)
     return [window.model.photo(r).name for r in range(window.model.rowCount())]
 
 
@@ -102,10 +109,12 @@ def test_gallery_columns_do_not_change_when_the_list_outgrows_the_view(window):
     combo = window.folder_combo
     few = next(i for i in range(combo.count()) if (combo.itemData(i) or "").endswith(os.sep + "b"))
     combo.setCurrentIndex(few)  # three photos: no scrolling needed
+    _settle(window)
     QApplication.processEvents()
     assert grid.verticalScrollBar().maximum() == 0
     width_few, cell_few = grid.viewport().width(), grid.gridSize()
     combo.setCurrentIndex(0)  # all 27: they need the scroll bar
+    _settle(window)
     QApplication.processEvents()
     assert grid.verticalScrollBar().maximum() > 0
     assert grid.viewport().width() == width_few and grid.gridSize() == cell_few
@@ -124,6 +133,7 @@ def test_gallery_columns_do_not_change_when_the_list_outgrows_the_view(window):
 
 def test_gallery_highlight_follows_the_query_after_a_result_click_and_back(qtbot, window, ux_env):
     window.folder_combo.setCurrentIndex(0)
+    _settle(window)
     start = str(ux_env["photos"] / "a" / "IMG_3.jpg")
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
         window.select_photo(start)
@@ -131,41 +141,27 @@ def test_gallery_highlight_follows_the_query_after_a_result_click_and_back(qtbot
     rect = window.panel.results.visualRect(window.panel.model.index(0))
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
         qtbot.mouseClick(window.panel.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    _settle(window)  # its row in the gallery is found in SQL
     assert window.panel.title.text() == clicked.name
     assert window.grid.currentIndex().data(Qt.ItemDataRole.UserRole + 1).path == clicked.path
     assert [window.model.photo(ix.row()).path for ix in window.grid.selectionModel().selectedIndexes()] == [clicked.path]
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
         window.panel.back.click()
+    _settle(window)
     assert window.panel.title.text() == "IMG_3.jpg"
     assert window.grid.currentIndex().data(Qt.ItemDataRole.UserRole + 1).path == start
     assert len(window.grid.selectionModel().selectedIndexes()) == 1
 
 
-def _photo(name, folder="/p", date="2020-01-01T00:00:00"):
-    return SimpleNamespace(path=f"{folder}/{name}", name=name, folder=folder, taken_at=date, mtime_ns=0, id=name)
-
-
-def test_photos_a_scan_adds_do_not_move_the_ones_shown():
-    from photosim.gui.photo_model import PhotoListModel
-
-    m = PhotoListModel(None)
-    m.set_sort("name")
-    m.set_photos([_photo("IMG_5.jpg"), _photo("IMG_20.jpg")])
-    assert [p.name for p in m.photos()] == ["IMG_5.jpg", "IMG_20.jpg"]
-    m.set_photos([_photo("IMG_20.jpg"), _photo("IMG_1.jpg"), _photo("IMG_5.jpg"), _photo("IMG_10.jpg")], stable=True)
-    assert [p.name for p in m.photos()] == ["IMG_5.jpg", "IMG_20.jpg", "IMG_1.jpg", "IMG_10.jpg"]
-    m.set_photos(m.all_photos())  # the scan finished: one full sort
-    assert [p.name for p in m.photos()] == ["IMG_1.jpg", "IMG_5.jpg", "IMG_10.jpg", "IMG_20.jpg"]
-
-
 def test_gallery_refresh_during_a_scan_is_stable(window, monkeypatch):
     seen = []
-    real = window.model.set_photos
-    monkeypatch.setattr(window.model, "set_photos", lambda photos, scores=None, stable=False: (seen.append(stable),
-                                                                                                real(photos, scores, stable)))
+    real = window.model.reload
+    monkeypatch.setattr(window.model, "reload", lambda stable=False, **kw: (seen.append(stable), real(stable, **kw)))
     monkeypatch.setattr(type(window.service), "scanning", property(lambda self: True))
-    window._set_photos(window.model.all_photos(), [], window.info)
+    window.refresh_photos()
     assert seen == [True]
+    monkeypatch.undo()
+    _settle(window)
 
 
 def test_bands_follow_the_models_duplicate_threshold():
@@ -226,7 +222,8 @@ def test_relaunch_restores_folder_filter_query_and_scroll(qtbot, ux_env, qapp):
     w.size_slider.setValue(200)
     combo = w.folder_combo
     combo.setCurrentIndex(combo.findData(folder))
-    target = next(p.path for p in w.model.photos() if p.name == "IMG_20.jpg")
+    _settle(w)
+    target = next(w.model.photo(r).path for r in range(w.model.rowCount()) if w.model.photo(r).name == "IMG_20.jpg")
     with qtbot.waitSignal(w.resultsShown, timeout=WAIT):
         w.select_photo(target)
     w.grid.verticalScrollBar().setValue(w.grid.verticalScrollBar().maximum() // 2 or 1)
@@ -256,6 +253,7 @@ def test_delete_key_trashes_the_selection_after_a_summary_and_counters_agree(qtb
     trashed = []
     monkeypatch.setattr(send2trash, "send2trash", lambda p: trashed.append(p))
     window.folder_combo.setCurrentIndex(0)
+    _settle(window)
     victims = [str(ux_env["photos"] / "a" / f"IMG_{i}.jpg") for i in (7, 8)]
     window.grid.setFocus()  # before selecting: focusing a view without a current row selects its first
     QApplication.processEvents()
@@ -286,6 +284,7 @@ def test_delete_key_trashes_the_selection_after_a_summary_and_counters_agree(qtb
     with qtbot.waitSignal(window.trashDone, timeout=WAIT) as done:
         qtbot.keyClick(window.grid, Qt.Key.Key_Delete)
     assert sorted(done.args[0]) == sorted(victims) and sorted(trashed) == sorted(victims)
+    _settle(window)  # read again from the database
     assert all(window.model.row_of(v) is None for v in victims)
     qtbot.waitUntil(lambda: window.info.photos == before - 2, timeout=WAIT)
     assert window.library_label.text().startswith(f"{before - 2:,} photos")
@@ -311,6 +310,7 @@ def test_similar_panel_context_menu_moves_a_result_to_trash(qtbot, window, ux_en
         action.trigger()
     assert trashed == [result.path]
     assert result.path not in [p.path for p in window.panel.model.photos()]
+    _settle(window)
     assert window.model.row_of(result.path) is None
 
 
@@ -323,6 +323,7 @@ def test_remove_a_folder_from_the_library(qtbot, window, ux_env):
     with qtbot.waitSignal(window.folderRemoved, timeout=WAIT):
         window.remove_folder(folder)
     qtbot.waitUntil(lambda: folder not in (window.info.roots or []), timeout=WAIT)
+    _settle(window)
     # the parent folder still covers b's photos, so they stay; the files are never touched
     assert window.model.row_of(str(ux_env["photos"] / "b" / "b0.jpg")) is not None
     assert (ux_env["photos"] / "b" / "b0.jpg").exists()

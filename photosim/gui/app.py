@@ -149,9 +149,13 @@ class Screenshotter:
             if not w.gallery_ready:
                 return
             if self.select:
-                if not w.select_photo(self.select):
-                    print(f"photosim: {self.select} is not in the library", file=sys.stderr)
-                    self.select = None
+                def selected():  # its row is found in SQL: done now, one way or the other
+                    if w.history.current is None:
+                        print(f"photosim: {self.select} is not in the library", file=sys.stderr)
+                        self._results = True
+
+                if not w.select_photo(self.select, then=selected):
+                    self._results = True
                 self.stage = "results"
                 return
             self.stage = "thumbs"

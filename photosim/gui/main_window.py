@@ -36,7 +36,7 @@ from . import about, settings, trash_dialog
 from .bands import Bands
 from .drop_query import has_usable_data, read_mime
 from .duplicates_view import DuplicatesView
-from .photo_model import SORTS, PhotoListModel, PhotoRole, photo_date, tooltip
+from .photo_model import SORTS, GalleryModel, PhotoRole, photo_date, tooltip
 from .precision_action import PrecisionAction
 from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.device = None
         self._query_serial = 0
         self._photos_serial = 0
+        self._select_serial = 0  # the latest look-up of a photo's row in the gallery
         self._last_refresh = 0.0
         self._refresh_pending = False
         self._refresh_interval = GALLERY_REFRESH_S
@@ -124,7 +125,8 @@ class MainWindow(QMainWindow):
 
     # -- building -------------------------------------------------------------------------
     def _build_widgets(self) -> None:
-        self.model = PhotoListModel(self.thumbs, self)
+        self.model = GalleryModel(self.thumbs, self.service, self)
+        self.model.reloaded.connect(self._on_gallery_reloaded)
         self.grid = ThumbnailGrid(self, thumb_size=160)
         self.grid.setModel(self.model)
         self.grid.setAccessibleName("Gallery")
@@ -158,7 +160,7 @@ class MainWindow(QMainWindow):
         # its text ("24 of 27 photos") must never widen the pane: that moved the splitter and
         # so changed the gallery's column count under the pointer
         self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("00,000 photos"))
+        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("0,000,000 photos"))
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 2)
@@ -277,9 +279,9 @@ class MainWindow(QMainWindow):
 
         m = mb.addMenu("&Edit")
         self.act_paste = m.addAction("&Paste image to search", self.paste, QKeySequence.StandardKey.Paste)
-        self.act_copy = m.addAction("&Copy path", lambda: self.copy_paths(self.selected_photos()),
+        self.act_copy = m.addAction("&Copy path", lambda: self.with_selection(self.copy_paths),
                                     QKeySequence.StandardKey.Copy)
-        self.act_album = m.addAction("Add to a&lbum…", lambda: self.add_to_album(self.selected_photos()))
+        self.act_album = m.addAction("Add to a&lbum…", lambda: self.with_selection(self.add_to_album))
         m.addSeparator()
         self.act_trash = m.addAction("Move to &trash…", self.trash_selected, QKeySequence.StandardKey.Delete)
         # the key itself is the views' (deleteRequested): the gallery's selection, or the result
@@ -366,23 +368,31 @@ class MainWindow(QMainWindow):
                 "query": q.photo.path if q is not None and q.is_photo else None,
                 "scroll": self.grid.verticalScrollBar().value()}))
 
-    def _restore_view(self) -> None:
-        """Relaunched on the same library: the folder filter, the query, the scroll position."""
+    def _last_view(self) -> dict | None:
+        """What was shown when the app last closed on this library, or None."""
         try:
             view = json.loads(settings.value("last_view", "") or "{}")
         except (TypeError, ValueError):
-            return
+            return None
         if not isinstance(view, dict) or view.get("library") != os.path.abspath(self.library_path or ""):
+            return None
+        return view
+
+    def _restore_view(self) -> None:
+        """Relaunched on the same library: the query and the scroll position (the folder
+        filter was set before the gallery's first read)."""
+        view = self._last_view()
+        if view is None:
             return
-        i = self.folder_combo.findData(view.get("folder")) if view.get("folder") else -1
-        if i > 0:
-            self.folder_combo.setCurrentIndex(i)
-        if view.get("query"):
-            self.select_photo(view["query"])
-        self.grid.doItemsLayout()
         scroll = view.get("scroll")
-        if isinstance(scroll, int):
-            self.grid.verticalScrollBar().setValue(scroll)
+
+        def scroll_back():
+            if isinstance(scroll, int):
+                self.grid.doItemsLayout()
+                self.grid.verticalScrollBar().setValue(scroll)
+
+        if not (view.get("query") and self.select_photo(view["query"], then=scroll_back)):
+            scroll_back()
 
     # -- library -------------------------------------------------------------------------
     def open_library(self, path: str | None) -> None:
@@ -392,7 +402,7 @@ class MainWindow(QMainWindow):
         self.info = None
         self.history.clear()
         self.panel.show_query(None, False)
-        self.model.set_photos([])
+        self.model.clear()
         self._set_library_actions(False)
         self.welcome.set_loading("Opening the library…")
         self.pages.setCurrentWidget(self.welcome)
@@ -423,6 +433,9 @@ class MainWindow(QMainWindow):
             self.show_message("Another photosim is using this library, so it is open read-only: "
                               "you can browse and search, but not scan.", timeout=0)
         self.libraryOpened.emit()
+        view = self._last_view()
+        if view and view.get("folder"):  # the folder filter of last time, before the first read
+            self.model.set_folder(view["folder"], read=False)
         self.refresh_photos()
         if not self.service.readonly:
             self.service.call(lambda lib: lib.info(), self._reindex_if_needed, name="reading the library")
@@ -453,15 +466,20 @@ class MainWindow(QMainWindow):
         self._update_status()
 
     def refresh_photos(self) -> None:
-        """Re-read photos, problems and library info (in a worker)."""
+        """Read the gallery again (its count and the rows on screen, in SQL; while a scan
+        runs, new photos come after the ones shown and nothing moves) and, in another worker,
+        the folders, the problems and the library info."""
         self._photos_serial += 1
         serial = self._photos_serial
         self._refresh_pending = True
         self._last_refresh = time.monotonic()
+        scroll = self.grid.verticalScrollBar().value()
+        self.model.reload(stable=self.service.scanning, keep=self.grid.currentIndex().data(PhotoRole),
+                          then=lambda row: self._keep_current(row, scroll))
 
         def load(lib):
             t = time.perf_counter()
-            out = lib.photos(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
+            out = lib.gallery.folders(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
             return out, time.perf_counter() - t
 
         def done(result=None, error=None):
@@ -473,27 +491,45 @@ class MainWindow(QMainWindow):
             # while scanning, refresh no more often than 5x what a refresh costs (big libraries)
             self._refresh_interval = max(GALLERY_REFRESH_S, 5 * seconds)
             if serial == self._photos_serial:
-                self._set_photos(*value)
+                self._set_info(*value)
 
         self.service.call(load, done, name="reading the photos")
 
-    def _set_photos(self, photos, problems, info) -> None:
+    def _keep_current(self, row: int | None, scroll: int | None = None) -> None:
+        """After the gallery was read again: the photo that was current is current again (no
+        new query), and the view is where it was (``scroll``) or shows it."""
+        if row is not None and self.grid.currentIndex().row() != row:
+            sel = self.grid.selectionModel()
+            sel.blockSignals(True)
+            sel.setCurrentIndex(self.model.index(row), sel.SelectionFlag.ClearAndSelect)
+            sel.blockSignals(False)
+            self.grid.viewport().update()
+        if self.model.last_reset:
+            self.grid.doItemsLayout()
+            if scroll is not None:
+                self.grid.verticalScrollBar().setValue(scroll)
+            elif row is not None:
+                self.grid.scrollTo(self.model.index(row))
+
+    def _on_gallery_reloaded(self) -> None:
+        self._update_count()
+        self._maybe_ready()
+
+    def _set_info(self, folders, problems, info) -> None:
         self.info = info
-        current = self.grid.currentIndex().data(PhotoRole)
-        scroll = self.grid.verticalScrollBar().value()
-        self.model.set_photos(photos, stable=self.service.scanning)  # nothing moves while a scan adds photos
-        self._fill_folders()
-        if current is not None:
-            row = self.model.row_of(current.path)
-            if row is not None:
-                self.grid.selectionModel().blockSignals(True)
-                self.grid.setCurrentIndex(self.model.index(row))
-                self.grid.selectionModel().blockSignals(False)
-        self.grid.verticalScrollBar().setValue(scroll)
+        self._fill_folders(folders)
         self._set_problems(problems)
         self._update_status()
-        empty = not photos and not info.roots
-        if empty and not self.service.scanning:
+        self._maybe_ready()
+
+    def _maybe_ready(self) -> None:
+        """The gallery page once there are photos (or a scan); the welcome page for a library
+        without folders; ``galleryLoaded`` once the gallery and the library info are read."""
+        if self.model.total or self.service.scanning:
+            self.pages.setCurrentIndex(1)
+        if self.info is None or self.model.reloads_pending:
+            return
+        if not self.model.total and not self.info.roots and not self.service.scanning:
             self.welcome.set_loading(None)
             self.welcome.set_recent(settings.recent_libraries(), self.library_path)
             self.pages.setCurrentWidget(self.welcome)
@@ -501,13 +537,12 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(1)
         if not self.gallery_ready:
             self.gallery_ready = True
-            if photos:
+            if self.model.total:
                 self._restore_view()
             self.galleryLoaded.emit()
 
-    def _fill_folders(self) -> None:
+    def _fill_folders(self, folders: list[str]) -> None:
         roots = self.info.roots if self.info else []
-        folders = self.model.folders()
         wanted = self.model.folder
         self.folder_combo.blockSignals(True)
         self.folder_combo.clear()
@@ -528,8 +563,8 @@ class MainWindow(QMainWindow):
             self.model.set_folder(None)
 
     def _on_folder_changed(self, _i: int) -> None:
-        self.model.set_folder(self.folder_combo.currentData())
-        self._update_count()
+        self.model.set_folder(self.folder_combo.currentData(), keep=self.grid.currentIndex().data(PhotoRole),
+                              then=self._keep_current)
 
     def _on_order_toggled(self, descending: bool) -> None:
         self.sort_order.setText("↓" if descending else "↑")
@@ -538,13 +573,8 @@ class MainWindow(QMainWindow):
         self._set_sort(self.sort_combo.currentData(), descending)
 
     def _set_sort(self, key: str, descending: bool | None = None) -> None:
-        current = self.grid.currentIndex().data(PhotoRole)
-        self.model.set_sort(key, descending)
-        if current is not None and (row := self.model.row_of(current.path)) is not None:
-            self.grid.selectionModel().blockSignals(True)
-            self.grid.setCurrentIndex(self.model.index(row))
-            self.grid.selectionModel().blockSignals(False)
-            self.grid.scrollTo(self.model.index(row))
+        """Sorted in SQL; the current photo stays current and in view (found by id)."""
+        self.model.set_sort(key, descending, keep=self.grid.currentIndex().data(PhotoRole), then=self._keep_current)
 
     def _set_problems(self, problems) -> None:
         self.problems.set_problems(problems)
@@ -553,8 +583,9 @@ class MainWindow(QMainWindow):
         self.problems_button.setVisible(n > 0)
 
     def _update_count(self) -> None:
-        shown, total = self.model.rowCount(), len(self.model.all_photos())
+        shown, total = self.model.rowCount(), self.model.total
         self.count_label.setText(f"{shown:,} photos" if shown == total else f"{shown:,} of {total:,} photos")
+        self.count_label.setToolTip(self.count_label.text())  # the whole of it, should the pane be narrow
 
     def _update_status(self) -> None:
         self._update_count()
@@ -624,44 +655,78 @@ class MainWindow(QMainWindow):
 
     # -- querying -------------------------------------------------------------------------
     def _on_current_changed(self, current: QModelIndex, _previous) -> None:
+        if not current.isValid():
+            return
         photo = current.data(PhotoRole)
         if photo is not None:
             self.set_query(Query(photo=photo))
+            return
+        row = current.row()  # a row whose page is on its way: ask once it is read
+        self.model.fetch_row(row, lambda p: p is not None and self.grid.currentIndex().row() == row
+                             and self.set_query(Query(photo=p)))
 
-    def select_photo(self, path: str) -> bool:
-        row = self.model.row_of(os.path.abspath(path))
-        if row is None:
+    def select_photo(self, path, then=None, or_query: bool = False) -> bool:
+        """Select a photo (a path or a PhotoInfo) in the gallery and show its similar photos;
+        its row is found in SQL. ``or_query``: a photo the gallery's filter hides is shown in
+        the similar panel anyway. ``then()`` runs once it is done. False: no library is open."""
+        if not self.service.is_open:
             return False
-        ix = self.model.index(row)
-        already = self.grid.currentIndex().row() == row
-        self.grid.setCurrentIndex(ix)
-        self.grid.scrollTo(ix)
-        if already:  # no currentChanged: ask anyway
-            self.set_query(Query(photo=self.model.photo(row)))
+        self._select_serial += 1
+        serial = self._select_serial
+
+        def found(row, photo):
+            if serial != self._select_serial:
+                return
+            if photo is None:
+                self.show_message(f"{path} is not in the library.")
+            elif row is not None:
+                ix = self.model.index(row)
+                sel = self.grid.selectionModel()
+                sel.blockSignals(True)
+                sel.setCurrentIndex(ix, sel.SelectionFlag.ClearAndSelect)
+                sel.blockSignals(False)
+                self.grid.scrollTo(ix)
+                self.grid.viewport().update()
+                self.set_query(Query(photo=photo))
+            elif or_query:
+                self.set_query(Query(photo=photo))
+            if then is not None:
+                then()
+
+        self.model.locate(path if hasattr(path, "id") else os.path.abspath(path), found)
         return True
 
     def _highlight_query(self, q: Query | None) -> None:
         """The gallery highlights the photo the similar panel shows (after Back, after a
-        click on a result); nothing when the query is a dropped image."""
+        click on a result; its row found in SQL); nothing when the query is a dropped image."""
         if q is None:
             return
-        row = self.model.row_of(q.photo.path) if q.is_photo else None
         sel = self.grid.selectionModel()
-        if row is None:  # a dropped image, or a photo this folder's view does not show
+        current = self.grid.currentIndex()
+        shown = current.data(PhotoRole) if current.isValid() else None
+        if q.is_photo and shown is not None and shown.id == q.photo.id and sel.isRowSelected(current.row()):
+            return
+        self._select_serial += 1
+        serial = self._select_serial
+
+        def found(row, _photo=None):
+            if serial != self._select_serial or self.history.current is not q:
+                return
             sel.blockSignals(True)
-            sel.clearSelection()
-            sel.clearCurrentIndex()
+            if row is None:  # a dropped image, or a photo this folder's view does not show
+                sel.clearSelection()
+                sel.clearCurrentIndex()
+            else:
+                sel.setCurrentIndex(self.model.index(row), sel.SelectionFlag.ClearAndSelect)
             sel.blockSignals(False)
+            if row is not None:
+                self.grid.scrollTo(self.model.index(row))
             self.grid.viewport().update()
-            return
-        if self.grid.currentIndex().row() == row and sel.isRowSelected(row):
-            return
-        ix = self.model.index(row)
-        sel.blockSignals(True)
-        sel.setCurrentIndex(ix, sel.SelectionFlag.ClearAndSelect)
-        sel.blockSignals(False)
-        self.grid.scrollTo(ix)
-        self.grid.viewport().update()
+
+        if q.is_photo:
+            self.model.locate(q.photo, found)
+        else:
+            found(None)
 
     def set_query(self, q: Query) -> None:
         self.history.push(q)
@@ -762,7 +827,16 @@ class MainWindow(QMainWindow):
         self.messageShown.emit(text)
 
     # -- context menus & everyday comforts ----------------------------------------------
+    def with_selection(self, fn) -> None:
+        """``fn(photos)`` with the gallery's selection (else its current photo), of any size:
+        rows whose page is not read yet are read first (at once when every one is)."""
+        rows = [ix.row() for ix in self.grid.selectionModel().selectedIndexes()]
+        if not rows and self.grid.currentIndex().isValid():
+            rows = [self.grid.currentIndex().row()]
+        self.model.fetch_rows(rows, fn)
+
     def selected_photos(self) -> list:
+        """The selected photos among the rows read (see :meth:`with_selection` for all)."""
         rows = sorted(ix.row() for ix in self.grid.selectionModel().selectedIndexes())
         photos = [self.model.photo(r) for r in rows]
         if not photos and (p := self.grid.currentIndex().data(PhotoRole)) is not None:
@@ -775,7 +849,8 @@ class MainWindow(QMainWindow):
             return
         if not self.grid.selectionModel().isSelected(index):
             self.grid.setCurrentIndex(index)
-        self._photo_menu(self.selected_photos(), self.grid.viewport().mapToGlobal(pos))
+        where = self.grid.viewport().mapToGlobal(pos)
+        self.with_selection(lambda photos: self._photo_menu(photos, where))
 
     def _photo_menu(self, photos: list, global_pos, from_results: bool = False) -> None:
         if not photos:
@@ -807,11 +882,7 @@ class MainWindow(QMainWindow):
         return menu
 
     def _find_similar(self, photo) -> None:
-        row = self.model.row_of(photo.path)
-        if row is not None and self.grid.currentIndex().row() != row:
-            self.select_photo(photo.path)
-        else:
-            self.set_query(Query(photo=photo))
+        self.select_photo(photo, or_query=True)
 
     def copy_paths(self, photos: list) -> None:
         if photos:
@@ -872,7 +943,7 @@ class MainWindow(QMainWindow):
         row = self.grid.currentIndex().row() + step
         if 0 <= row < self.model.rowCount():
             self.grid.setCurrentIndex(self.model.index(row))
-            self.show_preview(self.model.photo(row))
+            self.model.fetch_row(row, self.show_preview)
 
     def show_duplicates(self) -> DuplicatesView:
         if self._dup_view is None:
@@ -885,8 +956,7 @@ class MainWindow(QMainWindow):
 
     def _on_trashed(self, paths: list) -> None:
         gone = set(paths)
-        self.model.remove_paths(gone)
-        self.panel.model.remove_paths(gone)
+        self.panel.model.remove_paths(gone)  # the gallery is read again below
         q = self.history.current
         if q is not None and q.is_photo and q.photo.path in gone:
             self.history.clear()
@@ -896,7 +966,7 @@ class MainWindow(QMainWindow):
 
     # -- trash and folders ---------------------------------------------------------------------
     def trash_selected(self) -> None:
-        self.trash_photos(self.selected_photos())
+        self.with_selection(self.trash_photos)
 
     def trash_photos(self, photos: list) -> bool:
         """Ask (count, size, the list), then move them to the system trash in a job."""

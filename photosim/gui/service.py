@@ -13,6 +13,8 @@ Jobs come in three kinds:
   one serial worker, because the encoder is not re-entrant.
 - ``Kind.LONG``: slow whole-library reads (duplicates); their own worker, so queries
   never wait behind them.
+- ``Kind.READ``: the gallery's pages, counts and row look-ups (milliseconds of SQL);
+  their own worker, so scrolling never waits behind the encoder or a search.
 - ``Kind.EXCLUSIVE``: what changes the library wholesale (scan, model switch,
   fine-tune, trash, forget, deleting a model): one at a time. A second one is refused
   with :class:`JobRefused` ("Switching models is still running; …") rather than queued,
@@ -47,6 +49,7 @@ from . import guard
 class Kind(enum.Enum):
     QUERY = "query"
     LONG = "long"
+    READ = "read"
     EXCLUSIVE = "exclusive"
     INDEX = "index"  # waits for a background build of the index, reporting its progress
 

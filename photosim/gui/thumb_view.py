@@ -68,7 +68,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         text_rect = QRect(cell.x() + 4, box.bottom() + 4, cell.width() - 8, fm.height())
         painter.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(photo.name, Qt.TextElideMode.ElideMiddle,
+                         fm.elidedText(photo.name if photo is not None else "", Qt.TextElideMode.ElideMiddle,
                                        text_rect.width()))
         painter.restore()
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import PhotosimError, ReadOnlyLibrary
 from . import migrations
+from .gallery import GalleryRepo
 from .labels import LabelRepo
 from .meta import MetaRepo
 from .photos import PhotoRepo
@@ -65,6 +66,7 @@ class Store:
         self.meta = MetaRepo(self)
         self.roots = RootRepo(self)
         self.photos = PhotoRepo(self)
+        self.gallery = GalleryRepo(self)
         self.vectors = VectorRepo(self)
         self.features = FeatureRepo(self)
         self.labels = LabelRepo(self)

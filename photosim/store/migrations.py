@@ -146,7 +146,33 @@ def _v5(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(conn: Connection) -> None:
+    """The gallery's sort keys (natural order of names and folders, the date shown) and an
+    index per order, so the gallery pages through SQL instead of loading every photo."""
+    import os
+
+    from .gallery import sort_keys
+
+    conn.execute(text("ALTER TABLE photos ADD COLUMN name_key BLOB"))
+    conn.execute(text("ALTER TABLE photos ADD COLUMN folder_key BLOB"))
+    conn.execute(text("ALTER TABLE photos ADD COLUMN date_key VARCHAR"))
+    last = 0
+    while True:
+        rows = conn.execute(text("SELECT id, path, taken_at, mtime_ns FROM photos WHERE id > :last "
+                                 "ORDER BY id LIMIT 10000"), {"last": last}).all()
+        if not rows:
+            break
+        conn.execute(text("UPDATE photos SET name_key = :name_key, folder_key = :folder_key, "
+                          "date_key = :date_key WHERE id = :id"),
+                     [{"id": r[0], **sort_keys(os.fsdecode(r[1]), r[2], r[3])} for r in rows])
+        last = rows[-1][0]
+    # status first: the gallery shows readable photos, the problems list the others
+    conn.execute(text("CREATE INDEX ix_photos_sort_name ON photos (status, name_key, folder_key, id)"))
+    conn.execute(text("CREATE INDEX ix_photos_sort_folder ON photos (status, folder_key, name_key, id)"))
+    conn.execute(text("CREATE INDEX ix_photos_sort_date ON photos (status, date_key, name_key, id)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

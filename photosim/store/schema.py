@@ -78,9 +78,40 @@ class Photo(Base):
     status: Mapped[str] = mapped_column(String)  # "ok" | "error"
     error: Mapped[str | None] = mapped_column(Text)
     scanned_at: Mapped[float] = mapped_column(Float)
+    # the gallery's sort keys (photosim.store.gallery), set on insert and on every update
+    name_key: Mapped[bytes | None] = mapped_column(LargeBinary, default=lambda ctx: _key(ctx, "name_key"))
+    folder_key: Mapped[bytes | None] = mapped_column(LargeBinary, default=lambda ctx: _key(ctx, "folder_key"))
+    date_key: Mapped[str | None] = mapped_column(String, default=lambda ctx: _key(ctx, "date_key"))
 
     def __repr__(self) -> str:
         return f"Photo(id={self.id}, path={self.path!r}, status={self.status})"
+
+
+def _key(ctx, which: str):
+    """Column default of a sort key: from the inserted row's path, date and mtime (ORM and
+    Core inserts alike, one row of an executemany at a time)."""
+    from .gallery import sort_keys
+
+    row = ctx.get_current_parameters()
+    if row.get("path") is None:
+        return None
+    args = (os.fsdecode(row["path"]), row.get("taken_at"), row.get("mtime_ns"))
+    if _last_keys[0] != args:  # the three keys of one row are asked for one after another
+        _last_keys[:] = [args, sort_keys(*args)]
+    return _last_keys[1][which]
+
+
+_last_keys: list = [None, None]
+
+
+@event.listens_for(Photo, "before_update")
+def _update_keys(_mapper, _conn, photo: Photo) -> None:
+    """An updated row (moved, re-read) gets its sort keys again."""
+    from .gallery import sort_keys
+
+    if photo.path is not None:
+        for k, v in sort_keys(photo.path, photo.taken_at, photo.mtime_ns).items():
+            setattr(photo, k, v)
 
 
 class Vector(Base):
