@@ -37,7 +37,7 @@ except Exception:  # pragma: no cover - a platform without a wheel
     rawpy = None
     RAWPY = False
 
-#: Bytes of a TIFF-based RAW read for its EXIF (IFD0 and the EXIF IFD sit at the start).
+#: Bytes of a CR3 searched for its EXIF boxes (CMT1, CMT2 sit in the first box, ``moov``).
 EXIF_BYTES = 1 << 20
 #: At most this many JPEG start markers are tried in one file (a RAW holds 1-4 previews).
 MAX_JPEG_CANDIDATES = 64
@@ -103,9 +103,10 @@ def _cr3_exif(data: bytes) -> Image.Exif | None:
 
 
 def container_exif(data: bytes) -> Image.Exif | None:
-    """The RAW's own EXIF from its first bytes, or None (RAF, or a container not parsed)."""
+    """The RAW's own EXIF, or None (RAF, or a container not parsed). ``data``: the file's
+    bytes (a TIFF's IFDs may sit anywhere in it; CR3's boxes are in its first megabyte)."""
     if data[4:8] == b"ftyp":
-        return _cr3_exif(data)
+        return _cr3_exif(data[:EXIF_BYTES])
     return _exif_from_tiff(data)
 
 
@@ -245,7 +246,7 @@ def decode_raw(data: bytes, max_side: int):
                                  "complete?)")
             raise PhotoError("no embedded preview found in this RAW photo (photosim reads RAW photos through "
                              "the JPEG preview cameras store in them; the file may be truncated or damaged)")
-    exif = container_exif(data[:EXIF_BYTES])
+    exif = container_exif(data)
     preview_size = image.size if meta is None else (
         (meta.height, meta.width) if meta.orientation in (5, 6, 7, 8) else (meta.width, meta.height))
     size = dims or preview_size

@@ -128,7 +128,7 @@ def read_gps(path: str) -> tuple[float, float] | None:
     with fh:
         try:
             if raw.is_raw(path):
-                exif = raw.container_exif(fh.read(raw.EXIF_BYTES))
+                exif = raw.container_exif(fh.read(imageio.MAX_READ_BYTES))
                 return _gps_from(exif) if exif is not None else None
             with imageio._open_image(fh) as im:
                 return _gps_from(im.getexif())
