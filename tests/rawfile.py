@@ -112,3 +112,25 @@ def make_jpeg_blob(images: list[Image.Image], magic: bytes = b"FUJIFILMCCD-RAW 0
         out += jpeg_bytes(im)
     out += b"\x00" * 1000
     return bytes(out)
+
+
+def _tiff_ifd(entries) -> bytes:
+    t = _Tiff()
+    at, _ = t.ifd(entries)
+    t.point(4, at)
+    return bytes(t.buf)
+
+
+def make_cr3(preview: Image.Image, *, model: str = "Canon EOS R5", taken: str = "2024:08:09 10:11:12",
+             orientation: int = 1) -> bytes:
+    """A CR3-like ISO media file: ``ftyp`` (brand crx), IFD0 in a CMT1 box and the EXIF IFD
+    in CMT2 (as Canon writes them), the preview JPEG in ``mdat``."""
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+    cmt1 = _tiff_ifd([(271, ASCII, "Canon"), (272, ASCII, model), (274, SHORT, orientation)])
+    cmt2 = _tiff_ifd([(0x9003, ASCII, taken)])
+    ftyp = box(b"ftyp", b"crx " + struct.pack(">I", 1) + b"crx isom")
+    moov = box(b"moov", box(b"uuid", b"\x85\xc0\xb6\x87\x82\x0f\x11\xe0\x81\x11\xf4\xce\x46\x2b\x6a\x48"
+                                     + box(b"CMT1", cmt1) + box(b"CMT2", cmt2)))
+    return ftyp + moov + box(b"mdat", b"\x00" * 64 + jpeg_bytes(preview) + b"\x00" * 64)

@@ -114,3 +114,20 @@ def test_keeper_ranks_raw_first_whatever_its_preview_size():
     jpeg, cr2 = P("/a/IMG_1.JPG", 6000, 9_000_000), P("/a/IMG_1.CR2", 1620, 25_000_000)
     assert keeper.rank([jpeg, cr2])[0] is cr2
     assert keeper.reasons(cr2, jpeg) == "original format: CR2 vs JPG"
+
+
+def test_cr3_exif_from_its_cmt_boxes_and_tiff_like_orf_rw2(tmp_path):
+    from rawfile import make_cr3
+
+    scene = draw_scene(7, (600, 400))
+    cr3 = tmp_path / "IMG_1.CR3"
+    cr3.write_bytes(make_cr3(scene, orientation=8))
+    photo = read_photo(cr3)
+    assert (photo.meta.camera, photo.meta.taken_at, photo.meta.orientation) == (
+        "Canon EOS R5", "2024-08-09T10:11:12", 8)
+    assert photo.image.size == (213, 320) and (photo.meta.width, photo.meta.height) == (400, 600)
+    for ext, magic in ((".ORF", b"IIRO"), (".RW2", b"IIU\x00")):
+        path = tmp_path / f"P1{ext}"
+        path.write_bytes(magic + make_dng(scene, model="E-M1", make="OLYMPUS", taken="2022:02:02 02:02:02")[4:])
+        meta = read_photo(path).meta
+        assert (meta.camera, meta.taken_at) == ("OLYMPUS E-M1", "2022-02-02T02:02:02")
