@@ -88,3 +88,21 @@ def test_a_gap_longer_than_a_burst_splits_it(tmp_path):
         bursty = {n for n, r in reasons.items() if any(x.startswith("burst: 2 shots in 1 s") for x in r)}
         assert bursty and bursty <= {"f0.jpg", "f1.jpg"}
         assert not any(x.startswith("burst") for x in reasons.get("f2.jpg", []))
+
+
+def test_a_time_lapse_is_cut_into_stacks_of_bounded_size():
+    """Pairs are made within a burst: a run of frames a second apart is cut at MAX_BURST."""
+    import types
+
+    from photosim.pipeline.stacks import MAX_BURST, Shots
+
+    n = MAX_BURST * 2 + 5
+    info = {i: types.SimpleNamespace(path=f"/t/f{i:04d}.jpg", camera="GoPro HERO9",
+                                     taken_at=f"2024-01-01T10:{i // 60:02d}:{i % 60:02d}") for i in range(n)}
+    shots = Shots(info, lambda a, b: 0.9, 0.5)
+    assert len(shots.pairs) == 2 * (MAX_BURST * (MAX_BURST - 1) // 2) + 5 * 4 // 2
+    assert shots.not_copies == set(shots.pairs)
+    assert (0, MAX_BURST) not in shots.pairs and (0, MAX_BURST - 1) in shots.pairs
+    assert "burst: 60 shots in 59 s (GoPro HERO9)" in shots.pairs[(0, 1)]
+    # frames that do not look alike are no burst
+    assert not Shots(info, lambda a, b: 0.1, 0.5).pairs

@@ -149,6 +149,7 @@ class CompareDialog(QDialog):
         self._signals.done.connect(self._loaded)
         self._pool = QThreadPool()
         self._pool.setMaxThreadCount(2)
+        self._pending = len(self.photos)
         for i, photo in enumerate(self.photos):
             self._pool.start(_Load(i, photo.path, self._signals))
         self._update_label()
@@ -164,7 +165,8 @@ class CompareDialog(QDialog):
         else:
             self.images[side] = image
             self.views[side].item.setPixmap(QPixmap.fromImage(image))
-        if all(im is not None for im in self.images) or self._pool.activeThreadCount() == 0:
+        self._pending -= 1
+        if self._pending <= 0:  # both answered (one may have failed: the other still shows)
             self.status.setText("")
             self._layout_scenes()
 

@@ -118,7 +118,8 @@ def _gps_from(exif) -> tuple[float, float] | None:
 
 
 def read_gps(path: str) -> tuple[float, float] | None:
-    """(latitude, longitude) in degrees from a photo's EXIF, or None; reads headers only."""
+    """(latitude, longitude) in degrees from a photo's EXIF, or None: a photo's header (a RAW
+    file is read whole, its IFDs may sit anywhere; RAF and CR3 GPS are not read)."""
     from .. import imageio, raw
 
     try:

@@ -24,6 +24,8 @@ from ..raw import is_raw
 
 #: Most seconds between two consecutive frames of a burst (EXIF dates have 1 s steps).
 BURST_GAP = 2.0
+#: A longer run (a time-lapse) is cut into stacks of this many frames, so the pairs stay few.
+MAX_BURST = 60
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:
@@ -93,7 +95,7 @@ class Shots:
             run = [shots[0]]
             for prev, cur in zip(shots, shots[1:]):
                 gap = (cur[0] - prev[0]).total_seconds()
-                if gap <= BURST_GAP and self.cos(prev[1], cur[1]) >= self.low:
+                if gap <= BURST_GAP and len(run) < MAX_BURST and self.cos(prev[1], cur[1]) >= self.low:
                     run.append(cur)
                     continue
                 self._burst(camera, run)
