@@ -28,6 +28,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from .errors import PhotoError, PhotoVanished
+from .raw import RAW_EXTENSIONS, decode_raw, is_raw, looks_raw
 
 try:  # HEIC/HEIF from iPhones
     import pillow_heif
@@ -47,6 +48,7 @@ except Exception:  # pragma: no cover - a Pillow too old to know the feature
 SUPPORTED_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif"}
     | ({".avif"} if AVIF_SUPPORTED else set())
+    | RAW_EXTENSIONS  # camera RAW photos, read through their embedded preview (photosim.raw)
 )
 
 #: The Pillow formats photosim decodes, in the order they are tried: the same for
@@ -263,7 +265,7 @@ def read_file(path: str | os.PathLike) -> tuple[bytes, FileStat]:
     with fh:
         try:
             head = fh.read(SNIFF_BYTES)
-            if not head or sniff(head) is None:
+            if not head or (not looks_raw(head) if is_raw(path) else sniff(head) is None):
                 return head, fstat
             if st.st_size > MAX_READ_BYTES:
                 raise PhotoError(f"file too large to read as a photo ({_size_text(st.st_size)}; "
@@ -395,10 +397,28 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def decode_bytes(data: bytes, max_side: int = DECODE_SIDE) -> tuple[Image.Image, PhotoMeta]:
+def decode_bytes(data: bytes, max_side: int = DECODE_SIDE, *,
+                 name: str | os.PathLike | None = None) -> tuple[Image.Image, PhotoMeta]:
+    """Decode a photo's bytes; ``name`` (its file name) says whether it is a camera RAW
+    photo, read through its embedded preview (:mod:`photosim.raw`)."""
     if not data:
         raise PhotoError("empty file")
+    if name is not None and is_raw(name):
+        with _decode_errors():
+            return decode_raw(data, max_side)
     return _decode(io.BytesIO(data), max_side)
+
+
+def _read_raw(fh, st: os.stat_result) -> bytes:
+    """A RAW file's bytes (LibRaw reads a file whole), within :data:`MAX_READ_BYTES`."""
+    if st.st_size > MAX_READ_BYTES:
+        raise PhotoError(f"file too large to read as a RAW photo ({_size_text(st.st_size)}; "
+                         f"photosim reads photos of up to {_size_text(MAX_READ_BYTES)})")
+    fh.seek(0)
+    try:
+        return fh.read(MAX_READ_BYTES + 1)
+    except OSError as exc:
+        raise _os_error(exc) from exc
 
 
 def _decode_file(fh, st: os.stat_result, max_side: int) -> tuple[Image.Image, PhotoMeta]:
@@ -431,6 +451,13 @@ def read_photo(path: str | os.PathLike, max_side: int = DECODE_SIDE, *,
             head = fh.read(SNIFF_BYTES)
             if not head:
                 raise PhotoError("empty file")
+            if is_raw(path):
+                data = _read_raw(fh, st)
+                digest = hash_bytes(data)
+                if skip_decode is not None and skip_decode(digest):
+                    return DecodedPhoto(image=None, meta=None, stat=fstat, content_hash=digest)
+                image, meta = decode_bytes(data, max_side, name=path)
+                return DecodedPhoto(image=image, meta=meta, stat=fstat, content_hash=digest)
             if sniff(head) is None:
                 raise PhotoError("not a recognised image format")
             with _decode_errors():
@@ -457,6 +484,8 @@ def open_image(path: str | os.PathLike, max_side: int = DECODE_SIDE) -> Image.Im
     the file itself: only a regular file, only what the decoder needs of it."""
     fh, st = open_regular(path)
     with fh:
+        if is_raw(path):
+            return decode_bytes(_read_raw(fh, st), max_side, name=path)[0]
         return _decode_file(fh, st, max_side)[0]
 
 

@@ -199,10 +199,11 @@ class Library:
         self._writable()
         trash.forget(self.store, self._index, photo_ids)
 
-    def move_to_trash(self, photo_ids: Iterable[int]) -> list[tuple[str, str]]:
-        """Send photos' files to the system trash and forget them; returns (path, reason) of failures."""
+    def move_to_trash(self, photo_ids: Iterable[int], *, merge_into=None, sidecar: bool = False):
+        """Send photos' files to the system trash and forget them; returns (path, reason) of failures
+        (``.merged``: what ``merge_into``, a keeper id or {copy: keeper}, inherited; see pipeline.merge)."""
         self._writable()
-        return trash.move_to_trash(self.store, self._index, photo_ids)
+        return trash.move_to_trash(self.store, self._index, photo_ids, merge_into=merge_into, sidecar=sidecar)
 
     # -- queries (photosim.search) and labels (photosim.store.labels) -------------
     similar = _Part("_search")  # photos most like a library photo (itself excluded), best first

@@ -15,6 +15,18 @@ def read_image(source, max_side: int) -> tuple[QImage, str]:
     if isinstance(source, bytes | bytearray):
         image = QImage.fromData(bytes(source))
         return image, "" if not image.isNull() else "not an image Qt can read"
+    from photosim.raw import is_raw
+
+    if is_raw(source):  # Qt reads no camera RAW: its embedded preview, through the engine's reader
+        from photosim.imageio import open_image
+        from photosim.errors import PhotoError
+
+        from .thumbnails import pil_to_qimage
+
+        try:
+            return pil_to_qimage(open_image(source, max_side)), ""
+        except PhotoError as exc:
+            return QImage(), str(exc)
     reader = QImageReader(source)
     reader.setAutoTransform(True)
     size = reader.size()

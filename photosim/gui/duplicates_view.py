@@ -36,50 +36,86 @@ CARD_SIDE = 220
 TIER_NAMES = {"exact": "Exact copies", "near": "Edited copies", "similar": "Stack: other shots"}
 
 
+SIDECAR_TEXT = "Write the copies' date taken / GPS into an XMP sidecar next to the keeper"
+
+
 class TrashConfirm(QDialog):
-    """A summary (count, size) above a scrolling list of paths, the buttons always on screen."""
+    """A summary (count, size) above a scrolling list of paths, the buttons always on screen;
+    below the list, the choice (off by default) of an XMP sidecar for the keepers."""
 
     def __init__(self, parent, title: str, summary: str, items: list[str]):
         super().__init__(parent)
         self.setWindowTitle(title)
+        self.setObjectName("duplicatesTrashConfirm")
         self.summary = QLabel(summary)
         self.summary.setWordWrap(True)
         self.items = QListWidget()
         self.items.addItems(items)
         self.items.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.merge_note = QLabel("Each keeper inherits the albums, marks and verdicts its copies had in the library.")
+        self.merge_note.setWordWrap(True)
+        self.sidecar = QCheckBox(SIDECAR_TEXT)
+        self.sidecar.setChecked(False)
+        self.sidecar.setToolTip("Only the date taken and GPS a keeper lacks, into <keeper>.xmp; an existing "
+                                "sidecar is never overwritten and the photos themselves are never changed")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.addButton("Move to trash", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok = self.buttons.addButton("Move to trash", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok.setAutoDefault(False)
+        self.cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.items, 1)
+        layout.addWidget(self.merge_note)
+        layout.addWidget(self.sidecar)
         layout.addWidget(self.buttons)
-        self.resize(640, 420)
+        self.resize(640, 460)
         self.setMaximumHeight(720)
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.ok.setDefault(False)
+        self.cancel.setDefault(True)  # Enter never trashes by accident
+        self.cancel.setFocus()
 
-def confirm(parent, title: str, text: str) -> bool:
-    """Ask before trashing (tests replace this): ``text``'s first paragraph is the summary,
-    its other lines the list, shown scrolling so the buttons stay on screen."""
+
+class TrashAnswer:
+    """The confirmation's answer: true when the user said yes; ``sidecar`` the checkbox."""
+
+    def __init__(self, accepted: bool, sidecar: bool = False):
+        self.accepted, self.sidecar = accepted, sidecar
+
+    def __bool__(self) -> bool:
+        return self.accepted
+
+
+def confirm(parent, title: str, text: str) -> TrashAnswer:
+    """Ask before trashing (tests replace this; a plain True or False answer works too):
+    ``text``'s first paragraph is the summary, its other lines the list, shown scrolling
+    so the buttons stay on screen."""
     summary, _, rest = text.partition("\n\n")
     lines = [line for line in rest.splitlines() if line.strip()]
     note = [line for line in lines if not line.startswith("/") and not os.path.isabs(line)]
     items = [line for line in lines if line not in note]
     dialog = TrashConfirm(parent, title, "\n".join([summary, *note]), items)
-    return dialog.exec() == QDialog.DialogCode.Accepted
+    ok = dialog.exec() == QDialog.DialogCode.Accepted
+    return TrashAnswer(ok, ok and dialog.sidecar.isChecked())
 
 
-def move_to_trash(lib, photos) -> tuple[list[str], list[tuple[str, str]]]:  # worker thread
-    """Send photos to the system trash through the engine (which also forgets them);
-    returns (moved paths, [(path, reason)])."""
-    failed = lib.move_to_trash([p.id for p in photos])
+def move_to_trash(lib, photos, merge_into=None, sidecar: bool = False):  # worker thread
+    """Send photos to the system trash through the engine (which also forgets them), their
+    keepers (``merge_into``: {copy id: keeper id}) inheriting their labels; returns
+    (moved paths, [(path, reason)], the merge's summary in words)."""
+    failed = lib.move_to_trash([p.id for p in photos], merge_into=merge_into, sidecar=sidecar)
     bad = {path for path, _ in failed}
-    return [p.path for p in photos if p.path not in bad], failed
+    merged = getattr(failed, "merged", None)
+    return [p.path for p in photos if p.path not in bad], list(failed), merged.summary() if merged else ""
 
 
 class _Card(QFrame):
-    def __init__(self, photo, score: float, keeper: bool, thumbs, reasons=(), tier: str = "near"):
+    def __init__(self, photo, score: float, keeper: bool, thumbs, reasons=(), tier: str = "near",
+                 on_compare=None):
         super().__init__()
         self.photo = photo
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -113,6 +149,12 @@ class _Card(QFrame):
             self.reasons.setFixedWidth(CARD_SIDE)
             self.reasons.setStyleSheet("color: palette(placeholder-text)" if not keeper else "")
             layout.addWidget(self.reasons)
+        self.compare = None
+        if on_compare is not None:
+            self.compare = QPushButton("Compare with the " + ("keeper" if tier != "similar" else "best shot") + "…")
+            self.compare.setToolTip("Side by side with synced zoom (100 %) and the reasons")
+            self.compare.clicked.connect(on_compare)
+            layout.addWidget(self.compare)
         layout.addWidget(self.check)
         layout.addStretch(1)
         self.refresh(thumbs)
@@ -283,12 +325,36 @@ class DuplicatesView(QWidget):
             g = self.groups[row]
             reasons = getattr(g, "reasons", None) or [[] for _ in g.photos]
             for i, (photo, score) in enumerate(zip(g.photos, g.scores)):
-                card = _Card(photo, score, i == 0, self.thumbs, reasons[i], getattr(g, "tier", "near"))
+                card = _Card(photo, score, i == 0, self.thumbs, reasons[i], getattr(g, "tier", "near"),
+                             on_compare=(lambda _c=False, g=g, i=i: self.compare_with_keeper(g, i)) if i else None)
                 card.check.setChecked(photo.id in self.ticked)
                 card.check.toggled.connect(lambda on, p=photo: self._tick(p, on))
                 self.compare_row.addWidget(card)
                 self.cards.append(card)
         self._update_buttons()
+
+    def compare_with_keeper(self, group, i: int):
+        """Member ``i`` of ``group`` beside its keeper: synced zoom, sizes and the reasons."""
+        from .compare_dialog import CompareDialog
+
+        reasons = getattr(group, "reasons", None) or [[] for _ in group.photos]
+        similar = getattr(group, "tier", "near") == "similar"
+        roles = ("★ Best shot", "Other shot") if similar else ("★ Suggested keeper", "Copy")
+        self._compare = CompareDialog([group.photos[0], group.photos[i]], [reasons[0], reasons[i]], self, roles)
+        self._compare.show()
+        return self._compare
+
+    def _keepers(self, photos) -> dict[int, int]:
+        """{copy id: the photo its group keeps}: the best-ranked member not going to the trash."""
+        going = {p.id for p in photos}
+        out = {}
+        for g in self.groups:
+            if getattr(g, "tier", "near") == "similar":
+                continue
+            stays = next((p for p in g.photos if p.id not in going), None)
+            if stays is not None:
+                out.update({p.id: stays.id for p in g.photos if p.id in going and p.id not in out})
+        return out
 
     def _thumb_ready(self, path: str) -> None:
         for card in self.cards:
@@ -365,12 +431,15 @@ class DuplicatesView(QWidget):
         warn = (f" ⚠ In {len(whole)} group{'s' if len(whole) > 1 else ''} no photo is kept." if whole else "")
         text = (f"Move {len(photos)} photo{'s' if len(photos) > 1 else ''} ({size}) to the trash?{warn}\n\n"
                 + "\n".join(p.path for p in photos) + "\n\nYou can restore them from the trash.")
-        if not confirm(self, "Move to trash", text):
+        answer = confirm(self, "Move to trash", text)
+        if not answer:
             return []
+        sidecar = bool(getattr(answer, "sidecar", False))
+        keepers = self._keepers(photos)
         self.trash.setEnabled(False)
         self.status.setText(f"Moving {len(photos)} to the trash…")
-        self.service.call(lambda lib: move_to_trash(lib, photos), self._trash_done, kind=Kind.EXCLUSIVE,
-                          name="moving photos to the trash", owner=self)
+        self.service.call(lambda lib: move_to_trash(lib, photos, keepers, sidecar), self._trash_done,
+                          kind=Kind.EXCLUSIVE, name="moving photos to the trash", owner=self)
         return photos
 
     def _trash_done(self, result=None, error=None) -> None:
@@ -380,11 +449,12 @@ class DuplicatesView(QWidget):
             self._update_buttons()
             self.trashDone.emit([])
             return
-        moved, failed = result
+        moved, failed, merged = (*result, "")[:3]
         if failed:
             self.status.setText("⚠ Could not move: " + "; ".join(f"{os.path.basename(p)} ({r})" for p, r in failed))
         else:
-            self.status.setText(f"Moved {len(moved)} to the trash and out of the library.")
+            self.status.setText(f"Moved {len(moved)} to the trash and out of the library."
+                                + (f" {merged[0].upper()}{merged[1:]}." if merged else ""))
         if moved:
             gone = set(moved)
             self.ticked = {pid: p for pid, p in self.ticked.items() if p.path not in gone}

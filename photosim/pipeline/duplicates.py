@@ -11,15 +11,14 @@
    through a third photo, so two different shots are never chained together.
 5. *Stacks* ("similar"): candidate pairs that are not copies (other shots of one scene,
    bursts: same camera, seconds apart), grouped around their best photo the same way;
-   offered to look at, never for the trash.
+   offered to look at, never for the trash; RAW + JPEG of one shot and burst frames
+   (:mod:`.stacks`) are stacks whatever verification says.
 
 The user's verdicts ("not duplicates", "keep both", by photo id) keep a pair out of the
 duplicate tiers across re-scans and model switches.
 """
 
 from __future__ import annotations
-
-import datetime as _dt
 
 import numpy as np
 from PIL import Image
@@ -28,6 +27,7 @@ from ..errors import PhotosimError
 from ..progress import ProgressFn, as_token, emit
 from ..values import DuplicateGroup, DuplicateGroups
 from . import keeper as _keeper
+from .stacks import Shots
 from .verify import Looks, verify
 
 #: More photos than this in one group of copies is taken for a broken similarity scale.
@@ -39,7 +39,6 @@ MAX_SATURATED = 0.5
 #: cosine alone misses turned and cropped copies, and verification is the judge.
 CANDIDATE_MARGIN = 0.15
 EXACT_COSINE = 0.99  # candidates this close and of one size get the pixel comparison
-BURST_SECONDS = 10
 BURST_MARGIN = 0.15  # bursts (same camera, seconds apart) join a stack this far below the bound
 TIERS = ("duplicates", "exact", "near", "similar")
 
@@ -79,13 +78,6 @@ def _merge_pairs(keys: np.ndarray, scores: np.ndarray, met: np.ndarray):
     keys, scores, met = keys[starts], scores[starts], np.minimum.reduceat(met, starts)
     order = np.argsort(met, kind="stable")
     return keys[order], scores[order], met[order]
-
-
-def _taken(p):
-    try:
-        return _dt.datetime.fromisoformat(p.taken_at) if p.taken_at else None
-    except ValueError:
-        return None
 
 
 def _same_pixels(a, b) -> bool:
@@ -156,6 +148,9 @@ class _Run:
         self.info = self.store.photos.photos_by_id(ids)
         self.vetoed = set(self.store.verdicts.all())
         cands = self._candidates(ids, vecs)
+        # RAW + JPEG of one shot and burst frames: stacks, never offered as copies
+        self.shots = Shots(self.info, self._cos, self.threshold - BURST_MARGIN, cands)
+        self.vetoed |= self.shots.not_copies
         self.looks = Looks({pid: p.path for pid, p in self.info.items()})
         exact_groups, rep = self._exact(cands)
         near_groups, verified = self._near(cands, rep)
@@ -293,25 +288,32 @@ class _Run:
 
     # -- 4. stacks ----------------------------------------------------------------
     def _stacks(self, cands, verified, in_group) -> list[DuplicateGroup]:
-        low = self.threshold - BURST_MARGIN
+        assigned: set[int] = set()
+        groups = []
+        # bursts and RAW + JPEG of one shot (.stacks) first: each is a stack of its own
+        sets = _Sets()
+        for a, b in self.shots.pairs:
+            if (a, b) not in verified:
+                sets.union(a, b)
+        shots: dict[int, list[int]] = {}
+        for pid in sets.parent:
+            shots.setdefault(sets.find(pid), []).append(pid)
+        for members in shots.values():
+            photos = _keeper.rank([self.info[p] for p in members], self.rules)
+            keep = photos[0].id
+            why = {p.id: self.shots.pairs.get(_pair(keep, p.id), ["in the stack of its burst"]) for p in photos[1:]}
+            assigned.update(members)
+            groups.append(self._group("similar", photos, why, compare=False))
+        # then other shots of one scene, around their best photo
         neighbours: dict[int, dict[int, list[str]]] = {}
         for (a, b), score in cands.items():
             if (a, b) in verified or (a in in_group and in_group.get(a) == in_group.get(b)):
                 continue
-            pa, pb = self.info[a], self.info[b]
-            why = []
-            ta, tb = _taken(pa), _taken(pb)
-            if pa.camera and pa.camera == pb.camera and ta and tb and score >= low:
-                gap = abs((ta - tb).total_seconds())
-                if gap <= BURST_SECONDS:
-                    why.append(f"burst: same camera, taken {gap:.0f} s apart")
-            if score < self.threshold and not why:
+            if score < self.threshold or a in assigned or b in assigned:
                 continue
-            why.insert(0, f"another shot of the scene (similarity {score:.2f})")
+            why = [f"another shot of the scene (similarity {score:.2f})"]
             neighbours.setdefault(a, {})[b] = why
             neighbours.setdefault(b, {})[a] = why
-        assigned: set[int] = set()
-        groups = []
         for keep in _keeper.rank([self.info[p] for p in neighbours], self.rules):
             if keep.id in assigned:
                 continue

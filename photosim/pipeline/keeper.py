@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from functools import cmp_to_key
 
 from ..errors import PhotosimError
+from ..raw import RAW_EXTENSIONS
 
-RAW = frozenset({".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2"})
+RAW = RAW_EXTENSIONS  # camera RAW photos (photosim.raw reads them through their preview)
 CAMERA = frozenset({".jpg", ".jpeg", ".heic", ".heif", ".tif", ".tiff"})
 
 

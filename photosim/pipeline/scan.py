@@ -382,7 +382,7 @@ class Scan:
             out.timings["read"] = t1 - t0
             if out.content_hash in known_hashes:
                 return out  # a move or a copy: the vector already exists
-            image, out.meta = decode_bytes(data)
+            image, out.meta = decode_bytes(data, name=item.path)
             del data
             out.pixels = self._encoder().preprocess(image)
             out.timings["decode"] = time.perf_counter() - t1

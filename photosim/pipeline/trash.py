@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..errors import PhotosimError
+from . import merge
 
 
 def forget(store, index, photo_ids: Iterable[int]) -> None:
@@ -23,13 +24,34 @@ def forget(store, index, photo_ids: Iterable[int]) -> None:
     index.save()
 
 
-def move_to_trash(store, index, photo_ids: Iterable[int]) -> list[tuple[str, str]]:
+class TrashResult(list):
+    """[(path, reason)] of the files that could not be trashed (those stay in the library),
+    with ``merged``: what the keepers inherited (:class:`photosim.pipeline.merge.MergeReport`)."""
+
+    def __init__(self, failed=(), merged=None):
+        super().__init__(failed)
+        self.merged = merged if merged is not None else merge.MergeReport()
+
+
+def move_to_trash(store, index, photo_ids: Iterable[int], *, merge_into=None,
+                  sidecar: bool = False) -> TrashResult:
     """Returns (path, reason) for files that could not be trashed; those stay in the
-    library. What went to the trash is logged with its original path and the time."""
+    library. What went to the trash is logged with its original path and the time.
+
+    ``merge_into``: the keeper's id (or {copy id: keeper id}): before the copies leave the
+    library their keeper inherits their albums, marks and verdicts; with ``sidecar`` also
+    the date taken / GPS it lacks, in an XMP sidecar next to it (never over an existing
+    one; the photo itself is not touched). See :mod:`photosim.pipeline.merge`."""
     from send2trash import send2trash
 
+    ids = list(photo_ids)
+    pairs = merge.keepers_of(merge_into, ids)
+    photos = store.photos.photos_by_id(ids)
+    plans = []
+    if sidecar and pairs:  # read the copies' GPS while they are still there
+        plans = merge.plan_sidecars(pairs, photos, store.photos.photos_by_id(sorted(set(pairs.values()))))
     trashed, failed, logged = [], [], []
-    for pid, photo in store.photos.photos_by_id(list(photo_ids)).items():
+    for pid, photo in photos.items():
         try:
             send2trash(photo.path)
             trashed.append(pid)
@@ -40,9 +62,13 @@ def move_to_trash(store, index, photo_ids: Iterable[int]) -> list[tuple[str, str
             failed.append((photo.path, str(exc) or type(exc).__name__))
     if logged:
         store.trash_log.add(logged)
+    result = TrashResult(failed)
     if trashed:
+        gone = set(trashed)
+        merge.merge_labels(store, {c: k for c, k in pairs.items() if c in gone}, result.merged)
+        merge.write_sidecars(plans, gone, result.merged)
         forget(store, index, trashed)
-    return failed
+    return result
 
 
 def _home_trash() -> Path:
