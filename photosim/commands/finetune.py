@@ -70,14 +70,13 @@ def run(args) -> int:
     with open_library(args, readonly=False, create=bool(args.albums)) as lib:
         from ..training.estimate import duration, estimate_finetune, learn
 
-        t_start = time.perf_counter()
         # Told before anything starts (bad labels fail here, with the fine-tune's own sentence).
         told = estimate_finetune(lib, None, folder=args.albums, mode=args.mode, use_marks=not args.no_marks,
                                  epochs=args.epochs) if args.albums else \
             estimate_finetune(lib, mode=args.mode, use_marks=not args.no_marks, epochs=args.epochs)
         stages = None if not args.no_activate else [k for k in told.stages if k != "accept"]
         print(f"photosim: fine-tuning will take {told.words(stages)}", file=sys.stderr, flush=True)
-        t_scan = time.perf_counter()
+        t_start = t_scan = time.perf_counter()  # the estimate itself is not part of what it estimates
         albums = lib.import_albums(args.albums) if args.albums else None
         scan_s = time.perf_counter() - t_scan
         names = [a.name for a in albums] if albums is not None else None
@@ -127,6 +126,8 @@ def run(args) -> int:
             d["estimate"] = {"total_s": round(told_s, 1), "stages": {k: round(v, 1) for k, v in told.stages.items()},
                              "source": told.source, "load": round(told.load, 2), "device": told.device}
             d["total_s"] = round(real, 1)
+            d["stages_s"] = {**({"scan": round(scan_s, 1)} if albums is not None else {}),
+                             **result.record.stage_seconds, **({"accept": round(accept_s, 1)} if activated else {})}
             print(json.dumps(d, indent=1))
             return 0
         source = (f"{result.n_marks} marks ({result.n_val} held out)" if result.marks_only

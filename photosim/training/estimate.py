@@ -80,7 +80,7 @@ class Rates:
 #: measured on the 2-core CPU this project is developed on (bundled encoder, ONNX Runtime,
 #: load ~2): the scale every other class is derived from
 _CPU2 = dict(embed_photo=0.045, gather_photo=0.0004, head_step=0.03, pair_step=0.012, eval_pair=4e-8,
-             accept_photo=0.0004, read_photo=0.09, block_view=0.011, overhead=1.5)
+             accept_photo=0.001, read_photo=0.09, block_view=0.011, overhead=0.3)
 
 
 def default_rates(key: str) -> Rates:
@@ -176,13 +176,30 @@ def time_head_steps(card, head_state: dict, steps: int, device: str | None = Non
     feats, labels = _synthetic(card)
     cfg = TrainConfig(epochs=1, min_steps_per_epoch=steps, max_steps_per_epoch=steps, val_fraction=0.0,
                       device=device)
-    out = train_head(feats, labels, card, head_state, cfg)
-    return out.fit.seconds / steps
+    clock = _StepClock()
+    train_head(feats, labels, card, head_state, cfg, progress=clock)
+    return clock.per_step()
 
 
-def time_pair_steps(card, head_state: dict, steps: int, device: str | None = None) -> float:
+class _StepClock:
+    """Seconds per training step from a run's progress, its first (warm-up) step left out."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def __call__(self, p) -> None:
+        if p.stage == "training":
+            self.marks.append(time.perf_counter())
+
+    def per_step(self) -> float:
+        m = self.marks
+        return (m[-1] - m[0]) / (len(m) - 1) if len(m) >= 2 else 0.05
+
+
+def time_pair_steps(card, head_state: dict, device: str | None = None) -> float:
+    """Seconds per step of a marks-only fine-tune (60 marked pairs, 60 other photos kept)."""
     from .finetune import TrainConfig
-    from .pairs import marks_plan, train_pairs
+    from .pairs import train_pairs
 
     feats, labels = _synthetic(card, 4, 15)
     rng = np.random.default_rng(1)
@@ -190,9 +207,9 @@ def time_pair_steps(card, head_state: dict, steps: int, device: str | None = Non
     y = np.where(labels[pairs[:, 0]] == labels[pairs[:, 1]], 1, -1)
     y[:2], y[2:4] = 1, -1
     cfg = TrainConfig(epochs=1, val_fraction=0.0, device=device)
-    _, per_epoch = marks_plan(len(pairs), cfg)
-    out = train_pairs(feats, pairs, y, card, head_state, cfg, others=feats)
-    return out.fit.seconds / per_epoch
+    clock = _StepClock()
+    train_pairs(feats, pairs, y, card, head_state, cfg, others=feats, progress=clock)
+    return clock.per_step()
 
 
 def probe(card, head_state: dict, device: str | None = None) -> float:
@@ -214,7 +231,7 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     head_state = _parent_head_state(lib.model_dir(card.id), card)
     rates.probe = probe(card, head_state, lib.device)
     rates.head_step = time_head_steps(card, head_state, 10, lib.device)
-    rates.pair_step = time_pair_steps(card, head_state, 10, lib.device)
+    rates.pair_step = time_pair_steps(card, head_state, lib.device)
     v = np.random.default_rng(0).standard_normal((500, card.dim)).astype(np.float32)
     t = time.perf_counter()
     retrieval_metrics(v / np.linalg.norm(v, axis=1, keepdims=True), np.arange(500) % 10)
@@ -289,6 +306,14 @@ class Estimate:
     counts: dict[str, int] = field(default_factory=dict)
     #: a fine-tune from marks alone (its steps are pair steps)
     marks_only: bool = False
+
+    @property
+    def device_words(self) -> str:
+        """"on this CPU (2 cores)", "on the GPU (NVIDIA H200)"."""
+        kind, _, rest = self.device.partition(":")
+        if kind == "cuda":
+            return f"on the GPU ({rest})"
+        return f"on this CPU ({rest} core{'s' if rest != '1' else ''})"
 
     @property
     def total(self) -> float:
@@ -369,7 +394,7 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
     if mode == "thorough" and not n_mark_pairs:
         stages["accept"] = n_library * rates.embed_photo * f + 10.0  # a new backbone: its graph, then every photo
     else:
-        stages["accept"] = 1.0 + n_library * rates.accept_photo * f
+        stages["accept"] = 2.0 + n_library * rates.accept_photo * f  # loading the new model, then the vectors
     return Estimate(stages=stages, mode=mode, device=rates.key, source=rates.source, load=load, counts=counts,
                     marks_only=bool(n_mark_pairs))
 
