@@ -167,3 +167,27 @@ def test_the_estimate_is_sane_and_recorded(lib, base):
     assert written.estimated_s == rec.estimated_s and written.seconds == rec.seconds
     # The real run corrected the cached rates: the next estimate comes from them.
     assert estimate_finetune(lib).source == "learnt"
+
+
+def test_rates_are_cached_per_device_and_corrected_by_real_runs(tmp_path, monkeypatch):
+    from photosim.training.estimate import cache_file, default_rates, learn, load_rates, plan_stages, save_rates
+
+    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path))
+    assert load_rates("cpu:2") is None  # nothing measured yet
+    rates = default_rates("cpu:2")
+    rates.source = "calibrated"
+    save_rates(rates)
+    save_rates(default_rates("cuda:X"))
+    assert load_rates("cpu:2") == rates and load_rates("cuda:X").key == "cuda:X"
+    told = plan_stages(rates, mode="quick", album_sizes=[100] * 10, n_library=1000)
+    # The training took twice as long as told: the rates move halfway (in ratio) towards it.
+    kept = learn(told, {"train": 2 * told.stages["train"], "accept": None})
+    assert kept.source == "learnt" and kept.head_step == pytest.approx(rates.head_step * 2**0.5)
+    assert kept.accept_photo == rates.accept_photo
+    again = plan_stages(load_rates("cpu:2"), mode="quick", album_sizes=[100] * 10, n_library=1000)
+    assert told.stages["train"] < again.stages["train"] < 2 * told.stages["train"]
+    # A damaged cache is as good as none: the next estimate calibrates again.
+    cache_file().write_text("{not json")
+    assert load_rates("cpu:2") is None
+    cache_file().write_text('{"version": 1, "rates": {"cpu:2": {"key": "cpu:2", "embed_photo": -1}}}')
+    assert load_rates("cpu:2") is None
