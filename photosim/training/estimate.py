@@ -10,14 +10,14 @@ vectors remade from cached features (quick) or from the photos (thorough).
 The rates are this machine's, measured, not assumed. Constants per device class exist
 (:func:`default_rates`; a 2-core CPU's were measured, the others scaled from it) but only
 for a device never measured; at first use on a device a short calibration runs
-(:func:`calibrate`, 2-5 s: decoding and embedding 8 of the photos, ten real steps of the
-head on synthetic features, one validation) and its rates are kept in the cache folder
+(:func:`calibrate`, 2-5 s: decoding and embedding 16 of the photos, a dozen real steps of
+the head on synthetic features, marks steps, one validation) and its rates are kept in the cache folder
 (``$PHOTOSIM_CACHE_DIR`` or the user cache, ``finetune-rates.json``, per device class).
 After each fine-tune the stages' real durations correct the cached rates (:func:`learn`),
 so the next estimate is closer still. Why measure rather than keep constants: the same
 2-core class runs 2-3 times slower or faster from one laptop to the next, and a CPU shared
 with other work slows down as much again; a constant cannot be within 30 % of both.
-For that last reason every estimate also times three head steps (a fraction of a second)
+For that last reason every estimate also times eight head steps (a fraction of a second)
 and scales the CPU-bound stages by how much slower they ran than when the rates were
 measured (``load``).
 """
@@ -71,7 +71,7 @@ class Rates:
     block_view: float
     #: fixed seconds of a fine-tune (loading the parent's head, writing the model)
     overhead: float
-    #: seconds of the load probe (three head steps) when these rates were measured
+    #: seconds of the load probe (a head step, see probe) when these rates were measured
     probe: float | None = None
     #: "default" (constants), "calibrated" (measured here) or "learnt" (corrected by real runs)
     source: str = "default"
@@ -192,8 +192,11 @@ class _StepClock:
             self.marks.append(time.perf_counter())
 
     def per_step(self) -> float:
-        m = self.marks
-        return (m[-1] - m[0]) / (len(m) - 1) if len(m) >= 2 else 0.05
+        """The median step: on a CPU shared with other work, a step the scheduler paused
+        for a while says nothing about the next ones (the mean of a few steps varied by 50 %
+        at a load of 15 on 2 cores; real runs correct what the median leaves out, see learn)."""
+        gaps = np.diff(self.marks)
+        return float(np.median(gaps)) if len(gaps) else 0.05
 
 
 def time_pair_steps(card, head_state: dict, device: str | None = None) -> float:
@@ -213,16 +216,16 @@ def time_pair_steps(card, head_state: dict, device: str | None = None) -> float:
 
 
 def probe(card, head_state: dict, device: str | None = None) -> float:
-    """Seconds of three head steps now: how fast this machine runs at this moment."""
-    return 3 * time_head_steps(card, head_state, 3, device)
+    """Seconds of a head step now (the median of eight): how fast this machine runs at this moment."""
+    return time_head_steps(card, head_state, 9, device)
 
 
 def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rates:
-    """Measure this machine's rates (a few seconds): decode and embed up to 8 of ``photos``
+    """Measure this machine's rates (a few seconds): decode and embed up to 16 of ``photos``
     (else the int8 calibration photos shipped with photosim), ten head steps, a marks step,
     a validation, and in ``thorough`` mode two photos through the lower blocks in torch."""
     from ..evaluation import retrieval_metrics
-    from ..imageio import PhotoError, open_image
+    from ..imageio import PhotoError, read_photo
     from .runner import _parent_head_state
 
     card = lib.card
@@ -230,26 +233,29 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     rates = default_rates(key)
     head_state = _parent_head_state(lib.model_dir(card.id), card)
     rates.probe = probe(card, head_state, lib.device)
-    rates.head_step = time_head_steps(card, head_state, 10, lib.device)
+    rates.head_step = time_head_steps(card, head_state, 13, lib.device)
     rates.pair_step = time_pair_steps(card, head_state, lib.device)
     v = np.random.default_rng(0).standard_normal((500, card.dim)).astype(np.float32)
     t = time.perf_counter()
     retrieval_metrics(v / np.linalg.norm(v, axis=1, keepdims=True), np.arange(500) % 10)
     rates.eval_pair = (time.perf_counter() - t) / 500**2
-    sample = list(photos)[:8] or _shipped_photos()
-    images, decode = [], 0.0
+    sample = list(photos)[:16] or _shipped_photos()
+    enc = lib.encoder
+    images, pixels, decode = [], [], 0.0
     for path in sample:
         t = time.perf_counter()
-        try:
-            images.append(open_image(path))
+        try:  # what a scan's decode threads do for each photo: hash, decode reduced, preprocess
+            image = read_photo(path).image
+            pixels.append(enc.preprocess(image))
         except (PhotoError, OSError):
             continue
         decode += time.perf_counter() - t
+        images.append(image)
     if images:
-        enc = lib.encoder
-        enc.embed(images[:1])  # a first call warms the session up
+        batch = np.stack(pixels)
+        enc.project(enc.features(batch[:1]))  # a first call warms the session up
         t = time.perf_counter()
-        enc.embed(images)
+        enc.project(enc.features(batch))
         forward = (time.perf_counter() - t) / len(images)
         # a scan decodes on half the cores beside the forward passes (pipeline/scan.py)
         workers = max(1, (os.cpu_count() or 2) // 2)
@@ -274,7 +280,7 @@ def _time_lower(enc, images, decode: float) -> tuple[float, float]:
 
 def _shipped_photos() -> list[str]:
     folder = Path(__file__).resolve().parents[2] / "resources" / "calibration"
-    return sorted(str(p) for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:8]
+    return sorted(str(p) for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:16]
 
 
 def rates_for(lib, photos: Sequence[str] = (), *, thorough: bool = False, calibrate_now: bool = True) -> Rates:
@@ -439,7 +445,7 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
                 sizes[rel[0]] = sizes.get(rel[0], 0) + 1
         album_sizes = [n for _, n in sorted(sizes.items()) if n >= 2]
         n_library += n_new
-        sample = new[:: max(1, len(new) // 8)][:8] if new else [e.path for e in listed[:8]]
+        sample = new[:: max(1, len(new) // 16)][:16] if new else [e.path for e in listed[:16]]
     else:
         data = gather_labels(lib, albums, use_marks)
         labels = np.asarray(data.labels)
@@ -449,7 +455,7 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
         else:
             album_sizes = [int((labels == a).sum()) for a in range(len(data.album_names))]
             n_triplets = len(mark_triplets(data, random.Random(cfg.seed)))
-        ids = data.photo_ids[:: max(1, len(data.photo_ids) // 8)][:8]
+        ids = data.photo_ids[:: max(1, len(data.photo_ids) // 16)][:16]
         sample = [p.path for p in lib.photos_by_id(ids).values()]
     thorough = mode == "thorough"
     rates = rates_for(lib, sample, thorough=thorough, calibrate_now=calibrate_now)
