@@ -10,6 +10,9 @@ Reads ``../shared/datasets`` when present (nothing here goes into the repo):
   Recall@1 and MAP@R of the test photos among themselves.
 * **Caltech-101 dev**: each class is an album made of half its photos; MAP@R and
   Recall@1 on the other halves, before and after.
+* **Estimate** (``--only estimate``): the duration ``photosim finetune --albums`` tells up
+  front against the real one, per stage, on Caltech-101 dev albums not yet in the library
+  (first use: rates calibrated), then again on that library (rates corrected by the run).
 * **Timing**: a quick fine-tune on all 10,000 CIFAR photos as albums plus accepting
   it (re-embedding the 10,000-photo library and rebuilding the index).
 
@@ -210,16 +213,63 @@ def timing(lib_path: Path) -> dict:
         return {"photos": n, "train_s": train_s, "total_s": total}
 
 
+def estimate_runs(folder: Path, classes: int | None, mode: str) -> dict:
+    """The duration told up front against the real one, as ``photosim finetune`` runs it:
+    first on a new library with a new cache (the folder's photos all to scan, this machine's
+    rates calibrated at first use), then again on that library (rates corrected by the run)."""
+    import contextlib
+    import io
+
+    from photosim.cli import main as cli
+
+    work = Path(tempfile.mkdtemp(prefix="bench-estimate-"))
+    albums = folder
+    if classes:  # a share of the classes, as links: fewer photos to read
+        albums = work / "albums"
+        albums.mkdir()
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir())[:classes]:
+            (albums / sub.name).symlink_to(sub.resolve())
+    old = os.environ.get("PHOTOSIM_CACHE_DIR")
+    os.environ["PHOTOSIM_CACHE_DIR"] = str(work / "cache")
+    out = {}
+    try:
+        for run, args in (("first use", ["--albums", str(albums)]), ("again", [])):
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                rc = cli(["finetune", *args, "--mode", mode, "--library", str(work / "lib"), "--json"])
+            if rc != 0:
+                raise SystemExit(f"photosim finetune failed ({rc})")
+            d = json.loads(buf.getvalue())
+            told, real = d["estimate"]["total_s"], d["total_s"]
+            print(f"[estimate] {run}: told {told:.1f} s, took {real:.1f} s ({(told - real) / real:+.0%}); "
+                  f"load {os.getloadavg()[0]:.1f}; rates {d['estimate']['source']}, probe load "
+                  f"x{d['estimate']['load']}", flush=True)
+            for k, v in d["estimate"]["stages"].items():
+                print(f"    {k:8s} told {v:7.1f} s   took {d['stages_s'].get(k, float('nan')):7.1f} s", flush=True)
+            out[run] = {"told_s": told, "real_s": real, "told": d["estimate"]["stages"], "real": d["stages_s"],
+                        "source": d["estimate"]["source"], "probe_load": d["estimate"]["load"],
+                        "after": d["after"], "before": d["before"]}
+    finally:
+        if old is None:
+            os.environ.pop("PHOTOSIM_CACHE_DIR", None)
+        else:
+            os.environ["PHOTOSIM_CACHE_DIR"] = old
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cifar-lib", type=Path, default=None, help="library with the CIFAR photos scanned")
     ap.add_argument("--caltech-lib", type=Path, default=None, help="library with Caltech-101 dev scanned")
-    ap.add_argument("--only", choices=["cifar", "caltech", "timing"], action="append")
+    ap.add_argument("--only", choices=["cifar", "caltech", "timing", "estimate"], action="append")
+    ap.add_argument("--estimate-classes", type=int, default=None,
+                    help="estimate: only the first N Caltech-101 classes (fewer photos to read)")
     ap.add_argument("--mode", default="quick")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
-    only = set(args.only or ["cifar", "caltech", "timing"])
+    only = set(args.only or ["cifar", "caltech", "timing", "estimate"])
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
     out = {}
     cifar_dir = Path("/tmp/photosim-cifar10")
@@ -247,6 +297,8 @@ def main(argv=None) -> int:
     if "timing" in only:
         with _scanned(args.cifar_lib, cifar_dir / "train", "cifar-timing") as lib_path:
             out["timing"] = timing(lib_path)
+    if "estimate" in only:
+        out["estimate"] = estimate_runs(SHARED / "caltech101-dev", args.estimate_classes, args.mode)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

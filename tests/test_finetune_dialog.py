@@ -68,10 +68,13 @@ def test_dialog_trains_compares_and_accepts(qtbot, albums_lib, service):
     bundled = lib.encoder_id
     dlg = _open(qtbot, FineTuneDialog(service))
     assert dlg.selected_albums() == ["cool", "warm"]
-    assert "1 similar" in dlg.marks_check.text()
+    assert "1 similar and 0 not-similar marks; mark at least 20 of each" in dlg.marks_hint.text()
+    # The duration is told before Start, and the real one after.
+    qtbot.waitUntil(lambda: dlg.estimate_label.text().startswith("This will take about"), timeout=60_000)
     _train(qtbot, dlg)
     assert dlg.result is not None
     assert dlg.curve.losses and dlg.curve.val
+    assert "(estimated about" in dlg.status.text() and dlg.result.record.estimated_s > 0
     assert lib.encoder_id == bundled  # nothing changes before Accept
     qtbot.waitUntil(lambda: dlg.examples_area.widget() is not None)
     if SHOT:
@@ -105,6 +108,37 @@ def test_dialog_discard_and_errors_keep_the_model(qtbot, albums_lib, service):
     dlg.wait_idle()
     assert dlg.start_btn.isEnabled()
     assert [m.id for m in lib.models()] == [bundled]
+
+
+def test_dialog_from_marks_alone_says_what_it_has_and_refuses_what_it_cannot_check(qtbot, albums_lib, service):
+    from photosim.gui.finetune_dialog import FineTuneDialog
+
+    lib = albums_lib
+    warm = [p.id for p in lib.album_photos("warm")]
+    cool = [p.id for p in lib.album_photos("cool")]
+    for i in range(1, 4):  # with the fixture's one: 4 similar, 3 not similar
+        lib.mark(warm[i], warm[i + 1], True)
+        lib.mark(warm[i], cool[i], False)
+    lib.set_verdict([cool[0], cool[1]], "not duplicates")
+    for name in ("warm", "cool"):
+        lib.delete_album(name)
+    bundled = lib.encoder_id
+    dlg = _open(qtbot, FineTuneDialog(service))
+    assert dlg.selected_albums() == []
+    hint = dlg.marks_hint.text()
+    assert hint.startswith("4 similar and 3 not-similar marks and 1 'not duplicates' verdict; mark at least 20 "
+                           "of each for a useful result") and "marks alone" in hint
+    qtbot.waitUntil(lambda: dlg.estimate_label.text().startswith("This will take about"), timeout=60_000)
+    _train(qtbot, dlg)
+    r = dlg.result
+    assert r.marks_only and r.n_val == 0  # too few of a kind to hold any out
+    assert "7 marks alone" in dlg.status.text()
+    assert not dlg.accept_btn.isEnabled() and dlg.message.text().startswith("Nothing could be held out")
+    assert dlg._metric_labels["mark_auc"][0].isVisibleTo(dlg) and not dlg._metric_labels["map_at_r"][0].isVisibleTo(dlg)
+    assert lib.encoder_id == bundled
+    # Marks off: nothing left to learn from, told before Start.
+    dlg.marks_check.setChecked(False)
+    qtbot.waitUntil(lambda: "at least two albums" in dlg.estimate_label.text(), timeout=30_000)
 
 
 def test_dialog_cancel(qtbot, albums_lib, service):

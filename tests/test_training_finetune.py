@@ -126,12 +126,13 @@ def test_model_switching_and_revert_survive_reopen(lib):
 def test_marks_survive_and_train(lib):
     warm = [p.id for p in lib.album_photos("warm")]
     cool = [p.id for p in lib.album_photos("cool")]
-    lib.mark(warm[0], warm[1], True)
-    lib.mark(warm[0], cool[0], False)
+    for i in range(3):
+        lib.mark(warm[i], warm[i + 1], True)
+        lib.mark(warm[i], cool[i], False)
     for name in ("warm", "cool"):
         lib.delete_album(name)
-    result = lib.finetune(epochs=1)  # marks only
-    assert result.n_marks == 2 and result.albums == []
+    result = lib.finetune(epochs=1)  # marks only (tests/test_training_marks.py: what they learn)
+    assert result.n_marks == 6 and result.albums == [] and result.marks_only
 
 
 def test_cancel_leaves_everything_untouched(lib):

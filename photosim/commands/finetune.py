@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from ..errors import Cancelled, PhotosimError
 from ._common import library_exists, library_path, no_library, open_library, positive_int, show
@@ -26,9 +27,11 @@ def register(sub, common) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(m: dict) -> str:
+def _fmt(m: dict, marks: bool = False) -> str:
     if not m:
-        return "n/a (too few photos to hold out)"
+        return f"n/a (too few {'marks' if marks else 'photos'} to hold out)"
+    if marks:
+        return f"held-out marks: AUC {m.get('mark_auc', 0):.3f}  pair accuracy {m.get('mark_accuracy', 0):.3f}"
     return f"Recall@1 {m.get('recall_at_1', 0):.3f}  MAP@R {m.get('map_at_r', 0):.3f}"
 
 
@@ -65,11 +68,21 @@ def run(args) -> int:
             sys.stderr.flush()
 
     with open_library(args, readonly=False, create=bool(args.albums)) as lib:
+        from ..training.estimate import duration, estimate_finetune, learn
+
+        # Told before anything starts (bad labels fail here, with the fine-tune's own sentence).
+        told = estimate_finetune(lib, None, folder=args.albums, mode=args.mode, use_marks=not args.no_marks,
+                                 epochs=args.epochs) if args.albums else \
+            estimate_finetune(lib, mode=args.mode, use_marks=not args.no_marks, epochs=args.epochs)
+        stages = None if not args.no_activate else [k for k in told.stages if k != "accept"]
+        print(f"photosim: fine-tuning will take {told.words(stages)}", file=sys.stderr, flush=True)
+        t_start = t_scan = time.perf_counter()  # the estimate itself is not part of what it estimates
         albums = lib.import_albums(args.albums) if args.albums else None
+        scan_s = time.perf_counter() - t_scan
         names = [a.name for a in albums] if albums is not None else None
         try:
             result = lib.finetune(names, use_marks=not args.no_marks, mode=args.mode, epochs=args.epochs,
-                                  seed=args.seed, progress=progress)
+                                  seed=args.seed, progress=progress, estimate=told)
         except (KeyboardInterrupt, Cancelled):
             sys.stderr.write("\n")
             kept = "; the albums scanned in are kept" if albums is not None else ""
@@ -85,28 +98,47 @@ def run(args) -> int:
                 sys.stderr.write("\n")
         activated = False
         note = None
+        accept_s = None
         if not args.no_activate:
-            if result.before and not result.improved:
-                note = ("the new model is not better than the active one on held-out photos; "
+            if result.refusal:
+                note = f"{result.refusal} Kept inactive (use: photosim models use {result.model_id})"
+            elif result.before and not result.improved:
+                what = "held-out marks" if result.marks_only else "held-out photos"
+                note = (f"the new model is not better than the active one on {what}; "
                         f"kept inactive (use: photosim models use {result.model_id})")
             else:
+                t = time.perf_counter()
                 lib.use_model(result.model_id, progress=switching)
+                accept_s = time.perf_counter() - t
                 if live:
                     sys.stderr.write("\n")
                 activated = True
+        learn(told, {"scan": scan_s if albums is not None and told.stages.get("scan") else None,
+                     "accept": accept_s})
+        real = time.perf_counter() - t_start
+        ran = [k for k in told.stages if k != "accept" or activated]
+        told_s = sum(told.stages[k] for k in ran)
+        closing = f"took {duration(real, about=False)} (estimated {duration(told_s)})"
         if args.json:
             d = result.to_dict()
             d["activated"] = activated
             d["note"] = note
+            d["estimate"] = {"total_s": round(told_s, 1), "stages": {k: round(v, 1) for k, v in told.stages.items()},
+                             "source": told.source, "load": round(told.load, 2), "device": told.device}
+            d["total_s"] = round(real, 1)
+            d["stages_s"] = {**({"scan": round(scan_s, 1)} if albums is not None else {}),
+                             **result.record.stage_seconds, **({"accept": round(accept_s, 1)} if activated else {})}
             print(json.dumps(d, indent=1))
             return 0
-        print(f"model {result.model_id} (from {result.based_on}), {len(result.albums)} albums, "
-              f"{result.n_marks} marks, {result.n_train} photos trained, {result.n_val} held out")
+        source = (f"{result.n_marks} marks ({result.n_val} held out)" if result.marks_only
+                  else f"{len(result.albums)} albums, {result.n_marks} marks, {result.n_train} photos trained, "
+                       f"{result.n_val} held out")
+        print(f"model {result.model_id} (from {result.based_on}), {source}")
         for w in result.warnings:
             print(f"  note: {w}")
-        print(f"  before: {_fmt(result.before)}")
-        print(f"  after:  {_fmt(result.after)}")
-        print(f"  {result.seconds:.1f} s")
+        print(f"  before: {_fmt(result.before, result.marks_only)}")
+        print(f"  after:  {_fmt(result.after, result.marks_only)}")
+        print(f"  {closing}")
         if activated:
             print(f"  active model is now {result.model_id}")
         elif note:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -50,6 +50,12 @@ METRIC_TIPS = {"recall_at_1": "Recall@1: how often a photo's most similar photo 
                "map_at_r": "MAP@R: how well a photo's album-mates come before every other photo",
                "precision_at_10": "Precision@10: the share of the 10 most similar photos from the same album"}
 MIN_ALBUMS, MIN_PHOTOS = 3, 4  # what makes a comparison on held-out photos possible
+# A fine-tune from marks alone is judged on held-out marks instead.
+MARK_METRICS = (("mark_auc", "Held-out marks ranked right"), ("mark_accuracy", "Held-out marks judged right"))
+METRIC_TIPS.update({
+    "mark_auc": "AUC: how often a pair you marked similar scores above a pair you marked not similar, "
+                "on marks held out from training",
+    "mark_accuracy": "The share of held-out marks on the right side of the cut that fits your other marks best"})
 
 
 class LossCurve(QWidget):
@@ -168,6 +174,12 @@ class FineTuneDialog(QDialog):
         self.result = None
         self._job = None
         self._n_marks = 0
+        self._estimate = None  # (settings, Estimate) of the last estimate
+        self._estimate_gen = 0
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(250)
+        self._estimate_timer.timeout.connect(self._estimate_now)
         self.setWindowTitle("Teach photosim what similar means to you")
         self.resize(780, 820)
 
@@ -196,6 +208,10 @@ class FineTuneDialog(QDialog):
         ab.addWidget(self.from_folders_btn, 0, Qt.AlignmentFlag.AlignLeft)
         self.marks_check = QCheckBox()
         ab.addWidget(self.marks_check)
+        self.marks_hint = QLabel()  # how many marks there are and what more would help
+        self.marks_hint.setWordWrap(True)
+        self.marks_hint.setObjectName("marksHint")
+        ab.addWidget(self.marks_hint)
         top.addWidget(albums_box, 3)
 
         mode_box = QGroupBox("Training")
@@ -233,6 +249,10 @@ class FineTuneDialog(QDialog):
         mb.addStretch(1)
         top.addWidget(mode_box, 2)
         root.addLayout(top)
+        self.estimate_label = QLabel()  # the duration, told before Start (a row of its own: a sentence)
+        self.estimate_label.setWordWrap(True)
+        self.estimate_label.setObjectName("estimate")
+        root.addWidget(self.estimate_label)
         root.addWidget(self.albums_hint)
 
         self.progress = QProgressBar()
@@ -277,20 +297,29 @@ class FineTuneDialog(QDialog):
         self.accept_btn.clicked.connect(self.accept_model)
         self.discard_btn.clicked.connect(self.discard_model)
         self.close_btn.clicked.connect(self.reject)
+        # Any change of what would be trained tells the duration again.
+        self.album_list.itemChanged.connect(lambda _item: self.update_estimate())
+        self.quick.toggled.connect(lambda _on: self.update_estimate())
+        self.marks_check.toggled.connect(lambda _on: self.update_estimate())
+        self.epochs.valueChanged.connect(lambda _v: self.update_estimate())
         self._fill_metrics(None)
         self.refresh_labels()
 
     # -- labels ------------------------------------------------------------
     def refresh_labels(self) -> None:
         """Re-read the albums and marks (in a job) and list them."""
-        self.service.call(lambda lib: (lib.albums(), lib.marks()), self._labels_read,
-                          name="reading albums", owner=self)
+        def read(lib):
+            verdicts = sum(1 for v in lib.verdicts().values() if v == "not duplicates")
+            return lib.albums(), lib.marks(), verdicts
+
+        self.service.call(read, self._labels_read, name="reading albums", owner=self)
 
     def _labels_read(self, result=None, error=None) -> None:
         if error is not None:
             self._set_message(f"Could not read the albums: {error_text(error, 'Reading the albums')}", ok=False)
             return
-        albums, marks = result
+        albums, marks, verdicts = result
+        self.album_list.blockSignals(True)  # one estimate for the whole list, below
         self.album_list.clear()
         for a in albums:
             item = QListWidgetItem(f"{a.name}   ({a.count} photo{'s' if a.count != 1 else ''}"
@@ -301,22 +330,88 @@ class FineTuneDialog(QDialog):
             if a.count < 2:
                 item.setToolTip("an album needs at least two photos")
             self.album_list.addItem(item)
+        self.album_list.blockSignals(False)
         usable = [a for a in albums if a.count >= MIN_PHOTOS]
+        alone = sum(a.count >= 2 for a in albums) < 2  # no two albums: a fine-tune learns from marks alone
         if len(usable) < MIN_ALBUMS:
             have = (f"You have {len(usable)} album{'s' if len(usable) != 1 else ''} with {MIN_PHOTOS} or more photos. "
                     if albums else "You have no albums yet. ")
             self.albums_hint.setText(
                 f"{have}Put at least {MIN_PHOTOS} photos into each of {MIN_ALBUMS} or more albums, so that some can "
                 "be held back to check the new model: right-click photos in the gallery → Add to album, or make "
-                "albums from folders (one album per sub-folder).")
+                "albums from folders (one album per sub-folder)."
+                + (" Until then photosim learns from your marks alone." if alone and (marks or verdicts) else ""))
             self.albums_hint.show()
         else:
             self.albums_hint.hide()
-        self._n_marks = len(marks)
+        self._n_marks = len(marks) + verdicts
         pos = sum(1 for m in marks if m.label > 0)
-        self.marks_check.setText(f"Use my marks ({pos} similar, {len(marks) - pos} not similar)")
-        self.marks_check.setChecked(bool(marks))
-        self.marks_check.setEnabled(bool(marks) and not self.busy)
+        self.marks_check.setText("Use my similar / not similar marks")
+        self.marks_check.setChecked(bool(self._n_marks))
+        self.marks_check.setEnabled(bool(self._n_marks) and not self.busy)
+        self.marks_hint.setText(self.marks_words(pos, len(marks) - pos, verdicts, alone))
+        self.update_estimate()
+
+    @staticmethod
+    def marks_words(similar: int, not_similar: int, verdicts: int = 0, alone: bool = False) -> str:
+        """"12 similar and 3 not-similar marks; mark at least 20 of each for a useful result"."""
+        from photosim.training import USEFUL_EACH, marks_in_words
+
+        if not similar and not not_similar and not verdicts:
+            return ("No marks yet: in the similar-photos panel, mark results similar or not similar "
+                    "(right-click); photosim can learn from those alone too.")
+        text = marks_in_words(similar, not_similar)
+        if verdicts:
+            text += f" and {verdicts} 'not duplicates' verdict{'s' if verdicts != 1 else ''}"
+        if min(similar, not_similar) < USEFUL_EACH:
+            text += f"; mark at least {USEFUL_EACH} of each for a useful result"
+        if alone:
+            text += ". Without two albums photosim learns from the marks alone and checks the result on a "\
+                    "fifth of them, held back"
+        return text + "."
+
+    # -- the duration, told before Start -------------------------------------
+    def _settings(self) -> tuple:
+        mode = "quick" if self.quick.isChecked() else "thorough"
+        return tuple(self.selected_albums()), mode, self.marks_check.isChecked(), self.epochs.value() or None
+
+    def update_estimate(self) -> None:
+        """Tell the duration again for the current choices (soon: a burst of changes asks once)."""
+        if not self.busy:
+            self.estimate_label.setText("Estimating how long it will take…")
+            self._estimate_timer.start()
+
+    def _estimate_now(self) -> None:
+        settings = self._settings()
+        albums, mode, use_marks, epochs = settings
+        self._estimate_gen += 1
+        gen = self._estimate_gen
+
+        def estimate(lib):
+            from photosim.training import estimate_finetune
+
+            return estimate_finetune(lib, list(albums), mode=mode, use_marks=use_marks, epochs=epochs)
+
+        def done(result=None, error=None):
+            if gen != self._estimate_gen:
+                return  # the choices changed meanwhile: a newer estimate follows
+            if error is not None:
+                self._estimate = None
+                self.estimate_label.setText(error_text(error, "Estimating"))
+                return
+            self._estimate = (settings, result)
+            accept = result.stages.get("accept", 0.0)
+            self.estimate_label.setText(
+                f"This will take {result.words([k for k in result.stages if k != 'accept'])} "
+                f"{result.device_words}; accepting the result then takes {self._duration(accept)}.")
+
+        self.service.call(estimate, done, name="estimating the duration", owner=self)
+
+    @staticmethod
+    def _duration(seconds: float, about: bool = True) -> str:
+        from photosim.training import duration
+
+        return duration(seconds, about)
 
     def selected_albums(self) -> list[str]:
         out = []
@@ -362,6 +457,7 @@ class FineTuneDialog(QDialog):
         self.marks_check.setEnabled(not busy and self._n_marks > 0)
 
     def start(self) -> None:
+        self._estimate_timer.stop()
         kept, self.result = self.result, None
         previous = kept.model_id if kept is not None else None
         self.accept_btn.setEnabled(False)
@@ -370,6 +466,7 @@ class FineTuneDialog(QDialog):
         mode = "quick" if self.quick.isChecked() else "thorough"
         epochs = self.epochs.value() or None
         use_marks = self.marks_check.isChecked()
+        told = self._estimate[1] if self._estimate and self._estimate[0] == self._settings() else None
         self.curve.clear()
         self._fill_metrics(None)
         self._set_examples([])
@@ -383,7 +480,7 @@ class FineTuneDialog(QDialog):
             if previous is not None:  # the result of the last run, never accepted
                 lib.delete_model(previous)
             result = lib.finetune(albums, use_marks=use_marks, mode=mode, epochs=epochs,
-                                  progress=job.report, cancel=job.token)
+                                  progress=job.report, cancel=job.token, estimate=told)
             try:
                 examples = example_queries(lib, result)
                 ids = {e["query"] for e in examples}
@@ -441,18 +538,26 @@ class FineTuneDialog(QDialog):
         r = self.result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.status.setText(f"Trained in {r.seconds:.1f} s on {r.n_train} photos from {len(r.albums)} albums"
-                            f"{f' and {r.n_marks} mark' + ('s' if r.n_marks != 1 else '') if r.n_marks else ''}; {r.n_val} held out for "
-                            f"the comparison (best epoch {r.best_epoch}).")
+        told = f" (estimated {self._duration(r.record.estimated_s)})" if r.record.estimated_s is not None else ""
+        took = self._duration(r.seconds, about=False)
+        if r.marks_only:
+            self.status.setText(f"Trained in {took}{told} on {r.n_marks} marks alone; {r.n_val} of them held out "
+                                f"to check the result.")
+        else:
+            marks = f" and {r.n_marks} mark" + ("s" if r.n_marks != 1 else "") if r.n_marks else ""
+            self.status.setText(f"Trained in {took}{told} on {r.n_train} photos from {len(r.albums)} albums"
+                                f"{marks}; {r.n_val} held out for the comparison (best epoch {r.best_epoch}).")
         self._fill_metrics(r)
         self._set_examples(examples, paths)
         refusal = self.refusal(r)
         if refusal:
             verdict = refusal
         elif r.improved:
-            verdict = "The new model finds your albums better: " + self._better_in_words(r)
+            what = "orders your held-out marks better" if r.marks_only else "finds your albums better"
+            verdict = f"The new model {what}: " + self._better_in_words(r)
         else:
-            verdict = "The new model is about as good as the active one on held-out photos; you may want to discard it."
+            what = "held-out marks" if r.marks_only else "held-out photos"
+            verdict = f"The new model is about as good as the active one on {what}; you may want to discard it."
         self._set_message(" ".join([verdict] + [f"Note: {w}." for w in r.warnings]), ok=r.improved and not refusal)
         self.accept_btn.setEnabled(not refusal)
         self.accept_btn.setToolTip(refusal)
@@ -461,6 +566,8 @@ class FineTuneDialog(QDialog):
     @staticmethod
     def refusal(r) -> str:
         """Why Accept is refused for result ``r`` ("" when it is not)."""
+        if getattr(r, "marks_only", False):
+            return r.refusal  # the engine's: nothing held out, or worse on the held-out marks
         if not r.n_val:
             return (f"Nothing could be held out to check the new model, so it cannot be accepted: put at least "
                     f"{MIN_PHOTOS} photos into each of {MIN_ALBUMS} or more albums.")
@@ -473,7 +580,7 @@ class FineTuneDialog(QDialog):
     @staticmethod
     def _better_in_words(r) -> str:
         parts = []
-        for key, name in METRICS:
+        for key, name in (MARK_METRICS if getattr(r, "marks_only", False) else METRICS):
             b, a = r.before.get(key), r.after.get(key)
             if a is not None and b is not None and abs(a - b) > 0.0005:
                 parts.append(f"{name.lower()} {b:.0%} → {a:.0%}")
@@ -496,22 +603,28 @@ class FineTuneDialog(QDialog):
 
     # -- the comparison --------------------------------------------------------
     def _fill_metrics(self, r) -> None:
+        marks = bool(r is not None and r.marks_only)
+        self.metrics_box.setTitle("Before / after (marks held out from training)" if marks
+                                  else "Before / after (held-out photos of your albums)")
         if not self.metrics_grid.count():  # built once; later calls only change the texts
             for c, h in enumerate(["", "active model", "new model", "change"]):
                 self.metrics_grid.addWidget(QLabel(f"<b>{h}</b>"), 0, c)
             self._metric_labels = {}
-            for row, (key, name) in enumerate(METRICS, 1):
+            for row, (key, name) in enumerate(METRICS + MARK_METRICS, 1):
                 label = QLabel(name)
                 label.setToolTip(METRIC_TIPS[key])
                 self.metrics_grid.addWidget(label, row, 0)
                 cells = [QLabel("–") for _ in range(3)]
                 for c, lab in enumerate(cells, 1):
                     self.metrics_grid.addWidget(lab, row, c)
-                self._metric_labels[key] = cells
-        for key, _name in METRICS:
+                self._metric_labels[key] = [label, *cells]
+        shown = {k for k, _ in (MARK_METRICS if marks else METRICS)}
+        for key, _name in METRICS + MARK_METRICS:
             b = r.before.get(key) if r else None
             a = r.after.get(key) if r else None
-            cb, ca, cd = self._metric_labels[key]
+            name, cb, ca, cd = self._metric_labels[key]
+            for w in (name, cb, ca, cd):
+                w.setVisible(key in shown)
             cb.setText("–" if b is None else f"{b:.3f}")
             ca.setText("–" if a is None else f"{a:.3f}")
             if a is not None and b is not None:

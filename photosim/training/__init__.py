@@ -5,20 +5,24 @@
   ``MPerClassSampler``, schedule, best epoch, NaN, cancel, progress, hooks.
 * :mod:`.finetune` – quick mode: a head trained on cached features (no Qt, no DB).
 * :mod:`.trunk`, :mod:`.thorough` – thorough mode: the last backbone blocks too.
+* :mod:`.pairs` – fine-tuning from similar / not similar marks alone (a pair loss, held-out marks).
+* :mod:`.estimate` – how long a fine-tune will take, told before it starts (measured rates).
 * :mod:`.record` – :class:`FineTuneRecord`, the one description of a fine-tune (in its card).
 * :mod:`.models_store` – versioned models written atomically under the library.
 * :mod:`.runner` – glue used by :meth:`photosim.library.Library.finetune`.
 """
 
+from .estimate import Estimate, duration, estimate_finetune
 from .finetune import MODES, TrainConfig, TrainOutcome, train_head
 from .loop import TrainProgress
 from .models_store import ModelInfo
+from .pairs import USEFUL_EACH
 from .record import FineTuneRecord
 from .runner import FineTuneResult, example_queries
-from .triplets import LabelledSet, album_triplets, collect_labels, mark_triplets
+from .triplets import LabelledSet, album_triplets, collect_labels, mark_triplets, marks_in_words
 
 __all__ = [
-    "MODES", "FineTuneRecord", "FineTuneResult", "LabelledSet", "ModelInfo", "TrainConfig", "TrainOutcome",
-    "TrainProgress", "album_triplets", "collect_labels", "example_queries", "mark_triplets",
-    "train_head",
+    "MODES", "USEFUL_EACH", "Estimate", "FineTuneRecord", "FineTuneResult", "LabelledSet", "ModelInfo",
+    "TrainConfig", "TrainOutcome", "TrainProgress", "album_triplets", "collect_labels", "duration",
+    "estimate_finetune", "example_queries", "mark_triplets", "marks_in_words", "train_head",
 ]

@@ -187,6 +187,45 @@ def _embed(head, x, batch: int = 4096):
     return torch.cat(outs).cpu().numpy()
 
 
+@dataclass(frozen=True)
+class HeadPlan:
+    """How a head's training is laid out: epochs of ``steps`` batches, each of
+    ``albums_per_batch`` albums × ``per`` photos (the time estimate reads it too)."""
+
+    epochs: int
+    steps: int
+    per: int
+    albums_per_batch: int
+    #: albums that keep two photos for training: they make the batches
+    album_ids: np.ndarray
+
+    @property
+    def batch(self) -> int:
+        return self.per * self.albums_per_batch if len(self.album_ids) >= 2 else 0
+
+
+def head_plan(train_labels: np.ndarray, n_mark_triplets: int, config: TrainConfig) -> HeadPlan:
+    """The layout of a head's training on photos with album ``train_labels`` (-1: marks only)."""
+    train_labels = np.asarray(train_labels)
+    epochs = config.resolved_epochs()
+    # Albums that keep two photos for training make the batches; the rest learn from marks.
+    ids, counts = np.unique(train_labels[train_labels >= 0], return_counts=True)
+    album_ids = ids[counts >= 2]
+    n_album_rows = int(counts[counts >= 2].sum())
+    # Fill the batch: few albums → many photos of each (more positives to mine).
+    # (At most 16: the miner looks at every triplet of the batch, ~ per² × batch.)
+    per = max(2, config.per_album, min(16, config.batch_size // max(2, len(album_ids))))
+    albums_per_batch = max(2, min(len(album_ids), config.batch_size // per))
+    if len(album_ids) >= 2:
+        steps = math.ceil(n_album_rows / (albums_per_batch * per))
+    else:
+        steps = math.ceil(n_mark_triplets / 64)
+    steps = max(1, min(config.max_steps_per_epoch, max(config.min_steps_per_epoch, steps)))
+    if config.epochs is None:  # small label sets: enough steps to learn (an epoch is cheap then)
+        epochs = int(np.clip(math.ceil(400 / steps), epochs, 60))
+    return HeadPlan(epochs, steps, per, albums_per_batch, album_ids)
+
+
 def train_head(
     features: np.ndarray,
     labels: np.ndarray,
@@ -223,7 +262,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
 
     from ..encoder import pick_device
 
-    epochs = config.resolved_epochs()
+    config.resolved_epochs()  # a bad number of epochs fails before any work
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -291,24 +330,11 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         groups.append({"params": list(proxy_fn.parameters()), "lr": config.lr * 100, "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
-    # Albums that keep two photos for training make the batches; the rest learn from marks.
-    train_labels = labels[train_rows]
-    ids, counts = np.unique(train_labels[train_labels >= 0], return_counts=True)
-    album_ids = ids[counts >= 2]
-    album_rows = train_rows[np.isin(train_labels, album_ids)]
-    # Fill the batch: few albums → many photos of each (more positives to mine).
-    # (At most 16: the miner looks at every triplet of the batch, ~ per² × batch.)
-    per = max(2, config.per_album, min(16, config.batch_size // max(2, len(album_ids))))
-    albums_per_batch = max(2, min(len(album_ids), config.batch_size // per))
-    if len(album_ids) >= 2:
-        steps = math.ceil(len(album_rows) / (albums_per_batch * per))
-    else:
-        steps = math.ceil(len(mark_triplets) / 64)
-    steps = max(1, min(config.max_steps_per_epoch, max(config.min_steps_per_epoch, steps)))
-    if config.epochs is None:  # small label sets: enough steps to learn (an epoch is cheap then)
-        epochs = int(np.clip(math.ceil(400 / steps), epochs, 60))
+    plan = head_plan(labels[train_rows], len(mark_triplets), config)
+    epochs, steps, per, albums_per_batch = plan.epochs, plan.steps, plan.per, plan.albums_per_batch
+    album_rows = train_rows[np.isin(labels[train_rows], plan.album_ids)]
     albums = iter(MPerClassBatches(album_rows, labels[album_rows], per, albums_per_batch, steps, rng)) \
-        if len(album_ids) >= 2 else None
+        if len(plan.album_ids) >= 2 else None
     marks = TripletBatches(mark_triplets, 64, rng)
 
     def step():

@@ -36,6 +36,22 @@ class FineTuneRecord:
     after: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: "albums" (scored by MAP@R on held-out album photos) or "marks" (a fine-tune from
+    #: similar / not similar marks alone, scored by the AUC of held-out marks; n_val then
+    #: counts held-out marks)
+    objective: str = "albums"
+    #: the duration told before the run started (seconds, per stage in ``estimate``) and
+    #: the real one, both for what the fine-tune itself did (not scanning, not accepting)
+    estimated_s: float | None = None
+    seconds: float | None = None
+    estimate: dict = field(default_factory=dict)
+    #: the real seconds of those stages
+    stage_seconds: dict = field(default_factory=dict)
+
+    @property
+    def score(self) -> str:
+        """The metric of ``before``/``after`` a fine-tune is judged by."""
+        return "mark_auc" if self.objective == "marks" else "map_at_r"
 
     def to_card(self) -> dict:
         """The JSON of ``card.extra["finetune"]``."""
@@ -45,6 +61,11 @@ class FineTuneRecord:
             "seed": self.seed, "n_train": self.n_train, "n_val": self.n_val,
             "metrics": {"before": dict(self.before), "after": dict(self.after)},
             "history": list(self.history), "warnings": list(self.warnings),
+            # only when set, so that records without them keep the layout they always had
+            **({"objective": self.objective} if self.objective != "albums" else {}),
+            **({"timing": {"estimated_s": self.estimated_s, "seconds": self.seconds,
+                           "estimate": dict(self.estimate), "stages": dict(self.stage_seconds)}}
+               if self.estimated_s is not None or self.seconds is not None else {}),
         }
 
     @classmethod
@@ -71,6 +92,11 @@ class FineTuneRecord:
         def items(value):
             return list(value) if isinstance(value, list) else []
 
+        timing = mapping(ft.get("timing"))
+
+        def seconds(value):
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
         return cls(
             based_on=text("based_on"), created=text("created"),
             albums=[a for a in items(ft.get("albums")) if isinstance(a, str)],
@@ -79,6 +105,10 @@ class FineTuneRecord:
             before=mapping(metrics.get("before")), after=mapping(metrics.get("after")),
             history=[h for h in items(ft.get("history")) if isinstance(h, dict)],
             warnings=[w for w in items(ft.get("warnings")) if isinstance(w, str)],
+            objective="marks" if ft.get("objective") == "marks" else "albums",
+            estimated_s=seconds(timing.get("estimated_s")), seconds=seconds(timing.get("seconds")),
+            estimate={k: v for k, v in mapping(timing.get("estimate")).items() if seconds(v) is not None},
+            stage_seconds={k: v for k, v in mapping(timing.get("stages")).items() if seconds(v) is not None},
         )
 
     def write_into(self, card) -> None:

@@ -39,6 +39,8 @@ class FineTuneResult:
     photo_ids: list[int] = field(default_factory=list, repr=False)
     labels: list[int] = field(default_factory=list, repr=False)
     val_photo_ids: list[int] = field(default_factory=list, repr=False)
+    #: the estimate told before the run (:class:`~.estimate.Estimate`), None when skipped
+    estimate: object = field(default=None, repr=False)
 
     @property
     def based_on(self) -> str:
@@ -82,14 +84,39 @@ class FineTuneResult:
 
     @property
     def improved(self) -> bool:
-        return self.after.get("map_at_r", 0.0) > self.before.get("map_at_r", 0.0)
+        key = self.record.score
+        return self.after.get(key, 0.0) > self.before.get(key, 0.0)
+
+    @property
+    def marks_only(self) -> bool:
+        return self.record.objective == "marks"
+
+    @property
+    def refusal(self) -> str:
+        """Why this fine-tune from marks alone may not be accepted ("" when it may): nothing
+        could be held out to judge it, or it orders the held-out marks worse than the
+        active model. (Album fine-tunes: the fine-tune dialog words its own.)"""
+        if not self.marks_only:
+            return ""
+        from .pairs import HOLD_FROM, USEFUL_EACH
+
+        if not self.n_val:
+            return (f"Nothing could be held out to check the new model, so it cannot be accepted: mark at least "
+                    f"{HOLD_FROM} results similar and {HOLD_FROM} not similar ({USEFUL_EACH} of each for a "
+                    f"useful result).")
+        b, a = self.before.get("mark_auc"), self.after.get("mark_auc")
+        if a is not None and b is not None and a < b - 0.0005:
+            return (f"The new model orders your held-out marks worse than the active one (AUC {a:.2f} against "
+                    f"{b:.2f}), so it cannot be accepted; discard it.")
+        return ""
 
     def to_dict(self) -> dict:
         """The JSON of ``photosim finetune --json``."""
         return {"model_id": self.model_id, "based_on": self.based_on, "albums": self.albums,
                 "n_marks": self.n_marks, "before": self.before, "after": self.after, "history": self.history,
                 "warnings": self.warnings, "seconds": self.seconds, "n_train": self.n_train,
-                "n_val": self.n_val, "best_epoch": self.best_epoch}
+                "n_val": self.n_val, "best_epoch": self.best_epoch, "objective": self.record.objective,
+                "estimated_s": self.record.estimated_s, "estimate": self.record.estimate}
 
 
 def _parent_head_state(model_dir, card: ModelCard) -> dict:
@@ -99,8 +126,9 @@ def _parent_head_state(model_dir, card: ModelCard) -> dict:
     return {k: v for k, v in state.items() if k.startswith("head.")}
 
 
-def gather(lib, albums: Sequence[str] | None, use_marks: bool) -> tuple[LabelledSet, np.ndarray]:
-    """Labels of the library cleaned for training, and their cached features (rows aligned)."""
+def gather_labels(lib, albums: Sequence[str] | None, use_marks: bool) -> LabelledSet:
+    """Labels of the library cleaned for training (no features read: the estimate uses
+    this too); raises :class:`PhotosimError` saying why when there is too little to learn."""
     known = {a.name for a in lib.albums()}
     names = sorted(known) if albums is None else list(dict.fromkeys(albums))
     unknown = [n for n in names if n not in known]
@@ -108,20 +136,39 @@ def gather(lib, albums: Sequence[str] | None, use_marks: bool) -> tuple[Labelled
         raise PhotosimError(f"no album named {', '.join(repr(n) for n in unknown)}")
     album_ids = {n: [p.id for p in lib.album_photos(n)] for n in names}
     marks = [(m.query_id, m.result_id, m.label) for m in lib.marks()] if use_marks else []
-    wanted = {pid for ids in album_ids.values() for pid in ids} | {p for m in marks for p in m[:2]}
+    # "not duplicates" verdicts of the duplicates view: negative pairs for marks-only fine-tunes
+    verdicts = [pair for pair, v in lib.verdicts().items() if v == "not duplicates"] if use_marks else []
+    wanted = {pid for ids in album_ids.values() for pid in ids} | {p for m in marks for p in m[:2]} \
+        | {p for pair in verdicts for p in pair}
     infos = lib.photos_by_id(wanted)
     present, gone = existing({pid: p.path for pid, p in infos.items() if p.status == "ok"})
     gone |= wanted - set(infos)
-    ids, feats = lib.cached_features(sorted(present))
-    data = collect_labels(album_ids, marks, set(ids), gone)
+    with_features = lib.store.features.photo_ids(lib.backbone_id)
+    return collect_labels(album_ids, marks, present & with_features, gone, verdicts)
+
+
+def gather(lib, albums: Sequence[str] | None, use_marks: bool) -> tuple[LabelledSet, np.ndarray]:
+    """Labels of the library cleaned for training, and their cached features (rows aligned)."""
+    data = gather_labels(lib, albums, use_marks)
+    ids, feats = lib.cached_features(data.photo_ids)
     row = {pid: i for i, pid in enumerate(ids)}
     return data, feats[[row[pid] for pid in data.photo_ids]]
+
+
+def _other_features(lib, labelled: Sequence[int], n: int, seed: int) -> np.ndarray:
+    """Cached features of up to ``n`` library photos outside ``labelled``, at random."""
+    pool = sorted(lib.store.features.photo_ids(lib.backbone_id) - set(labelled))
+    if len(pool) > n:
+        pool = sorted(np.random.default_rng(seed).choice(pool, size=n, replace=False).tolist())
+    return lib.cached_features(pool)[1] if pool else np.zeros((0, lib.card.feature_dim), np.float32)
 
 
 def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True, mode: str = "quick",
              epochs: int | None = None, seed: int = 0,
              progress: Callable[[TrainProgress], None] | None = None,
-             cancel=None, config: TrainConfig | None = None) -> FineTuneResult:
+             cancel=None, config: TrainConfig | None = None, estimate=None) -> FineTuneResult:
+    """``estimate``: the :class:`~.estimate.Estimate` told the user before (made here when
+    None, skipped when False); it is kept in the record beside the real time."""
     if mode not in MODES:
         raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick or thorough)")
     t0 = time.perf_counter()
@@ -129,23 +176,50 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     if variants.split(lib.card.id)[1] != "fp32":
         raise PhotosimError("fine-tuning needs the model at full precision: turn off the faster, less "
                             "precise int8 setting first (photosim models precision fp32). Nothing was changed.")
-    data, feats = gather(lib, albums, use_marks)
-    active = lib.card
-    parent_dir = lib.model_dir(active.id)
-    head_state = _parent_head_state(parent_dir, active)
-    rows = data.row_of()
-    triplets = np.asarray([(rows[a], rows[p], rows[n]) for a, p, n in mark_triplets(data, random.Random(seed))],
-                          dtype=np.int64).reshape(-1, 3)
     cfg = config or TrainConfig()
     cfg.mode, cfg.seed = mode, seed
     if epochs is not None:
         cfg.epochs = epochs
     if cfg.device is None:
         cfg.device = lib.device
+    if estimate is None:
+        from .estimate import estimate_finetune
+
+        estimate = estimate_finetune(lib, albums, mode=mode, use_marks=use_marks, config=replace(cfg))
+        t0 = time.perf_counter()  # the estimate is not part of what it estimates
+    stage_s: dict[str, float] = {}
+    data, feats = gather(lib, albums, use_marks)
+    active = lib.card
+    parent_dir = lib.model_dir(active.id)
+    head_state = _parent_head_state(parent_dir, active)
+    stage_s["prepare"] = time.perf_counter() - t0
     labels = np.asarray(data.labels)
-    # Quick mode, and stage 1 of thorough mode (seconds): the head on cached features.
-    head_cfg = cfg if mode == "quick" else TrainConfig(**{**asdict(cfg), "epochs": None})
-    outcome = train_head(feats, labels, active, head_state, head_cfg, triplets, progress, cancel)
+    rows = data.row_of()
+    if data.marks_only:
+        from .pairs import KEEP_PHOTOS, train_pairs
+
+        if mode == "thorough":
+            data.warnings.append("marks alone retrain the head only (thorough mode needs albums)")
+            mode = cfg.mode = "quick"
+        pairs = np.asarray([(rows[a], rows[b]) for a, b in data.positives + data.negatives], np.int64).reshape(-1, 2)
+        y = np.asarray([1] * len(data.positives) + [-1] * len(data.negatives), np.int64)
+        verdicts = np.asarray([(rows[a], rows[b]) for a, b in data.not_duplicates], np.int64).reshape(-1, 2)
+        t = time.perf_counter()
+        others = _other_features(lib, data.photo_ids, KEEP_PHOTOS, seed)
+        stage_s["prepare"] += time.perf_counter() - t
+        t = time.perf_counter()
+        outcome = train_pairs(feats, pairs, y, active, head_state, cfg, verdicts=verdicts, others=others,
+                              progress=progress, cancel=cancel)
+        stage_s["train"] = time.perf_counter() - t
+        triplets = np.zeros((0, 3), np.int64)
+    else:
+        triplets = np.asarray([(rows[a], rows[p], rows[n]) for a, p, n in mark_triplets(data, random.Random(seed))],
+                              dtype=np.int64).reshape(-1, 3)
+        # Quick mode, and stage 1 of thorough mode (seconds): the head on cached features.
+        head_cfg = cfg if mode == "quick" else TrainConfig(**{**asdict(cfg), "epochs": None})
+        t = time.perf_counter()
+        outcome = train_head(feats, labels, active, head_state, head_cfg, triplets, progress, cancel)
+        stage_s["train"] = time.perf_counter() - t
     state = outcome.head_state
     blocks_kept = False
     if mode == "thorough":
@@ -162,10 +236,21 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         remap[rows_used] = np.arange(len(rows_used))
         used_ids = [data.photo_ids[r] for r in rows_used]
         infos = lib.photos_by_id(used_ids)
+        t = time.perf_counter()
+        read_until = [t]
+
+        def timed(p):  # the end of reading the photos is the last "preparing" report
+            if p.stage == "preparing":
+                read_until[0] = time.perf_counter()
+            if progress is not None:
+                progress(p)
+
         outcome, full = train_thorough(lib.encoder, [infos[pid].path for pid in used_ids], labels[rows_used],
-                                       cfg, remap[triplets].reshape(-1, 3), progress, cancel,
+                                       cfg, remap[triplets].reshape(-1, 3), timed, cancel,
                                        head=(replace(active, head=first.head, head_hidden=first.head_hidden,
                                                      dim=first.dim), first.head_state))
+        stage_s["read"] = read_until[0] - t
+        stage_s["blocks"] = time.perf_counter() - read_until[0]
         outcome.val_rows = [int(rows_used[r]) for r in outcome.val_rows]  # rows of data again
         outcome.before = first.before  # the active model's, on the same held-out photos
         blocks_kept = outcome.best_epoch > 0
@@ -177,6 +262,10 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
                                  "re-reading of photos)")
             state = outcome.head_state
     cancel.check(CANCELLED)
+    if estimate:
+        from .estimate import learn
+
+        learn(estimate, stage_s)
 
     model_id = new_model_id()
     card = ModelCard(**{k: v for k, v in asdict(active).items() if k != "extra"})
@@ -194,8 +283,9 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
         card.head_only = True
         what = "the head"
-    card.description = (f"Fine-tuned by the user from {active.id} on {len(data.album_names)} albums "
-                        f"({what} retrained).")
+    source = (f"{len(data.positives) + len(data.negatives)} marks" if data.marks_only
+              else f"{len(data.album_names)} albums")
+    card.description = f"Fine-tuned by the user from {active.id} on {source} ({what} retrained)."
     record = FineTuneRecord(
         based_on=active.id,
         # microseconds: two fine-tunes in one second must still list in order
@@ -203,11 +293,15 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         albums=data.album_names, marks=len(data.positives) + len(data.negatives), mode=mode, seed=seed,
         epochs=len(outcome.history), best_epoch=outcome.best_epoch, n_train=outcome.n_train,
         n_val=outcome.n_val, before=outcome.before, after=outcome.after, history=outcome.history,
-        warnings=data.warnings)
+        warnings=data.warnings, objective="marks" if data.marks_only else "albums",
+        estimated_s=round(estimate.finetune_s, 2) if estimate else None,
+        seconds=round(time.perf_counter() - t0, 2),
+        estimate={k: round(v, 2) for k, v in estimate.stages.items()} if estimate else {},
+        stage_seconds={k: round(v, 2) for k, v in stage_s.items()})
     record.write_into(card)
     write_model(lib.path / "models", card, state)
     return FineTuneResult(
-        model_id=model_id, record=record, seconds=time.perf_counter() - t0,
+        model_id=model_id, record=record, seconds=time.perf_counter() - t0, estimate=estimate or None,
         photo_ids=data.photo_ids, labels=data.labels,
         val_photo_ids=[data.photo_ids[r] for r in outcome.val_rows])
 

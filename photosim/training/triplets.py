@@ -30,6 +30,13 @@ class LabelledSet:
     positives: list[tuple[int, int]] = field(default_factory=list)
     negatives: list[tuple[int, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: pairs the duplicates view was told are "not duplicates" (used by marks-only fine-tunes)
+    not_duplicates: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def marks_only(self) -> bool:
+        """Fewer than two albums: the fine-tune learns from the marked pairs alone."""
+        return len(self.album_names) < 2
 
     def row_of(self) -> dict[int, int]:
         return {pid: i for i, pid in enumerate(self.photo_ids)}
@@ -44,13 +51,16 @@ def collect_labels(
     marks: Sequence[tuple[int, int, int]],
     usable: set[int],
     gone: set[int] = frozenset(),
+    not_duplicates: Sequence[tuple[int, int]] = (),
 ) -> LabelledSet:
     """Clean labels into a :class:`LabelledSet`, or raise :class:`PhotosimError` saying why
     there is not enough to learn from.
 
     ``albums`` maps album name → photo ids; ``marks`` are (query, result, label) triples;
     ``usable`` are photos that exist and have cached features; ``gone`` are photos whose
-    file no longer exists (reported separately from those merely lacking features).
+    file no longer exists (reported separately from those merely lacking features);
+    ``not_duplicates`` are pairs of the duplicates view's "not duplicates" verdicts: with
+    fewer than two albums they are negative pairs beside the marks.
     """
     warnings: list[str] = []
     dropped_gone: set[int] = set()
@@ -112,6 +122,14 @@ def collect_labels(
     if album_conflicts:
         warnings.append(f"{_plural(album_conflicts, 'mark')} 'not similar' between photos of the "
                         f"same album contradict the album and were left out")
+    verdicts: list[tuple[int, int]] = []
+    if len(names) < 2:  # marks alone: "not duplicates" verdicts are negative pairs too
+        marked = set(positives) | set(negatives)
+        for q, r in not_duplicates:
+            pair = (q, r) if q < r else (r, q)
+            if pair not in marked and keep(q) & keep(r):
+                verdicts.append(pair)
+        verdicts = sorted(set(verdicts))
     if dropped_gone:
         warnings.append(f"{_plural(len(dropped_gone), 'labelled photo')} no longer exist on disk "
                         f"and were left out")
@@ -121,17 +139,46 @@ def collect_labels(
 
     photo_ids = [pid for m in members for pid in m]
     labels_ = [owner[pid] for pid in photo_ids]
-    extra = sorted({pid for pair in positives + negatives for pid in pair} - set(owner))
+    extra = sorted({pid for pair in positives + negatives + verdicts for pid in pair} - set(owner))
     photo_ids += extra
     labels_ += [-1] * len(extra)
-    out = LabelledSet(photo_ids, labels_, names, positives, negatives, warnings)
-    if len(names) < 2 and not mark_triplets(out, random.Random(0)):
-        found = f"found {len(names)} usable" if names else "found none"
-        why = f" ({'; '.join(warnings)})" if warnings else ""
+    out = LabelledSet(photo_ids, labels_, names, positives, negatives, warnings, verdicts)
+    if len(names) < 2:
+        check_marks(out)
+        if names:
+            warnings.append(f"album '{names[0]}' alone cannot be learnt from (an album needs another to be "
+                            f"told apart from), so only the marks were used")
+    return out
+
+
+def check_marks(data: LabelledSet) -> None:
+    """Raise :class:`PhotosimError` saying what is missing when ``data``'s marks are not enough
+    for a fine-tune from marks alone (no albums to learn from)."""
+    from .pairs import MIN_EACH, USEFUL_EACH
+
+    pos, neg = len(data.positives), len(data.negatives)
+    verdicts = len(data.not_duplicates)
+    why = f" ({'; '.join(data.warnings)})" if data.warnings else ""
+    found = f"found {marks_in_words(pos, neg)}" + (f" and {_plural(verdicts, 'not-duplicates verdict')}"
+                                                    if verdicts else "")
+    if not pos and not neg + verdicts:
+        usable = f"found {len(data.album_names)} usable album" if data.album_names else "found no usable albums"
         raise PhotosimError(
             f"fine-tuning needs at least two albums with two or more photos each, or marks with "
-            f"both 'similar' and 'not similar' results; {found}{why}. Nothing was changed.")
-    return out
+            f"both 'similar' and 'not similar' results; {usable} and no marks{why}. Nothing was changed.")
+    if not pos or not neg + verdicts:
+        missing = "similar" if not pos else "not similar"
+        raise PhotosimError(
+            f"fine-tuning from marks alone needs both 'similar' and 'not similar' marks; {found}, none "
+            f"'{missing}'{why}. Mark some results '{missing}' too, or make two albums. Nothing was changed.")
+    if pos < MIN_EACH or neg + verdicts < MIN_EACH:
+        raise PhotosimError(
+            f"fine-tuning from marks alone needs at least {MIN_EACH} 'similar' and {MIN_EACH} 'not similar' "
+            f"marks; {found}{why}. Mark at least {USEFUL_EACH} of each for a useful result. Nothing was changed.")
+
+
+def marks_in_words(similar: int, not_similar: int) -> str:
+    return f"{similar} similar and {not_similar} not-similar mark{'' if not_similar == 1 else 's'}"
 
 
 def album_triplets(labels: Sequence[int], n: int, rng: random.Random) -> np.ndarray:
