@@ -20,7 +20,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, folders, import_vectors, switch, trash
+from .pipeline import albums, export, folders, switch, trash
 from .pipeline.duplicates import Duplicates
 from .progress import as_token
 from .search import Search
@@ -66,6 +66,7 @@ class Library:
                                   self.store.vectors.count, lambda: self.store.generation, readonly=readonly)
         self._search = Search(self.store, self._index, self._active)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
+        self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
 
     def __enter__(self) -> Library:
         return self
@@ -180,10 +181,6 @@ class Library:
     def vector(self, photo_id: int) -> np.ndarray | None:
         return self.store.vectors.get(photo_id, self.encoder_id)
 
-    def vectors(self) -> tuple[list[PhotoInfo], np.ndarray]:
-        """Every indexed photo and its vector (same order), for export or analysis."""
-        return export.photos_and_vectors(self.store, self.encoder_id, self.card.dim)
-
     def cached_features(self, ids: Sequence[int] | None = None) -> tuple[list[int], np.ndarray]:
         """Cached backbone features (float32) of the active backbone."""
         return self.store.features.load(self.backbone_id, self.card.feature_dim, ids)
@@ -230,16 +227,9 @@ class Library:
     unmark = _Part("store.labels")
     marks = _Part("store.labels")
 
-    def export_vectors(self, out: str | os.PathLike) -> int:
-        """Write ``paths``, ``vectors`` (float32) and ``encoder_id`` to an .npz file (atomically)."""
-        photos, vecs = self.vectors()
-        return export.write_npz(out, [p.path for p in photos], vecs, self.encoder_id)
-
-    def import_vectors(self, npz, *, progress=None, cancel=None) -> import_vectors.ImportReport:
-        """Photos and their vectors from an ``export-vectors`` file (a large import is indexed in the background)."""
-        self._writable()
-        return import_vectors.import_vectors(self.store, self._index, self.encoder_id, self.card.dim, npz,
-                                             progress, cancel)
+    vectors = _Part("_exchange")  # every indexed photo and its vector (same order)
+    export_vectors = _Part("_exchange")  # paths, vectors and encoder_id to an .npz file (atomically)
+    import_vectors = _Part("_exchange")  # photos and vectors from such a file; an ImportReport
 
     def info(self) -> LibraryInfo:
         enc = self.encoder if self.encoder_loaded else None

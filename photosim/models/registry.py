@@ -12,9 +12,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from .. import precision as variants
 from ..card import ModelCard, valid_model_id
 from ..errors import ModelUnusable, PhotosimError, UnknownModel
-from .. import precision as variants
 
 
 class ModelRegistry:

@@ -50,3 +50,29 @@ def photos_and_vectors(store, encoder_id: str, dim: int) -> tuple[list, np.ndarr
     by_id = store.photos.photos_by_id(ids)
     keep = [i for i, pid in enumerate(ids) if pid in by_id]
     return [by_id[ids[i]] for i in keep], vecs[keep]
+
+
+class Exchange:
+    """Vectors in and out of a library: ``export-vectors`` and ``import-vectors`` (the
+    library's part for them; ``writable()`` raises on a read-only library)."""
+
+    def __init__(self, store, index, active, writable):
+        self._store, self._index, self._active, self._writable = store, index, active, writable
+
+    def vectors(self) -> tuple[list, np.ndarray]:
+        """Every indexed photo and its vector (same order), for export or analysis."""
+        return photos_and_vectors(self._store, self._active.encoder_id, self._active.card.dim)
+
+    def export_vectors(self, out: str | os.PathLike) -> int:
+        """Write ``paths``, ``vectors`` (float32) and ``encoder_id`` to an .npz file (atomically)."""
+        photos, vecs = self.vectors()
+        return write_npz(out, [p.path for p in photos], vecs, self._active.encoder_id)
+
+    def import_vectors(self, npz, *, progress=None, cancel=None):
+        """Photos and their vectors from an ``export-vectors`` file (an ``ImportReport``; a
+        large import is indexed in the background)."""
+        from .import_vectors import import_vectors
+
+        self._writable()
+        return import_vectors(self._store, self._index, self._active.encoder_id, self._active.card.dim, npz,
+                              progress, cancel)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from os import fsdecode
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from os import fsdecode
 
 import numpy as np
 from sqlalchemy import LargeBinary, and_, exists, or_, select, type_coerce
@@ -481,7 +481,8 @@ class Scan:
         if movers and out.row_id is None:
             # of identical copies that went missing, the one of the same name moved here
             name = os.path.basename(out.path)
-            src = movers.pop(next((i for i, r in enumerate(movers) if os.path.basename(fsdecode(r.raw_path)) == name), -1))
+            same_name = (i for i, r in enumerate(movers) if os.path.basename(fsdecode(r.raw_path)) == name)
+            src = movers.pop(next(same_name, -1))
             self.missing.pop(fsdecode(src.raw_path), None)
             with self.store.write() as s:
                 row = s.get(Photo, src.id)

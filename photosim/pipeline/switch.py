@@ -9,8 +9,8 @@ at any point leaves the previous model active with its vectors and index intact.
 
 from __future__ import annotations
 
-from ..errors import PhotosimError, UnknownModel
 from .. import precision as variants
+from ..errors import PhotosimError, UnknownModel
 from ..progress import ProgressFn, emit
 from .embed import embed_photos, project_cached
 

@@ -17,9 +17,9 @@ from datetime import datetime
 
 import numpy as np
 
+from .. import precision as variants
 from ..card import ModelCard
 from ..errors import PhotosimError
-from .. import precision as variants
 from ..progress import as_token
 from .finetune import CANCELLED, MODES, TrainConfig, TrainProgress, project_with, train_head
 from .models_store import new_model_id, write_model
