@@ -178,6 +178,7 @@ class PhotoListModel(QAbstractListModel):
             if self._folder:
                 prefix = self._folder.rstrip(os.sep) + os.sep
                 rows = [p for p in rows if p.path.startswith(prefix)]
+            rows = self._album_rows(rows)
             key, rank = _sort_key(self._sort), self._rank
             if stable and rank:
                 known = sorted((p for p in rows if p.path in rank), key=lambda p: rank[p.path])
@@ -190,6 +191,24 @@ class PhotoListModel(QAbstractListModel):
         self._rows = rows
         self._row_of = {p.path: i for i, p in enumerate(rows)}
         self.endResetModel()
+
+    # -- the album filter (the sidebar's albums), kept apart from the folder filter ----------
+    _album: str | None = None
+    _album_ids: frozenset = frozenset()
+
+    def set_album(self, name: str | None, photo_ids=()) -> None:
+        """Show only the photos of the album ``name`` (its members' ids), or every photo (None)."""
+        if name is None and self._album is None:
+            return
+        self._album, self._album_ids = name, frozenset(photo_ids)
+        self._rebuild()
+
+    @property
+    def album(self) -> str | None:
+        return self._album
+
+    def _album_rows(self, rows: list) -> list:
+        return rows if self._album is None else [p for p in rows if p.id in self._album_ids]
 
     def set_mark(self, photo_id: int, label: int) -> None:
         self.marks[photo_id] = label
