@@ -203,7 +203,7 @@ class MainWindow(QMainWindow):
         self.side_splitter.setStretchFactor(0, 0)
         self.side_splitter.setStretchFactor(1, 1)
         self.side_splitter.setCollapsible(1, False)
-        self.side_splitter.setSizes([210, 1070])
+        self.side_splitter.setSizes([190, 1090])
 
         browser = QWidget()
         bl = QVBoxLayout(browser)

@@ -81,6 +81,7 @@ class Sidebar(QWidget):
         self._loading = False
         self._dirty = False
         self._expanded: set[str] | None = None  # folder paths the user opened (None: not loaded yet)
+        self._shown: tuple | None = None  # what populate() shows now
         self.folders: dict[str, QTreeWidgetItem] = {}
         self.albums: dict[str, QTreeWidgetItem] = {}
         self.excluded: dict[str, QTreeWidgetItem] = {}
@@ -125,7 +126,7 @@ class Sidebar(QWidget):
         self._select_item(self.all_item)
 
     def sizeHint(self) -> QSize:
-        return QSize(210, 400)
+        return QSize(190, 400)
 
     # -- items ------------------------------------------------------------------------------
     def _heading(self, text: str) -> QTreeWidgetItem:
@@ -193,9 +194,20 @@ class Sidebar(QWidget):
         """Show the tree of :class:`photosim.values.FolderInfo`, the albums (``AlbumInfo``) and
         the excluded folders; the selection stays (or falls back to *All photos* when its
         folder or album is gone)."""
+        if (total, tree, albums, excluded) != self._shown:  # else a refresh that found nothing new
+            self._build(total, tree, albums, excluded)
+        kind, key = self._selection
+        if (kind == "folder" and key not in self.folders) or (kind == "album" and key not in self.albums):
+            self.select(*ALL)  # its folder or album is gone: show everything again
+        else:
+            self._highlight()
+
+    def _build(self, total: int, tree: list, albums: list, excluded: list[str]) -> None:
+        self._shown = (total, tree, albums, excluded)
         first = self._expanded is None
         expanded = set() if first else set(self._expanded)
         self.tree.blockSignals(True)
+        self.tree.setUpdatesEnabled(False)
         try:
             self.all_item.setText(1, f"{total:,}")
             for head in (self.folders_head, self.albums_head, self.excluded_head):
@@ -232,14 +244,10 @@ class Sidebar(QWidget):
                 head.setExpanded(True)  # an item without children does not stay expanded
             self._expanded = expanded
         finally:
+            self.tree.setUpdatesEnabled(True)
             self.tree.blockSignals(False)
         self.hint.setText("No albums yet: select photos and choose “Add to album…”." if not albums else "")
         self.hint.setVisible(not albums and bool(tree))
-        kind, key = self._selection
-        if (kind == "folder" and key not in self.folders) or (kind == "album" and key not in self.albums):
-            self.select(*ALL)  # its folder or album is gone: show everything again
-        else:
-            self._highlight()
 
     def _remember_expanded(self, item, on: bool) -> None:
         if item.data(0, KindRole) == "folder" and self._expanded is not None:
@@ -419,11 +427,12 @@ class Sidebar(QWidget):
 
 
 def _root_label(path: str) -> str:
-    """A scanned folder by its name, with the home folder as ~ when it is inside it."""
-    home = os.path.expanduser("~")
-    if path == home or path.startswith(home.rstrip(os.sep) + os.sep):
-        return label("~" + path[len(home.rstrip(os.sep)):])
-    return label(os.path.basename(path.rstrip(os.sep)) or path)
+    """A scanned folder by its whole path (the tree elides its middle when narrow), the
+    home folder written ~: "~/Pictures", "/media/usb/DCIM"."""
+    home = os.path.expanduser("~").rstrip(os.sep)
+    if home and (path == home or path.startswith(home + os.sep)):
+        return label("~" + path[len(home):])
+    return label(path)
 
 
 def _natural(text: str) -> tuple:
