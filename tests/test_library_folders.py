@@ -142,6 +142,9 @@ def test_excluding_a_parent_covers_nested_exclusions_and_scanning_one_explicitly
         lib.include_folder(skip)
         lib.rescan()
         assert lib.count() == 6
+        lib.exclude_folder(root / "keep")
+        lib.remove_root(root)  # its exclusions go with it; a folder scanned on its own keeps its own
+        assert lib.roots() == [deep] and lib.info().excluded == [] and lib.count() == 1
 
 
 def test_folder_tree_counts_from_sql(tmp_path):

@@ -47,8 +47,14 @@ class Folders:
         self._store, self._index = store, index
 
     def remove_root(self, folder) -> int:
-        """Forget a scanned folder and its photos (the files stay); returns how many photos left."""
-        return remove_root(self._store, self._index, _abs(folder))
+        """Forget a scanned folder and its photos (the files stay), and its excluded sub-folders
+        that no other scanned folder covers; returns how many photos left."""
+        n = remove_root(self._store, self._index, _abs(folder))
+        roots = self._store.roots.all()
+        for e in self._store.roots.excluded():
+            if not any(_inside(e, r) for r in roots):
+                self._store.roots.include(e)
+        return n
 
     def exclude_folder(self, folder) -> int:
         """Exclude a sub-folder of a scanned folder: scans skip it from now on and the library
