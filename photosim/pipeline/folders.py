@@ -13,7 +13,7 @@ from ..store.roots import inside as _inside
 from ..values import FolderInfo
 from .trash import forget
 
-#: the folder tree lists at most this many folders (one SQL query each)
+#: the folder tree lists at most this many folders (one SQL query for each that has sub-folders)
 TREE_LIMIT = 2000
 
 
