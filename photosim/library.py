@@ -64,7 +64,7 @@ class Library:
         self._active = ActiveModel(self.store, self.registry)
         self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim), self.store.vectors.chunks,
                                   self.store.vectors.count, lambda: self.store.generation, readonly=readonly)
-        self._search = Search(self.store, self._index, self._active)
+        self._search, self._folders = Search(self.store, self._index, self._active), folders.Folders(self.store, self._index)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
         self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
 
@@ -148,16 +148,16 @@ class Library:
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
-        return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
-                    batch_size=batch_size, workers=workers, skip=[str(self.path)], paths=paths).run()
+        return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel, batch_size=batch_size,
+                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
 
-    def remove_root(self, folder: str | os.PathLike) -> int:
-        """Forget a scanned folder and its photos (the files stay); returns how many photos left."""
-        self._writable()
-        return folders.remove_root(self.store, self._index, os.path.abspath(os.fspath(folder)))
+    remove_root = _Part("_folders")  # forget a scanned folder and its photos (the files stay)
+    exclude_folder = _Part("_folders")  # scans skip it; its photos are forgotten (count(folder=) says how many)
+    include_folder = _Part("_folders")  # undo exclude_folder: the next scan reads it again
+    folder_tree = _Part("_folders")  # [FolderInfo]: scanned folders, sub-folders with photo counts (SQL)
 
     def rescan(self, **kw) -> ScanReport:
         return self.scan(self.roots(), **kw)
@@ -167,7 +167,7 @@ class Library:
         return albums.import_albums(self, folder, progress, cancel)
 
     # -- photos and vectors ---------------------------------------------------
-    count = _Part("store.photos")  # count(status=None|"ok"|"error"): photos, counted in SQL
+    count = _Part("store.photos")  # count(status=None|"ok"|"error", folder=None): photos, counted in SQL
     photo = _Part("store.photos")  # photo(id or path): PhotoInfo or None
     photos_by_id = _Part("store.photos")  # {id: PhotoInfo} of the ids still in the library
     gallery = _Part("store")  # the gallery's windows in SQL: count, page, row_of, folders (store/gallery.py)
@@ -222,6 +222,7 @@ class Library:
     add_to_album = _Part("store.labels")
     remove_from_album = _Part("store.labels")
     delete_album = _Part("store.labels")  # the album only: its photos stay
+    rename_album = _Part("store.labels")
     album_photos = _Part("store.labels")
     mark = _Part("store.labels")  # the user's judgement of a result; a later one replaces it
     unmark = _Part("store.labels")
@@ -237,6 +238,6 @@ class Library:
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
             indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
             encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=self._index.size(),
-            index_building=self._index.building(), roots=self.roots(),
+            index_building=self._index.building(), roots=self.roots(), excluded=self.store.roots.excluded(),
             device=enc and enc.device, backend=enc and enc.backend,
             notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

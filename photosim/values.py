@@ -169,6 +169,8 @@ class LibraryInfo:
     backend: str | None = None
     #: How far the background build of the index is (0..1), None when the index is ready.
     index_building: float | None = None
+    #: Sub-folders of ``roots`` that scans skip (``Library.exclude_folder``).
+    excluded: list[str] = field(default_factory=list)
 
     @property
     def unindexed(self) -> int:
@@ -188,6 +190,22 @@ class AlbumInfo:
     name: str
     source: str  # "folder" (from a sub-folder) | "user" (made in the app)
     count: int
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """A folder of the library that holds photos: ``count`` readable photos in it and
+    below, ``children`` its sub-folders that hold some (by name), ``more``: it has
+    sub-folders that were not listed (the tree stops at a size limit)."""
+
+    path: str
+    count: int
+    children: tuple[FolderInfo, ...] = ()
+    more: bool = False
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path.rstrip(os.sep)) or self.path
 
 
 @dataclass(frozen=True)

@@ -69,16 +69,16 @@ def test_selection_survives_pages_sorts_and_filters(qtbot, gui_dirs):
     assert w.grid.currentIndex().row() == 999 - 701 and _current(w) == target
     assert w.grid.viewport().rect().intersects(w.grid.visualRect(w.grid.currentIndex()))
 
-    w.folder_combo.setCurrentIndex(w.folder_combo.findData("/p/b"))
+    w.sidebar.select("folder", "/p/b")
     _settle(w)
     assert w.model.rowCount() == 400 and "400 of 1,000" in w.count_label.text()
     assert _current(w) == target and w.grid.currentIndex().row() == 399 - 350
     assert all(w.model.photo(r).folder == "/p/b" for r in range(0, 400, 37))
 
-    w.folder_combo.setCurrentIndex(w.folder_combo.findData("/p/a"))  # it is not shown here
+    w.sidebar.select("folder", "/p/a")  # it is not shown here
     _settle(w)
     assert w.model.rowCount() == 600 and not w.grid.currentIndex().isValid()
-    w.folder_combo.setCurrentIndex(0)
+    w.sidebar.select("all")
     _settle(w)
 
     # an album (the sidebar's filter), in SQL as well
@@ -91,10 +91,12 @@ def test_selection_survives_pages_sorts_and_filters(qtbot, gui_dirs):
 
     w.service.call(make_album, lambda result=None, error=None: got.update(album=result, error=error))
     assert spin_until(lambda: "album" in got, WAIT) and got["error"] is None
-    w.model.set_album(got["album"])
+    w.sidebar.select("album", "Pick")  # looked up by name, filtered by id in SQL
+    _settle(w)
+    assert spin_until(lambda: w.model.album == got["album"], WAIT)
     _settle(w)
     assert w.model.rowCount() == 3 and sorted(w.model.photo(r).id for r in range(3)) == sorted(ids)
-    w.model.set_album(None)
+    w.sidebar.select("all")
     _settle(w)
     assert w.model.rowCount() == 1000
 

@@ -54,7 +54,7 @@ def window(ux_env, qapp):
     w = MainWindow(str(ux_env["lib"]))
     w.resize(1024, 700)
     w.show()
-    assert _spin_until(lambda: w.gallery_ready, 60), "gallery never loaded"
+    assert _spin_until(lambda: w.gallery_ready and w.sidebar.folders, 60), "gallery never loaded"
     w.sort_combo.setCurrentIndex(w.sort_combo.findData("name"))
     w.sort_order.setChecked(False)
     _settle(w)
@@ -90,7 +90,7 @@ def test_about_names_version_encoder_licence_and_credits(qtbot, window):
 
 
 def test_name_sort_is_natural_and_descending_reverses(window):
-    window.folder_combo.setCurrentIndex(0)
+    window.sidebar.select("all")
     names = _names(window)
     a = [n for n in names if n.startswith("IMG_")]
     assert a[:3] == ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"] and a.index("IMG_2.jpg") < a.index("IMG_10.jpg")
@@ -106,14 +106,13 @@ def test_name_sort_is_natural_and_descending_reverses(window):
 def test_gallery_columns_do_not_change_when_the_list_outgrows_the_view(window):
     grid = window.grid
     window.size_slider.setValue(120)
-    combo = window.folder_combo
-    few = next(i for i in range(combo.count()) if (combo.itemData(i) or "").endswith(os.sep + "b"))
-    combo.setCurrentIndex(few)  # three photos: no scrolling needed
+    few = next(f for f in window.sidebar.folders if f.endswith(os.sep + "b"))
+    window.sidebar.select("folder", few)  # three photos: no scrolling needed
     _settle(window)
     QApplication.processEvents()
     assert grid.verticalScrollBar().maximum() == 0
     width_few, cell_few = grid.viewport().width(), grid.gridSize()
-    combo.setCurrentIndex(0)  # all 27: they need the scroll bar
+    window.sidebar.select("all")  # all 27: they need the scroll bar
     _settle(window)
     QApplication.processEvents()
     assert grid.verticalScrollBar().maximum() > 0
@@ -132,7 +131,7 @@ def test_gallery_columns_do_not_change_when_the_list_outgrows_the_view(window):
 
 
 def test_gallery_highlight_follows_the_query_after_a_result_click_and_back(qtbot, window, ux_env):
-    window.folder_combo.setCurrentIndex(0)
+    window.sidebar.select("all")
     _settle(window)
     start = str(ux_env["photos"] / "a" / "IMG_3.jpg")
     with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
@@ -220,8 +219,7 @@ def test_relaunch_restores_folder_filter_query_and_scroll(qtbot, ux_env, qapp):
     w.show()
     assert _spin_until(lambda: w.gallery_ready, 60)
     w.size_slider.setValue(200)
-    combo = w.folder_combo
-    combo.setCurrentIndex(combo.findData(folder))
+    w.sidebar.select("folder", folder)
     _settle(w)
     target = next(w.model.photo(r).path for r in range(w.model.rowCount()) if w.model.photo(r).name == "IMG_20.jpg")
     with qtbot.waitSignal(w.resultsShown, timeout=WAIT):
@@ -237,7 +235,7 @@ def test_relaunch_restores_folder_filter_query_and_scroll(qtbot, ux_env, qapp):
     w2.show()
     with qtbot.waitSignal(w2.resultsShown, timeout=WAIT):
         assert _spin_until(lambda: w2.gallery_ready, 60)
-    assert w2.folder_combo.currentData() == folder and w2.model.folder == folder
+    assert w2.sidebar.selection() == ("folder", folder) and w2.model.folder == folder
     assert w2.panel.title.text() == "IMG_20.jpg"
     assert w2.grid.currentIndex().data(Qt.ItemDataRole.UserRole + 1).path == target
     assert w2.grid.verticalScrollBar().value() == scroll
@@ -252,7 +250,7 @@ def test_delete_key_trashes_the_selection_after_a_summary_and_counters_agree(qtb
 
     trashed = []
     monkeypatch.setattr(send2trash, "send2trash", lambda p: trashed.append(p))
-    window.folder_combo.setCurrentIndex(0)
+    window.sidebar.select("all")
     _settle(window)
     victims = [str(ux_env["photos"] / "a" / f"IMG_{i}.jpg") for i in (7, 8)]
     window.grid.setFocus()  # before selecting: focusing a view without a current row selects its first

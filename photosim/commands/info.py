@@ -48,6 +48,8 @@ def run(args) -> int:
         out(f"index:     {info.index_size} vectors")
     for r in info.roots:
         out(f"folder:    {show(r)}")
+    for e in info.excluded:
+        out(f"excluded:  {show(e)}")
     if not info.photos:
         out("note:      no photos yet: run `photosim scan DIR` to add some")
     for p in errors:

@@ -42,6 +42,7 @@ from .preview import PreviewDialog
 from .query_history import Query, QueryHistory
 from .scan_bar import ProblemsPanel, ScanBar
 from .service import Kind, LibraryService, error_text
+from .sidebar import ALL, Sidebar
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
@@ -135,11 +136,6 @@ class MainWindow(QMainWindow):
         self.grid.previewRequested.connect(self.show_preview)
         self.grid.customContextMenuRequested.connect(self._gallery_context)
 
-        self.folder_combo = QComboBox()
-        self.folder_combo.setToolTip("Show only the photos of one folder")
-        self.folder_combo.setMinimumContentsLength(18)
-        self.folder_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.folder_combo.currentIndexChanged.connect(self._on_folder_changed)
         self.sort_combo = QComboBox()
         for key, label in SORTS.items():
             self.sort_combo.addItem(label, key)
@@ -164,9 +160,6 @@ class MainWindow(QMainWindow):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 2)
-        bar.addWidget(QLabel("Folder"))
-        bar.addWidget(self.folder_combo)
-        bar.addSpacing(10)
         bar.addWidget(QLabel("Sort by"))
         bar.addWidget(self.sort_combo)
         bar.addWidget(self.sort_order)
@@ -206,11 +199,26 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([760, 500])
 
+        # the sidebar (All photos, folders, albums) filters the gallery: photosim/gui/sidebar.py
+        self.sidebar = Sidebar(self.service)
+        self.sidebar.filterChanged.connect(self._apply_filter)
+        self.sidebar.libraryChanged.connect(self._on_folders_changed)
+        self.sidebar.removeFolderRequested.connect(self.remove_folder)
+        self.sidebar.rescanRequested.connect(lambda: self.start_scan(None))
+        self.sidebar.messageRequested.connect(self.show_message)
+        self.side_splitter = QSplitter()
+        self.side_splitter.addWidget(self.sidebar)
+        self.side_splitter.addWidget(self.splitter)
+        self.side_splitter.setStretchFactor(0, 0)
+        self.side_splitter.setStretchFactor(1, 1)
+        self.side_splitter.setCollapsible(1, False)
+        self.side_splitter.setSizes([190, 1090])
+
         browser = QWidget()
         bl = QVBoxLayout(browser)
         bl.setContentsMargins(0, 0, 0, 0)
         bl.setSpacing(0)
-        bl.addWidget(self.splitter, 1)
+        bl.addWidget(self.side_splitter, 1)
 
         self.welcome = WelcomePage()
         self.welcome.chooseFolder.connect(self.add_folder)
@@ -346,6 +354,9 @@ class MainWindow(QMainWindow):
         splitter = settings.value("splitter")
         if isinstance(splitter, QByteArray | bytes):
             self.splitter.restoreState(splitter)
+        side = settings.value("side_splitter")
+        if isinstance(side, QByteArray | bytes):
+            self.side_splitter.restoreState(side)
         size = settings.value("thumb_size", 160, int)
         self.size_slider.setValue(int(size))
         sort = settings.value("sort", "date")
@@ -358,13 +369,14 @@ class MainWindow(QMainWindow):
         settings.set_value("geometry", self.saveGeometry())
         settings.set_value("window_state", self.saveState())
         settings.set_value("splitter", self.splitter.saveState())
+        settings.set_value("side_splitter", self.side_splitter.saveState())
         settings.set_value("thumb_size", self.size_slider.value())
         settings.set_value("sort", self.model.sort)
         settings.set_value("sort_descending", self.model.descending)
         if self.gallery_ready and self.library_path:
             q = self.history.current
             settings.set_value("last_view", json.dumps({
-                "library": os.path.abspath(self.library_path), "folder": self.model.folder,
+                "library": os.path.abspath(self.library_path), "filter": list(self.sidebar.selection()),
                 "query": q.photo.path if q is not None and q.is_photo else None,
                 "scroll": self.grid.verticalScrollBar().value()}))
 
@@ -377,6 +389,16 @@ class MainWindow(QMainWindow):
         if not isinstance(view, dict) or view.get("library") != os.path.abspath(self.library_path or ""):
             return None
         return view
+
+    @staticmethod
+    def _remembered_filter(view: dict | None) -> tuple[str, object]:
+        """("folder", path), ("album", name) or ALL from the last view (older settings kept
+        only a "folder")."""
+        remembered = (view or {}).get("filter")
+        if not isinstance(remembered, list) or len(remembered) != 2:
+            remembered = ("folder", view["folder"]) if view and isinstance(view.get("folder"), str) else ALL
+        kind, key = remembered
+        return (kind, key) if kind in ("folder", "album") and isinstance(key, str) else ALL
 
     def _restore_view(self) -> None:
         """Relaunched on the same library: the query and the scroll position (the folder
@@ -403,6 +425,7 @@ class MainWindow(QMainWindow):
         self.history.clear()
         self.panel.show_query(None, False)
         self.model.clear()
+        self.sidebar.select(*ALL)
         self._set_library_actions(False)
         self.welcome.set_loading("Opening the library…")
         self.pages.setCurrentWidget(self.welcome)
@@ -433,10 +456,13 @@ class MainWindow(QMainWindow):
             self.show_message("Another photosim is using this library, so it is open read-only: "
                               "you can browse and search, but not scan.", timeout=0)
         self.libraryOpened.emit()
-        view = self._last_view()
-        if view and view.get("folder"):  # the folder filter of last time, before the first read
-            self.model.set_folder(view["folder"], read=False)
+        kind, key = self._remembered_filter(self._last_view())  # the sidebar's choice of last time
+        self.sidebar.select(kind, key, emit=False)
+        if kind == "folder":  # before the first read
+            self.model.set_folder(key, read=False)
         self.refresh_photos()
+        if kind == "album":
+            self._apply_filter(kind, key)
         if not self.service.readonly:
             self.service.call(lambda lib: lib.info(), self._reindex_if_needed, name="reading the library")
 
@@ -517,7 +543,7 @@ class MainWindow(QMainWindow):
 
     def _set_info(self, folders, problems, info) -> None:
         self.info = info
-        self._fill_folders(folders)
+        self.sidebar.refresh()
         self._set_problems(problems)
         self._update_status()
         self._maybe_ready()
@@ -541,30 +567,33 @@ class MainWindow(QMainWindow):
                 self._restore_view()
             self.galleryLoaded.emit()
 
-    def _fill_folders(self, folders: list[str]) -> None:
-        roots = self.info.roots if self.info else []
-        wanted = self.model.folder
-        self.folder_combo.blockSignals(True)
-        self.folder_combo.clear()
-        self.folder_combo.addItem("All folders", None)
-        for f in folders:
-            label = f
-            for r in roots:
-                if f == r or f.startswith(r.rstrip(os.sep) + os.sep):
-                    rel = os.path.relpath(f, os.path.dirname(r))
-                    label = rel
-                    break
-            self.folder_combo.addItem(label, f)
-            self.folder_combo.setItemData(self.folder_combo.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
-        i = self.folder_combo.findData(wanted) if wanted else 0
-        self.folder_combo.setCurrentIndex(max(0, i))
-        self.folder_combo.blockSignals(False)
-        if wanted and i < 0:
-            self.model.set_folder(None)
+    def _apply_filter(self, kind: str, key) -> None:
+        """The sidebar's choice: all photos, a folder's (with its sub-folders) or an album's
+        (its id looked up in a job); the current photo stays current where it is shown."""
+        keep = self.grid.currentIndex().data(PhotoRole)
+        if kind != "album":
+            self.model.set_filter(folder=key if kind == "folder" else None, album=None, keep=keep,
+                                  then=self._keep_current)
+            return
 
-    def _on_folder_changed(self, _i: int) -> None:
-        self.model.set_folder(self.folder_combo.currentData(), keep=self.grid.currentIndex().data(PhotoRole),
-                              then=self._keep_current)
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Could not read the album: {error_text(error, 'Reading the album')}")
+            elif self.sidebar.selection() == ("album", key):  # not another choice meanwhile
+                if result is None:
+                    self.show_message(f"The album “{key}” no longer exists.")
+                    self.sidebar.select(*ALL)
+                    return
+                self.model.set_filter(folder=None, album=result, keep=keep, then=self._keep_current)
+
+        self.service.call(lambda lib: next((a.id for a in lib.albums() if a.name == key), None), done,
+                          name="reading an album")
+
+    def _on_folders_changed(self) -> None:
+        """Photos left the library (a folder was excluded) or will come back: read them again."""
+        self.history.clear()
+        self.panel.show_query(None, False)
+        self.refresh_photos()
 
     def _on_order_toggled(self, descending: bool) -> None:
         self.sort_order.setText("↓" if descending else "↑")
@@ -914,6 +943,9 @@ class MainWindow(QMainWindow):
                 self.show_message(f"Could not add to the album: {error_text(error, 'Adding to the album')}")
             else:
                 self.statusBar().showMessage(f"Album “{result.name}” now has {result.count} photos", 4000)
+                self.sidebar.refresh()
+                if self.sidebar.selection() == ("album", result.name):  # the album shown grew
+                    self.model.reload(keep=self.grid.currentIndex().data(PhotoRole), then=self._keep_current)
 
         def ask(result=None, error=None):
             if error is not None:

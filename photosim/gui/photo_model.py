@@ -132,6 +132,24 @@ class PhotoListModel(QAbstractListModel):
         self.set_photos([self._rows[i] for i in keep],
                         [self._scores[i] for i in keep] if self._scores is not None else None)
 
+    # -- the album filter (the sidebar's albums), kept apart from the folder filter ----------
+    _album: str | None = None
+    _album_ids: frozenset = frozenset()
+
+    def set_album(self, name: str | None, photo_ids=()) -> None:
+        """Show only the photos of the album ``name`` (its members' ids), or every photo (None)."""
+        if name is None and self._album is None:
+            return
+        self._album, self._album_ids = name, frozenset(photo_ids)
+        self._rebuild()
+
+    @property
+    def album(self) -> str | None:
+        return self._album
+
+    def _album_rows(self, rows: list) -> list:
+        return rows if self._album is None else [p for p in rows if p.id in self._album_ids]
+
     def set_mark(self, photo_id: int, label: int) -> None:
         self.marks[photo_id] = label
         for i, p in enumerate(self._rows):
@@ -369,6 +387,10 @@ class GalleryModel(QAbstractListModel):
     def set_album(self, album_id: int | None, **reload) -> None:
         """Show only the photos of one album (None: every photo); ``reload``: see :meth:`reload`."""
         self._set(reload, album=album_id)
+
+    def set_filter(self, folder: str | None = None, album: int | None = None, **reload) -> None:
+        """The sidebar's choice in one reload: a folder, an album, or neither."""
+        self._set(reload, folder=folder or None, album=album)
 
     def _set(self, reload: dict, **changes) -> None:
         if any(self._want[k] != v for k, v in changes.items()):

@@ -59,6 +59,20 @@ class LabelRepo:
         with self._store.write() as s:
             s.execute(delete(Album).where(Album.name == name))
 
+    def rename_album(self, name: str, new_name: str) -> AlbumInfo:
+        """Give an album another name (its photos stay in it)."""
+        new_name = new_name.strip()
+        if not new_name:
+            raise PhotosimError("an album needs a name")
+        with self._store.write() as s:
+            album = s.scalars(select(Album).where(Album.name == name)).first()
+            if album is None:
+                raise PhotosimError(f"there is no album called “{name}”")
+            if new_name != name and s.scalars(select(Album.id).where(Album.name == new_name)).first() is not None:
+                raise PhotosimError(f"there is already an album called “{new_name}”")
+            album.name, album_id = new_name, album.id
+        return next(a for a in self.albums() if a.id == album_id)
+
     def album_photos(self, name: str) -> list[PhotoInfo]:
         with self._store.read() as s:
             rows = s.scalars(

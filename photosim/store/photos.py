@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from ..values import PhotoInfo
 from .schema import Photo
@@ -17,6 +17,15 @@ def folder_range(folder: str) -> tuple[str, str]:
     """[low, high) of the paths under ``folder`` (paths compare as raw bytes)."""
     prefix = os.fsencode(os.path.abspath(folder).rstrip(os.sep) + os.sep)
     return os.fsdecode(prefix), os.fsdecode(prefix[:-1] + bytes([prefix[-1] + 1]))
+
+
+_SUBFOLDERS_SQL = """
+SELECT child, count(*), max(deeper) FROM (
+    SELECT CASE WHEN cut = 0 THEN NULL ELSE substr(rest, 1, cut - 1) END AS child,
+           CASE WHEN cut = 0 THEN 0 ELSE instr(substr(rest, cut + 1), :sep) > 0 END AS deeper
+    FROM (SELECT substr(path, :start) AS rest, instr(substr(path, :start), :sep) AS cut
+          FROM photos WHERE status = :status AND path >= :low AND path < :high))
+GROUP BY child"""
 
 
 class PhotoRepo:
@@ -50,19 +59,44 @@ class PhotoRepo:
                     out[r.id] = PhotoInfo.from_row(r)
         return out
 
-    def ids(self, *, status: str | None = "ok") -> list[int]:
+    def ids(self, *, status: str | None = "ok", folder: str | None = None) -> list[int]:
         q = select(Photo.id)
         if status:
             q = q.where(Photo.status == status)
+        if folder:
+            low, high = folder_range(folder)
+            q = q.where(Photo.path >= low, Photo.path < high)
         with self._store.read() as s:
             return list(s.scalars(q.order_by(Photo.id)))
 
-    def count(self, *, status: str | None = None) -> int:
+    def count(self, *, status: str | None = None, folder: str | None = None) -> int:
+        """Photos (``status`` "ok", "error" or None: all), under ``folder`` if given; in SQL."""
         q = select(func.count()).select_from(Photo)
         if status:
             q = q.where(Photo.status == status)
+        if folder:
+            low, high = folder_range(folder)
+            q = q.where(Photo.path >= low, Photo.path < high)
         with self._store.read() as s:
             return s.scalar(q) or 0
+
+    def subfolders(self, folder: str, *, status: str = "ok") -> tuple[int, list[tuple[str, int, bool]]]:
+        """Photos directly in ``folder``, and for each of its sub-folders that holds some:
+        (path, photos in it and below, whether it has sub-folders with photos). One GROUP BY
+        over the folder's range of the path index; paths are cut as bytes (SQLite's substr
+        and instr count bytes in BLOBs), so names that are not UTF-8 are kept whole."""
+        low, high = folder_range(folder)
+        prefix = os.fsencode(low)
+        with self._store.read() as s:
+            found = s.execute(text(_SUBFOLDERS_SQL), {"low": prefix, "high": os.fsencode(high), "start": len(prefix) + 1,
+                                           "sep": os.fsencode(os.sep), "status": status}).all()
+        direct, children = 0, []
+        for child, count, deeper in found:
+            if child is None:
+                direct = count
+            else:
+                children.append((os.fsdecode(prefix + bytes(child)), count, bool(deeper)))
+        return direct, children
 
     def delete(self, ids: Iterable[int]) -> None:
         """Forget photos (their vectors, features and labels go with them by cascade)."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BLOB,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -61,10 +62,19 @@ class Root(Base):
     added_at: Mapped[float] = mapped_column(Float)
 
 
+class ExcludedFolder(Base):
+    """A sub-folder of a scanned folder that scans skip (raw bytes, like roots)."""
+
+    __tablename__ = "excluded_folders"
+    path: Mapped[str] = mapped_column(FsPath, primary_key=True)
+    added_at: Mapped[float] = mapped_column(Float)
+
+
 class Photo(Base):
     """One photo file of the library."""
 
     __tablename__ = "photos"
+    __table_args__ = (Index("ix_photos_status_path", "status", "path"),)  # the folder tree's counts
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(FsPath, unique=True)
     size: Mapped[int] = mapped_column(Integer)
