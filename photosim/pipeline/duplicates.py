@@ -20,13 +20,18 @@ duplicate tiers across re-scans and model switches.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cmp_to_key
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from ..errors import PhotosimError
 from ..progress import ProgressFn, as_token, emit
-from ..values import DuplicateGroup, DuplicateGroups
+from ..values import DuplicateGroup, DuplicateGroups, Match, PhotoInfo
 from . import keeper as _keeper
 from .verify import Looks, verify
 
@@ -42,6 +47,22 @@ EXACT_COSINE = 0.99  # candidates this close and of one size get the pixel compa
 BURST_SECONDS = 10
 BURST_MARGIN = 0.15  # bursts (same camera, seconds apart) join a stack this far below the bound
 TIERS = ("duplicates", "exact", "near", "similar")
+#: A copy "holds all of" a photo when this share of the photo's frame lies inside it.
+COVERS = 0.97
+#: Content resolutions this close (ratio) count as the same.
+SAME_RESOLUTION = 0.1
+#: Threads that verify pairs (OpenCV and the JPEG decoder release the GIL); None: one per
+#: core this process may use. 1 verifies in the calling thread.
+VERIFY_WORKERS: int | None = None
+
+
+def _workers() -> int:
+    if VERIFY_WORKERS is not None:
+        return max(1, int(VERIFY_WORKERS))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class _Sets:
@@ -104,6 +125,47 @@ class Duplicates:
     def verdicts(self) -> dict[tuple[int, int], str]:
         return self.store.verdicts.all()
 
+    # -- one photo's copies ------------------------------------------------------
+    def copies_of(self, ref, k: int = 10, threshold: float | None = None, *, rules=None) -> list[Match]:
+        """The photos that are the same photo as ``ref`` (a library photo, its id or
+        path): of its ``k`` nearest neighbours (from ``threshold`` if given: by default
+        verification alone decides), those verified as edited copies of one photo, *what
+        ``ref`` is most likely a copy of first*: the copy that holds all of ``ref``'s
+        picture (:data:`COVERS`), then the one with the most pixels of that picture
+        (not of its canvas: a border adds none), then the keeper rules (format, less
+        compression, metadata, age). The cosine alone often ranks another edited copy,
+        or another shot, first. Scores are cosines. Photos are only read."""
+        photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
+        if photo is None:
+            raise PhotosimError(f"not in the library: {ref}")
+        card = self._active.card
+        vec = self.store.vectors.get(photo.id, card.id)
+        if vec is None:
+            raise PhotosimError(f"{photo.path} has no vector ({photo.error or 'not indexed yet'})")
+        near = self._index.get().query(vec, k, exclude={photo.id})
+        if threshold is not None:
+            near = [(pid, s) for pid, s in near if s >= float(threshold)]
+        info = self.store.photos.photos_by_id([photo.id] + [pid for pid, _ in near])
+        near = [(pid, s) for pid, s in near if pid in info]
+        if not near:
+            return []
+        looks = Looks({pid: p.path for pid, p in info.items()})
+        query = looks.get(photo.id)
+        if query is None:
+            raise PhotosimError(f"cannot read {photo.path} to compare it with its neighbours")
+
+        def check(pid):
+            look = looks.get(pid)
+            found = None if look is None else verify(look, query)
+            return None if found is None or not found.same else _Holds(info[pid], look, found, photo, query)
+
+        with ThreadPoolExecutor(min(_workers(), len(near)), thread_name_prefix="verify") as pool:
+            held = [h for h in pool.map(check, [pid for pid, _ in near]) if h is not None]
+        rules = _keeper.check_rules(rules)
+        held.sort(key=cmp_to_key(lambda a, b: a.compare(b, rules)))
+        score = dict(near)
+        return [Match(h.photo, score[h.photo.id]) for h in held]
+
     # -- search -----------------------------------------------------------------
     def duplicates(self, threshold: float | None = None, k: int = 16, *, tier: str = "duplicates",
                    rules=None, progress: ProgressFn | None = None, cancel=None) -> DuplicateGroups:
@@ -123,6 +185,76 @@ class Duplicates:
             groups = [g for g in groups if g.tier == tier]
         groups.sort(key=lambda g: (g.tier != "exact", -len(g.photos), g.photos[0].path))
         return DuplicateGroups(groups, run.notices, threshold)
+
+
+class _Holds:
+    """How much of a query photo a verified copy of it holds, and at what resolution."""
+
+    def __init__(self, photo, look, check, query_photo, query_look):
+        m = check.matrix  # the query's look pixels onto the copy's
+        qh, qw = query_look.gray.shape
+        ch, cw = look.gray.shape
+        quad = cv2.transform(np.float32([[[0, 0], [qw, 0], [qw, qh], [0, qh]]]), m)[0]
+        rect = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
+        inside, _ = cv2.intersectConvexConvex(rect, quad)
+        self.photo = photo
+        self.covers = inside / max(1.0, abs(cv2.contourArea(quad)))
+        # the copy's own pixels per pixel of the query's picture, at full size
+        per_look = lambda p, lk: max(p.width or 0, p.height or 0) / max(lk.gray.shape) or 1.0  # noqa: E731
+        self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * per_look(photo, look)
+                           / per_look(query_photo, query_look))
+
+    def compare(self, other: _Holds, rules) -> int:
+        a, b = self.covers >= COVERS, other.covers >= COVERS
+        if a != b:
+            return -1 if a else 1
+        if abs(math.log(self.resolution / other.resolution)) > SAME_RESOLUTION:
+            return -1 if self.resolution > other.resolution else 1
+        return _keeper.compare(self.photo, other.photo, tuple(r for r in rules if r != "resolution"))[0]
+
+
+class _Ahead:
+    """Pairs verified ahead of the loop that decides, in a thread pool; a pair nobody
+    asked for yet is cancelled once a photo of it is settled."""
+
+    def __init__(self, looks, workers: int):
+        self.looks = looks
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="verify") if workers > 1 else None
+        self.futures: dict[tuple[int, int], Future] = {}
+        self.of_photo: dict[int, list[tuple[int, int]]] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _verify(self, a: int, b: int):
+        la, lb = self.looks.get(a), self.looks.get(b)
+        return None if la is None or lb is None else verify(la, lb)
+
+    def submit(self, a: int, b: int) -> None:
+        if self.pool is None or (a, b) in self.futures:
+            return
+        self.futures[(a, b)] = self.pool.submit(self._verify, a, b)
+        self.of_photo.setdefault(a, []).append((a, b))
+        self.of_photo.setdefault(b, []).append((a, b))
+
+    def result(self, a: int, b: int, la, lb):
+        """verify(la, lb): the pool's answer when it has (or is making) one."""
+        future = self.futures.pop((a, b), None)
+        if future is not None and not future.cancel():
+            found = future.result()
+            if found is not None:
+                return found
+        return verify(la, lb)
+
+    def done_with(self, pid: int) -> None:
+        for key in self.of_photo.pop(pid, ()):
+            future = self.futures.pop(key, None)
+            if future is not None:
+                future.cancel()
 
 
 class _Run:
@@ -228,6 +360,18 @@ class _Run:
             neighbours.setdefault(ra, {})[rb] = max(score, neighbours.get(ra, {}).get(rb, -1.0))
             neighbours.setdefault(rb, {})[ra] = neighbours[ra][rb]
         order = _keeper.rank([self.info[p] for p in neighbours], self.rules)
+        with _Ahead(self.looks, _workers()) as ahead:
+            return self._near_groups(order, neighbours, ahead)
+
+    def _near_groups(self, order, neighbours, ahead) -> tuple[list[DuplicateGroup], set[tuple[int, int]]]:
+        # every direct candidate pair, verified ahead in the order the loop below asks for
+        # it (keeper first in the ranking): the loop decides alone, so the groups are the
+        # same as when it verified each pair itself
+        pos = {p.id: n for n, p in enumerate(order)}
+        for keep in order:
+            for other in sorted(neighbours[keep.id], key=lambda o: -neighbours[keep.id][o]):
+                if pos[other] > pos[keep.id] and _pair(keep.id, other) not in self.vetoed:
+                    ahead.submit(keep.id, other)
         assigned: set[int] = set()
         groups, verified = [], set()
         checks: dict[tuple[int, int], object] = {}
@@ -253,15 +397,19 @@ class _Run:
                     continue
                 key = _pair(keep.id, other)
                 if key not in checks:
-                    checks[key] = verify(look, other_look)
+                    checks[key] = ahead.result(keep.id, other, look, other_look)
                 if checks[key].same:
                     found[other] = checks[key]
                     verified.add(key)
                     frontier.extend(o for o in neighbours.get(other, ()) if o not in tried)
+            ahead.done_with(keep.id)
             if not found:
                 continue
             assigned.add(keep.id)
             assigned.update(found)
+            for pid in (keep.id, *found):  # never a keeper nor a candidate again
+                ahead.done_with(pid)
+                self.looks.forget(pid)
             if len(found) + 1 > MAX_GROUP:
                 self.notices.append(f"a group of {len(found) + 1} copies of {keep.path} was refused: too many "
                                     "for copies of one photo; look at them by hand")

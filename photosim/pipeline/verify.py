@@ -22,6 +22,7 @@ Nothing here writes anything; photos are only read.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import cv2
@@ -100,6 +101,7 @@ class Check:
     mirrored: bool = False
     contained: float = 0.0
     residual: float = 1.0
+    matrix: np.ndarray | None = field(default=None, repr=False)  # 2×3, b's pixels onto a's (when same)
 
     def describe(self) -> str:
         if not self.inliers:  # found by the template search
@@ -310,7 +312,7 @@ def _by_template(a: Look, b: Look) -> Check | None:
     if residual > min(MAX_RESIDUAL, MAX_RESIDUAL_TEMPLATE):
         return Check(False, f"aligned pixels differ {residual:.1%} somewhere: something changed", 0, turn,
                      mirrored, contained, residual)
-    return Check(True, "", 0, turn, mirrored, contained, residual)
+    return Check(True, "", 0, turn, mirrored, contained, residual, m[:2])
 
 
 def verify(a: Look, b: Look) -> Check:
@@ -342,7 +344,7 @@ def verify(a: Look, b: Look) -> Check:
                 why = f"aligned pixels differ {residual:.1%} somewhere: something changed"
             else:
                 why = ""
-            check = Check(not why, why, inliers, turn, mirrored, contained, residual)
+            check = Check(not why, why, inliers, turn, mirrored, contained, residual, m)
         if check.same:
             return check
         if check.inliers > best.inliers or best.why.startswith(("too few", "only")):
@@ -351,19 +353,33 @@ def verify(a: Look, b: Look) -> Check:
 
 
 class Looks:
-    """Looks of library photos, decoded once per search (``None`` for one that cannot be read)."""
+    """Looks of library photos, decoded once per search (``None`` for one that cannot be
+    read); safe to share between threads (a photo is decoded once, by one of them)."""
 
     def __init__(self, paths: dict[int, str]):
         self.paths = paths
         self._cache: dict[int, Look | None] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self.decoded = 0
 
     def get(self, pid: int) -> Look | None:
-        if pid not in self._cache:
-            try:
-                self._cache[pid] = Look.of_file(self.paths[pid])
-            except (PhotoError, OSError):
-                self._cache[pid] = None
-        return self._cache[pid]
+        if pid in self._cache:
+            return self._cache.get(pid)
+        with self._locks.setdefault(pid, threading.Lock()):
+            if pid not in self._cache:
+                try:
+                    look = Look.of_file(self.paths[pid])
+                except (PhotoError, OSError):
+                    look = None
+                self.decoded += 1
+                self._cache[pid] = look
+                return look
+        return self._cache.get(pid)
+
+    def forget(self, pid: int) -> None:
+        """Free a look no longer needed (a later :meth:`get` decodes it again)."""
+        self._cache.pop(pid, None)
+        self._locks.pop(pid, None)
 
     def __len__(self) -> int:
         return len(self._cache)
