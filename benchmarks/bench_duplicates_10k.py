@@ -32,9 +32,9 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_duplicates as B  # noqa: E402
+import bench_duplicates as B
 
-from photosim import Library  # noqa: E402
+from photosim import Library
 
 
 def build(caltech: str, work: Path) -> dict:
@@ -101,8 +101,8 @@ def main() -> None:
         with Library(work / "lib") as lib:
             lib.scan([work / "photos"])
         print(f"scan: {time.perf_counter() - t:.0f} s (load {os.getloadavg()[0]:.1f})")
-        pickle.dump(truth, open(work / "truth.pkl", "wb"))
-    truth = pickle.load(open(work / "truth.pkl", "rb"))
+        (work / "truth.pkl").write_bytes(pickle.dumps(truth))
+    truth = pickle.loads((work / "truth.pkl").read_bytes())
 
     import photosim.pipeline.duplicates as D
     D.VERIFY_WORKERS = args.workers

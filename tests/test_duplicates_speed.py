@@ -8,12 +8,11 @@ import threading
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+from test_duplicates import copies_of, scene_photos  # noqa: F401  (scene_photos: a fixture)
 
 import photosim.pipeline.duplicates as D
 from photosim import Library
 from photosim.pipeline import verify as V
-
-from test_duplicates import copies_of, scene_photos  # noqa: F401  (scene_photos: a fixture)
 
 
 def smooth(seed: int, size=(640, 480)) -> Image.Image:
@@ -47,7 +46,7 @@ def test_smooth_pictures_are_verified_by_the_template_search_after_its_coarse_pa
 
 
 def test_the_thread_pool_gives_the_groups_of_one_by_one(tmp_path, scene_photos, monkeypatch):  # noqa: F811
-    root, truth = scene_photos
+    root, _ = scene_photos
     threads = set()
     real = D.verify
 

@@ -187,6 +187,11 @@ class Duplicates:
         return DuplicateGroups(groups, run.notices, threshold)
 
 
+def _full_per_look(photo, look) -> float:
+    """The photo's own pixels per pixel of its look (decoded reduced)."""
+    return max(photo.width or 0, photo.height or 0) / max(look.gray.shape) or 1.0
+
+
 class _Holds:
     """How much of a query photo a verified copy of it holds, and at what resolution."""
 
@@ -200,9 +205,8 @@ class _Holds:
         self.photo = photo
         self.covers = inside / max(1.0, abs(cv2.contourArea(quad)))
         # the copy's own pixels per pixel of the query's picture, at full size
-        per_look = lambda p, lk: max(p.width or 0, p.height or 0) / max(lk.gray.shape) or 1.0  # noqa: E731
-        self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * per_look(photo, look)
-                           / per_look(query_photo, query_look))
+        self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * _full_per_look(photo, look)
+                           / _full_per_look(query_photo, query_look))
 
     def compare(self, other: _Holds, rules) -> int:
         a, b = self.covers >= COVERS, other.covers >= COVERS
