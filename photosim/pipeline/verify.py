@@ -212,7 +212,6 @@ def _scale(f: float) -> np.ndarray:
     return np.diag([f, f, 1.0])
 
 
-
 def _place(small: np.ndarray, big: np.ndarray) -> tuple[float, np.ndarray | None]:
     """Where ``small`` (already at the scale tried) lies in ``big``: correlation, shift."""
     if small.shape[0] > big.shape[0] or small.shape[1] > big.shape[1] or min(small.shape) < 8:
