@@ -192,7 +192,7 @@ def main() -> None:
                 if k in ("original", "other"):
                     continue
                 best = lib.similar(by_name[name], k=1)[0].photo.name
-                copies = lib._dups.copies_of(by_name[name])  # not on Library (yet)
+                copies = lib.copies_of(by_name[name])
                 first = copies[0].photo.name if copies else best
                 nn[i % 2].append((best == names["original"], best in same, first == names["original"], first in same))
         per_query = (time.perf_counter() - t) / sum(map(len, nn.values()))

@@ -80,9 +80,9 @@ def test_an_edited_copy_finds_its_original_first(tmp_path, scene_photos):  # noq
                 if kind == "border":  # nothing holds all of a bordered copy's frame
                     continue
                 name = f"s{seed}_copy_{kind}.jpg"
-                found = lib._dups.copies_of(lib.photo(str(root / name)))
+                found = lib.copies_of(lib.photo(str(root / name)))
                 names = [m.photo.name for m in found]
                 assert names and names[0] == f"s{seed}_original.jpg", (name, names)
                 assert set(names) <= truth[seed] and f"s{seed}_other.jpg" not in names
                 assert all(-1.0 <= m.score <= 1.0 for m in found)
-        assert lib._dups.copies_of(lib.photo(str(root / "s11_other.jpg"))) == []
+        assert lib.copies_of(lib.photo(str(root / "s11_other.jpg"))) == []

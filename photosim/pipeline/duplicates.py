@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cmp_to_key
 
@@ -54,6 +55,7 @@ SAME_RESOLUTION = 0.1
 #: Threads that verify pairs (OpenCV and the JPEG decoder release the GIL); None: one per
 #: core this process may use. 1 verifies in the calling thread.
 VERIFY_WORKERS: int | None = None
+AHEAD_PER_WORKER = 4  # pairs queued ahead of the deciding loop, per thread
 
 
 def _workers() -> int:
@@ -132,8 +134,9 @@ class Duplicates:
         verification alone decides), those verified as edited copies of one photo, *what
         ``ref`` is most likely a copy of first*: the copy that holds all of ``ref``'s
         picture (:data:`COVERS`), then the one with the most pixels of that picture
-        (not of its canvas: a border adds none), then the keeper rules (format, less
-        compression, metadata, age). The cosine alone often ranks another edited copy,
+        (not of its canvas: a border adds none), then the one that adds least around it
+        (a border, a canvas), then the keeper rules (format, less compression, metadata,
+        age). The cosine alone often ranks another edited copy,
         or another shot, first. Scores are cosines. Photos are only read."""
         photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
         if photo is None:
@@ -204,6 +207,7 @@ class _Holds:
         inside, _ = cv2.intersectConvexConvex(rect, quad)
         self.photo = photo
         self.covers = inside / max(1.0, abs(cv2.contourArea(quad)))
+        self.fills = inside / float(cw * ch)  # the share of the copy's frame that is the query's picture
         # the copy's own pixels per pixel of the query's picture, at full size
         self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * _full_per_look(photo, look)
                            / _full_per_look(query_photo, query_look))
@@ -214,18 +218,24 @@ class _Holds:
             return -1 if a else 1
         if abs(math.log(self.resolution / other.resolution)) > SAME_RESOLUTION:
             return -1 if self.resolution > other.resolution else 1
+        if abs(self.fills - other.fills) > 1 - COVERS:  # one adds a border, a canvas
+            return -1 if self.fills > other.fills else 1
         return _keeper.compare(self.photo, other.photo, tuple(r for r in rules if r != "resolution"))[0]
 
 
 class _Ahead:
-    """Pairs verified ahead of the loop that decides, in a thread pool; a pair nobody
-    asked for yet is cancelled once a photo of it is settled."""
+    """Pairs verified ahead of the loop that decides, in a thread pool, a few at a time
+    (:data:`AHEAD_PER_WORKER` per thread) in the order the loop will ask for them; a
+    pair of a photo already settled is never started."""
 
     def __init__(self, looks, workers: int):
         self.looks = looks
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="verify") if workers > 1 else None
+        self.window = AHEAD_PER_WORKER * workers
+        self.planned: deque[tuple[int, int]] = deque()
         self.futures: dict[tuple[int, int], Future] = {}
-        self.of_photo: dict[int, list[tuple[int, int]]] = {}
+        self.settled: set[int] = set()
+        self.asked: set[tuple[int, int]] = set()
 
     def __enter__(self):
         return self
@@ -238,16 +248,26 @@ class _Ahead:
         la, lb = self.looks.get(a), self.looks.get(b)
         return None if la is None or lb is None else verify(la, lb)
 
-    def submit(self, a: int, b: int) -> None:
-        if self.pool is None or (a, b) in self.futures:
-            return
-        self.futures[(a, b)] = self.pool.submit(self._verify, a, b)
-        self.of_photo.setdefault(a, []).append((a, b))
-        self.of_photo.setdefault(b, []).append((a, b))
+    def plan(self, a: int, b: int) -> None:
+        if self.pool is not None:
+            self.planned.append((a, b))
+
+    def _fill(self) -> None:
+        for key in [k for k in self.futures if k[0] in self.settled or k[1] in self.settled]:
+            self.futures.pop(key).cancel()
+        while self.planned and len(self.futures) < self.window:
+            a, b = self.planned.popleft()
+            if a not in self.settled and b not in self.settled and (a, b) not in self.asked and (a, b) not in self.futures:
+                self.futures[(a, b)] = self.pool.submit(self._verify, a, b)
 
     def result(self, a: int, b: int, la, lb):
         """verify(la, lb): the pool's answer when it has (or is making) one."""
+        if self.pool is None:
+            return verify(la, lb)
+        self.asked.add((a, b))
+        self._fill()
         future = self.futures.pop((a, b), None)
+        self._fill()
         if future is not None and not future.cancel():
             found = future.result()
             if found is not None:
@@ -255,10 +275,7 @@ class _Ahead:
         return verify(la, lb)
 
     def done_with(self, pid: int) -> None:
-        for key in self.of_photo.pop(pid, ()):
-            future = self.futures.pop(key, None)
-            if future is not None:
-                future.cancel()
+        self.settled.add(pid)
 
 
 class _Run:
@@ -375,7 +392,7 @@ class _Run:
         for keep in order:
             for other in sorted(neighbours[keep.id], key=lambda o: -neighbours[keep.id][o]):
                 if pos[other] > pos[keep.id] and _pair(keep.id, other) not in self.vetoed:
-                    ahead.submit(keep.id, other)
+                    ahead.plan(keep.id, other)
         assigned: set[int] = set()
         groups, verified = [], set()
         checks: dict[tuple[int, int], object] = {}
