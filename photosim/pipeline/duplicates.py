@@ -20,12 +20,19 @@ duplicate tiers across re-scans and model switches.
 
 from __future__ import annotations
 
+import math
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cmp_to_key
+
+import cv2
 import numpy as np
 from PIL import Image
 
 from ..errors import PhotosimError
 from ..progress import ProgressFn, as_token, emit
-from ..values import DuplicateGroup, DuplicateGroups
+from ..values import DuplicateGroup, DuplicateGroups, Match, PhotoInfo
 from . import keeper as _keeper
 from .stacks import Shots
 from .verify import Looks, verify
@@ -41,6 +48,23 @@ CANDIDATE_MARGIN = 0.15
 EXACT_COSINE = 0.99  # candidates this close and of one size get the pixel comparison
 BURST_MARGIN = 0.15  # bursts (same camera, seconds apart) join a stack this far below the bound
 TIERS = ("duplicates", "exact", "near", "similar")
+#: A copy "holds all of" a photo when this share of the photo's frame lies inside it.
+COVERS = 0.97
+#: Content resolutions this close (ratio) count as the same.
+SAME_RESOLUTION = 0.1
+#: Threads that verify pairs (OpenCV and the JPEG decoder release the GIL); None: one per
+#: core this process may use. 1 verifies in the calling thread.
+VERIFY_WORKERS: int | None = None
+AHEAD_PER_WORKER = 4  # pairs queued ahead of the deciding loop, per thread
+
+
+def _workers() -> int:
+    if VERIFY_WORKERS is not None:
+        return max(1, int(VERIFY_WORKERS))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class _Sets:
@@ -109,6 +133,48 @@ class Duplicates:
     def verdicts(self) -> dict[tuple[int, int], str]:
         return self.store.verdicts.all()
 
+    # -- one photo's copies ------------------------------------------------------
+    def copies_of(self, ref, k: int = 10, threshold: float | None = None, *, rules=None) -> list[Match]:
+        """The photos that are the same photo as ``ref`` (a library photo, its id or
+        path): of its ``k`` nearest neighbours (from ``threshold`` if given: by default
+        verification alone decides), those verified as edited copies of one photo, *what
+        ``ref`` is most likely a copy of first*: the copy that holds all of ``ref``'s
+        picture (:data:`COVERS`), then the one with the most pixels of that picture
+        (not of its canvas: a border adds none), then the one that adds least around it
+        (a border, a canvas), then the keeper rules (format, less compression, metadata,
+        age). The cosine alone often ranks another edited copy,
+        or another shot, first. Scores are cosines. Photos are only read."""
+        photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
+        if photo is None:
+            raise PhotosimError(f"not in the library: {ref}")
+        card = self._active.card
+        vec = self.store.vectors.get(photo.id, card.id)
+        if vec is None:
+            raise PhotosimError(f"{photo.path} has no vector ({photo.error or 'not indexed yet'})")
+        near = self._index.get().query(vec, k, exclude={photo.id})
+        if threshold is not None:
+            near = [(pid, s) for pid, s in near if s >= float(threshold)]
+        info = self.store.photos.photos_by_id([photo.id] + [pid for pid, _ in near])
+        near = [(pid, s) for pid, s in near if pid in info]
+        if not near:
+            return []
+        looks = Looks({pid: p.path for pid, p in info.items()})
+        query = looks.get(photo.id)
+        if query is None:
+            raise PhotosimError(f"cannot read {photo.path} to compare it with its neighbours")
+
+        def check(pid):
+            look = looks.get(pid)
+            found = None if look is None else verify(look, query)
+            return None if found is None or not found.same else _Holds(info[pid], look, found, photo, query)
+
+        with ThreadPoolExecutor(min(_workers(), len(near)), thread_name_prefix="verify") as pool:
+            held = [h for h in pool.map(check, [pid for pid, _ in near]) if h is not None]
+        rules = _keeper.check_rules(rules)
+        held.sort(key=cmp_to_key(lambda a, b: a.compare(b, rules)))
+        score = dict(near)
+        return [Match(h.photo, score[h.photo.id]) for h in held]
+
     # -- search -----------------------------------------------------------------
     def duplicates(self, threshold: float | None = None, k: int = 16, *, tier: str = "duplicates",
                    rules=None, progress: ProgressFn | None = None, cancel=None) -> DuplicateGroups:
@@ -129,6 +195,94 @@ class Duplicates:
             groups = [g for g in groups if g.tier == tier]
         groups.sort(key=lambda g: (g.tier != "exact", -len(g.photos), g.photos[0].path))
         return DuplicateGroups(groups, run.notices, threshold)
+
+
+def _full_per_look(photo, look) -> float:
+    """The photo's own pixels per pixel of its look (decoded reduced)."""
+    return max(photo.width or 0, photo.height or 0) / max(look.gray.shape) or 1.0
+
+
+class _Holds:
+    """How much of a query photo a verified copy of it holds, and at what resolution."""
+
+    def __init__(self, photo, look, check, query_photo, query_look):
+        m = check.matrix  # the query's look pixels onto the copy's
+        qh, qw = query_look.gray.shape
+        ch, cw = look.gray.shape
+        quad = cv2.transform(np.float32([[[0, 0], [qw, 0], [qw, qh], [0, qh]]]), m)[0]
+        rect = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
+        inside, _ = cv2.intersectConvexConvex(rect, quad)
+        self.photo = photo
+        self.covers = inside / max(1.0, abs(cv2.contourArea(quad)))
+        self.fills = inside / float(cw * ch)  # the share of the copy's frame that is the query's picture
+        # the copy's own pixels per pixel of the query's picture, at full size
+        self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * _full_per_look(photo, look)
+                           / _full_per_look(query_photo, query_look))
+
+    def compare(self, other: _Holds, rules) -> int:
+        a, b = self.covers >= COVERS, other.covers >= COVERS
+        if a != b:
+            return -1 if a else 1
+        if abs(math.log(self.resolution / other.resolution)) > SAME_RESOLUTION:
+            return -1 if self.resolution > other.resolution else 1
+        if abs(self.fills - other.fills) > 1 - COVERS:  # one adds a border, a canvas
+            return -1 if self.fills > other.fills else 1
+        return _keeper.compare(self.photo, other.photo, tuple(r for r in rules if r != "resolution"))[0]
+
+
+class _Ahead:
+    """Pairs verified ahead of the loop that decides, in a thread pool, a few at a time
+    (:data:`AHEAD_PER_WORKER` per thread) in the order the loop will ask for them; a
+    pair of a photo already settled is never started."""
+
+    def __init__(self, looks, workers: int):
+        self.looks = looks
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="verify") if workers > 1 else None
+        self.window = AHEAD_PER_WORKER * workers
+        self.planned: deque[tuple[int, int]] = deque()
+        self.futures: dict[tuple[int, int], Future] = {}
+        self.settled: set[int] = set()
+        self.asked: set[tuple[int, int]] = set()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _verify(self, a: int, b: int):
+        la, lb = self.looks.get(a), self.looks.get(b)
+        return None if la is None or lb is None else verify(la, lb)
+
+    def plan(self, a: int, b: int) -> None:
+        if self.pool is not None:
+            self.planned.append((a, b))
+
+    def _fill(self) -> None:
+        for key in [k for k in self.futures if k[0] in self.settled or k[1] in self.settled]:
+            self.futures.pop(key).cancel()
+        while self.planned and len(self.futures) < self.window:
+            a, b = self.planned.popleft()
+            if a not in self.settled and b not in self.settled and (a, b) not in self.asked and (a, b) not in self.futures:
+                self.futures[(a, b)] = self.pool.submit(self._verify, a, b)
+
+    def result(self, a: int, b: int, la, lb):
+        """verify(la, lb): the pool's answer when it has (or is making) one."""
+        if self.pool is None:
+            return verify(la, lb)
+        self.asked.add((a, b))
+        self._fill()
+        future = self.futures.pop((a, b), None)
+        self._fill()
+        if future is not None and not future.cancel():
+            found = future.result()
+            if found is not None:
+                return found
+        return verify(la, lb)
+
+    def done_with(self, pid: int) -> None:
+        self.settled.add(pid)
 
 
 class _Run:
@@ -244,6 +398,18 @@ class _Run:
             neighbours.setdefault(ra, {})[rb] = max(score, neighbours.get(ra, {}).get(rb, -1.0))
             neighbours.setdefault(rb, {})[ra] = neighbours[ra][rb]
         order = _keeper.rank([self.info[p] for p in neighbours], self.rules)
+        with _Ahead(self.looks, _workers()) as ahead:
+            return self._near_groups(order, neighbours, ahead)
+
+    def _near_groups(self, order, neighbours, ahead) -> tuple[list[DuplicateGroup], set[tuple[int, int]]]:
+        # every direct candidate pair, verified ahead in the order the loop below asks for
+        # it (keeper first in the ranking): the loop decides alone, so the groups are the
+        # same as when it verified each pair itself
+        pos = {p.id: n for n, p in enumerate(order)}
+        for keep in order:
+            for other in sorted(neighbours[keep.id], key=lambda o: -neighbours[keep.id][o]):
+                if pos[other] > pos[keep.id] and _pair(keep.id, other) not in self.vetoed:
+                    ahead.plan(keep.id, other)
         assigned: set[int] = set()
         groups, verified = [], set()
         checks: dict[tuple[int, int], object] = {}
@@ -269,15 +435,19 @@ class _Run:
                     continue
                 key = _pair(keep.id, other)
                 if key not in checks:
-                    checks[key] = verify(look, other_look)
+                    checks[key] = ahead.result(keep.id, other, look, other_look)
                 if checks[key].same:
                     found[other] = checks[key]
                     verified.add(key)
                     frontier.extend(o for o in neighbours.get(other, ()) if o not in tried)
+            ahead.done_with(keep.id)
             if not found:
                 continue
             assigned.add(keep.id)
             assigned.update(found)
+            for pid in (keep.id, *found):  # never a keeper nor a candidate again
+                ahead.done_with(pid)
+                self.looks.forget(pid)
             if len(found) + 1 > MAX_GROUP:
                 self.notices.append(f"a group of {len(found) + 1} copies of {keep.path} was refused: too many "
                                     "for copies of one photo; look at them by hand")
