@@ -1,11 +1,10 @@
 """The front door: one :class:`Library` that the CLI, the GUI and the tests all use.
 
-A library is a folder holding ``library.db`` (SQLite: photos, vectors, cached features,
-albums, marks), ``index.bin``/``index.json`` (hnswlib) and ``models/`` (fine-tunes). The
-database is the truth; the index is a cache rebuilt from stored vectors when it is
-missing, damaged, or from another encoder. ``Library`` opens the pieces and delegates:
-``store/`` (database), ``models/`` (registry, active model), ``pipeline/`` (embedding,
-scan, model switch, duplicates, trash), ``search`` (queries), ``index`` (hnswlib).
+A library is a folder: ``library.db`` (SQLite, the truth), ``index.bin``/``index.json``
+(hnswlib, a cache rebuilt from stored vectors when missing, damaged or stale) and ``models/``
+(fine-tunes). ``Library`` opens the pieces and delegates: ``store/`` (database), ``models/``
+(registry, active model), ``pipeline/`` (embedding, scan, model switch, duplicates, trash,
+problems), ``search`` (queries), ``index`` (hnswlib).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, folders, import_vectors, switch, trash
+from .pipeline import albums, export, folders, import_vectors, problems, switch, trash
 from .pipeline.duplicates import Duplicates
 from .progress import as_token
 from .search import Search
@@ -62,13 +61,14 @@ class Library:
             self._lock.release()
             raise
         self.schema_from, self.schema_version = self.store.schema_from, self.store.schema_version
-        self.registry = ModelRegistry(self.path / "models", device=device)
+        self.registry = ModelRegistry(self.path / "models", device=device, readonly=readonly)
         self._active = ActiveModel(self.store, self.registry)
         self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim),
                                   lambda: self.store.vectors.load(self.card.id, self.card.dim),
                                   lambda: self.store.generation, readonly=readonly)
         self._search = Search(self.store, self._index, self._active)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
+        self.problems = problems.Problems(self.store, lambda paths, **kw: self.scan([], files=paths, **kw))
 
     def __enter__(self) -> Library:
         return self
@@ -93,6 +93,7 @@ class Library:
     encoder_loaded = _Part("_active")
 
     model_dir = _Part("registry")  # model_dir(id): the folder of a model of this library
+    rename_model = _Part("registry")  # rename_model(id, name): its display name (the id stays)
 
     def models(self) -> list:
         """The bundled model and every fine-tune of this library (``ModelInfo``), oldest first."""
@@ -140,17 +141,17 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int | None = None) -> ScanReport:
-        """Add or refresh the photos under ``roots`` (``progress(ScanProgress)`` ~10 times a
-        second; a set ``cancel`` stops after the current batch, what was committed stays).
-        Photos are only ever opened for reading."""
+             batch_size: int = 32, workers: int | None = None, files=None) -> ScanReport:
+        """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
+        ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
+        ``files``: read exactly these files again, however unchanged they look (``problems``)."""
         from .pipeline.scan import Scan
 
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
         return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel,
-                    batch_size=batch_size, workers=workers, skip=[str(self.path)]).run()
+                    batch_size=batch_size, workers=workers, skip=[str(self.path)], files=files).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
@@ -245,5 +246,5 @@ class Library:
             path=str(self.path), schema_version=self.schema_version, photos=self.store.photos.count(),
             indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
             encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=len(self.index), roots=self.roots(),
-            device=enc and enc.device, backend=enc and enc.backend,
+            device=enc and enc.device, backend=enc and enc.backend, model_name=self.card.display_name,
             notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

@@ -167,6 +167,8 @@ class LibraryInfo:
     notice: str = ""
     #: What runs the encoder once loaded: "onnxruntime" or "torch" (None: not loaded yet).
     backend: str | None = None
+    #: The active model's display name (the user's, else one made from how it was made).
+    model_name: str = ""
 
     @property
     def unindexed(self) -> int:

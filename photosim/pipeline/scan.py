@@ -94,6 +94,19 @@ def list_photos(
     return out
 
 
+def _stat_files(paths: Iterable[str]) -> list[_Listed]:
+    """The regular files among ``paths``; one that is gone (or no longer a file) is left out."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat_mod.S_ISREG(st.st_mode):
+            out.append(_Listed(path, st.st_size, st.st_mtime_ns))
+    return out
+
+
 class Scan:
     """One scan run over a library; use :meth:`photosim.Library.scan`.
 
@@ -103,8 +116,11 @@ class Scan:
 
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
                  progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int | None = None,
-                 skip: Iterable[str] = ()):
+                 skip: Iterable[str] = (), files: Iterable[str] | None = None):
         self.store = store
+        #: set: read exactly these files again, however unchanged they look (retrying files
+        #: that could not be read); one that is gone leaves the library. No folder is listed.
+        self.files = None if files is None else sorted({os.path.abspath(os.fspath(f)) for f in files})
         self.index = index
         self._encoder = encoder
         self.card = card
@@ -142,7 +158,10 @@ class Scan:
                 raise PhotosimError(f"not a folder: {root}")
         self._emit(force=True)
         t = time.perf_counter()
-        listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
+        if self.files is None:
+            listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
+        else:
+            listed = _stat_files(self.files)
         self.timings["list"] = time.perf_counter() - t
         self.state.total = len(listed)
 
@@ -151,15 +170,17 @@ class Scan:
         # One query for the rows under the roots (the path range in SQL) and whether each has
         # a vector of the active encoder (a primary-key probe); no whole-table id sets.
         has_vector = exists().where(Vector.photo_id == Photo.id, Vector.encoder_id == enc_id)
-        under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, self.roots)])
+        if self.files is None:
+            wheres = [or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, self.roots)])]
+        else:
+            wheres = [Photo.path.in_(self.files[i:i + 900]) for i in range(0, len(self.files), 900)]
+        rows = {}
         with self.store.read() as s:
-            rows = {
-                r.path: r
-                for r in s.connection().execute(  # Core rows: no ORM loading per row
+            for where in wheres:
+                rows.update((r.path, r) for r in s.connection().execute(  # Core rows: no ORM loading per row
                     select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
-                           has_vector.label("has_vector")).where(under)
-                ).all()
-            }
+                           has_vector.label("has_vector")).where(where)
+                ).all())
 
         seen: set[str] = set()
         to_read: list[tuple[_Listed, int | None]] = []
@@ -167,7 +188,7 @@ class Scan:
         for item in listed:
             seen.add(item.path)
             row = rows.get(item.path)
-            if row is not None and row.size == item.size and row.mtime_ns == item.mtime_ns:
+            if row is not None and row.size == item.size and row.mtime_ns == item.mtime_ns and self.files is None:
                 if row.status != "ok" or row.has_vector:
                     self.state.unchanged += 1
                     self.state.done += 1

@@ -21,7 +21,7 @@ from ..errors import PhotosimError, ReadOnlyLibrary
 from . import migrations
 from .labels import LabelRepo
 from .meta import MetaRepo
-from .photos import PhotoRepo
+from .photos import IgnoredRepo, PhotoRepo
 from .roots import RootRepo
 from .schema import Photo, Vector, make_engine
 from .vectors import FeatureRepo, VectorRepo
@@ -70,6 +70,7 @@ class Store:
         self.labels = LabelRepo(self)
         self.verdicts = VerdictRepo(self)
         self.trash_log = TrashLogRepo(self)
+        self.ignored = IgnoredRepo(self)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -38,6 +38,8 @@ class FineTuneResult:
     photo_ids: list[int] = field(default_factory=list, repr=False)
     labels: list[int] = field(default_factory=list, repr=False)
     val_photo_ids: list[int] = field(default_factory=list, repr=False)
+    #: its display name (made from how it was made, unique in the library; the user may rename it)
+    name: str = ""
 
     @property
     def based_on(self) -> str:
@@ -201,9 +203,11 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         n_val=outcome.n_val, before=outcome.before, after=outcome.after, history=outcome.history,
         warnings=data.warnings)
     record.write_into(card)
+    card.name = ""  # not the parent's name: named after how it was made until the user names it
+    card.name = lib.registry.free_name(card.display_name)
     write_model(lib.path / "models", card, state)
     return FineTuneResult(
-        model_id=model_id, record=record, seconds=time.perf_counter() - t0,
+        model_id=model_id, name=card.name, record=record, seconds=time.perf_counter() - t0,
         photo_ids=data.photo_ids, labels=data.labels,
         val_photo_ids=[data.photo_ids[r] for r in outcome.val_rows])
 
