@@ -10,8 +10,8 @@ import os
 import shutil
 
 import pytest
-
 from conftest import draw_scene, write_scenes
+
 from photosim import Library
 from photosim.card import MAX_NAME, check_model_name, default_model_name
 from photosim.cli import main
@@ -141,7 +141,7 @@ def test_default_name_and_name_checks():
 def tuned(tmp_path_factory):
     """A library with two albums and one quick fine-tune (not active)."""
     root = tmp_path_factory.mktemp("names")
-    write_scenes(root / "albums" / "a", range(0, 6), size=(160, 120))
+    write_scenes(root / "albums" / "a", range(6), size=(160, 120))
     write_scenes(root / "albums" / "b", range(50, 56), size=(160, 120))
     with Library(root / "lib") as lib:
         lib.import_albums(root / "albums")

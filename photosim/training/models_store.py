@@ -75,10 +75,10 @@ class ModelInfo:
 
     def to_dict(self) -> dict:
         """The JSON of ``photosim models list --json`` (one flat object per model)."""
-        return {"id": self.id, "name": self.name, "bundled": self.bundled, "active": self.active, "created": self.created,
+        return {"id": self.id, "bundled": self.bundled, "active": self.active, "created": self.created,
                 "based_on": self.based_on, "albums": self.albums, "before": self.before, "after": self.after,
                 "path": self.path, "mode": self.mode, "description": self.description,
-                "backbone_id": self.backbone_id, "problem": self.problem}
+                "backbone_id": self.backbone_id, "problem": self.problem, "name": self.name}
 
 
 def new_model_id() -> str:
