@@ -127,10 +127,8 @@ class ProblemsPanel(QWidget):
                 why.setForeground(grey)
             self.table.setItem(row, 0, cell)
             self.table.setItem(row, 1, why)
-        for row in range(len(rows)):
-            if rows[row][0] in keep:
-                self.table.selectRow(row)
         self.table.blockSignals(False)
+        self.select_paths(keep)
         self.table.resizeColumnToContents(0)
         self.table.setColumnWidth(0, min(self.table.columnWidth(0), 480))
         self.table.setVisible(bool(rows))
@@ -164,13 +162,12 @@ class ProblemsPanel(QWidget):
 
     def select_paths(self, paths) -> None:
         wanted = set(paths)
-        self.table.clearSelection()
-        mode = self.table.selectionMode()
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        sel = self.table.selectionModel()
+        sel.clearSelection()
+        flags = sel.SelectionFlag.Select | sel.SelectionFlag.Rows
         for r in range(self.table.rowCount()):
             if self.table.item(r, 0).data(PathRole) in wanted:
-                self.table.selectRow(r)
-        self.table.setSelectionMode(mode)
+                sel.select(self.table.model().index(r, 0), flags)
 
     def _busy(self) -> bool:
         return self._job is not None and not self._job.finished

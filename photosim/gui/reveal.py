@@ -66,6 +66,8 @@ class Revealer(QObject):
                              f"xdg-open is missing or failed. It is in {folder}")
             return
         program, *args = self._queue.pop(0)
+        if self._proc is not None and self._proc.state() == QProcess.ProcessState.NotRunning:
+            self._proc.deleteLater()  # the last attempt is over: its object can go (never mid-signal)
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         proc.finished.connect(lambda code, status, p=proc, prog=program: self._done(p, prog, code, status))
@@ -74,7 +76,6 @@ class Revealer(QObject):
         proc.start(program, args)
 
     def _done(self, proc: QProcess, program: str, code: int, status) -> None:
-        proc.deleteLater()
         # explorer /select returns 1 even when it worked
         if status == QProcess.ExitStatus.NormalExit and (code == 0 or program == "explorer"):
             self.shown.emit(program)
@@ -83,7 +84,6 @@ class Revealer(QObject):
 
     def _error(self, proc: QProcess, err) -> None:
         if err == QProcess.ProcessError.FailedToStart:
-            proc.deleteLater()
             self._next()
 
     def wait(self, ms: int = 10_000) -> None:
