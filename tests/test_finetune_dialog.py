@@ -165,11 +165,10 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, se
     rows = {m: dlg.row_of(m) for m in (bundled, tuned)}
     assert dlg.tree.topLevelItemCount() == 2 and all(rows.values())
     # in plain words: names, not ids, as the label; what it learnt from; what got better; in use
-    assert rows[bundled].text(0) == "Bundled encoder" and rows[bundled].text(4) == "in use · bundled"
-    assert rows[tuned].text(0).startswith("Tuned on 2 albums and 1 mark, ") and rows[tuned].text(4) == ""
-    assert rows[tuned].text(2) == "2 albums and 1 mark"
-    assert rows[tuned].text(3).startswith("finds the right album for ") and "% of held-out photos, was " in \
-        rows[tuned].text(3)
+    assert rows[bundled].text(0) == "Bundled encoder" and rows[bundled].text(1) == "in use · bundled"
+    assert rows[tuned].text(0).startswith("Tuned on 2 albums and 1 mark, ") and rows[tuned].text(1) == ""
+    assert rows[tuned].text(3) == "2 albums and 1 mark"
+    assert rows[tuned].text(4).startswith("finds the right album for ") and "% of photos, was " in rows[tuned].text(4)
     assert tuned in rows[tuned].toolTip(0) and "MAP@R" not in "".join(dlg.tree.headerItem().text(c) for c in range(5))
     assert dlg.status.text() == "In use: Bundled encoder"
     dlg.tree.setCurrentItem(rows[bundled])
@@ -190,10 +189,11 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, se
     dlg.model_changed.connect(changed.append)
     dlg.tree.setCurrentItem(_row(dlg, tuned))
     assert dlg.detail.text().startswith(f"id {tuned} · quick fine-tune") and dlg.rename_btn.isEnabled()
+    assert "of “Bundled encoder”" in dlg.detail.text()
     dlg.use_selected()
     dlg.wait_idle()
     qtbot.waitUntil(lambda: changed == [tuned])
-    assert lib.encoder_id == tuned and _row(dlg, tuned).text(4) == "in use"
+    assert lib.encoder_id == tuned and _row(dlg, tuned).text(1) == "in use"
     # renamed: stored in the card, listed under the new name; a taken name is refused in words
     renamed = []
     dlg.modelRenamed.connect(lambda i, n: renamed.append((i, n)))
@@ -252,7 +252,7 @@ def test_models_dialog_greys_out_a_fine_tune_whose_backbone_is_gone(qtbot, album
     card_path.write_text(json.dumps(card))
     dlg = _open(qtbot, ModelsDialog(service))
     row = _row(dlg, tuned)
-    assert row.text(4) == "cannot be used" and "fine-tune again" in row.toolTip(1)
+    assert row.text(1) == "cannot be used" and "fine-tune again" in row.toolTip(1)
     dlg.tree.setCurrentItem(row)
     assert not dlg.use_btn.isEnabled() and dlg.delete_btn.isEnabled()
     assert dlg.status.text().startswith(f"Cannot use {row.text(0)}") and "Fine-tune again" in dlg.status.text()

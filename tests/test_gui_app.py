@@ -335,7 +335,7 @@ def test_drag_shows_hint_and_finetune_action_opens_dialog(qtbot, window, gui_env
     window.act_models.trigger()
     qtbot.waitUntil(lambda: window._models is not None and window._models.isVisible(), timeout=WAIT)
     qtbot.waitUntil(lambda: window._models.tree.topLevelItemCount() > 0, timeout=WAIT)  # listed in a job
-    assert window._models.tree.topLevelItem(0).text(4) == "in use · bundled"  # the bundled model, active
+    assert window._models.tree.topLevelItem(0).text(1) == "in use · bundled"  # the bundled model, active
     window._models.close()
 
 

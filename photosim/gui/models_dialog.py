@@ -35,7 +35,8 @@ from photosim.errors import Cancelled
 from .common import confirm, show_progress
 from .service import JobRefused, Kind, error_text
 
-COLUMNS = ("Model", "Made", "Learnt from", "What got better", "")
+COLUMNS = ("Model", "", "Made", "Learnt from", "What got better on held-out photos")
+COL_NAME, COL_STATUS, COL_MADE, COL_FROM, COL_BETTER = range(len(COLUMNS))
 ModelRole = Qt.ItemDataRole.UserRole
 
 
@@ -55,7 +56,7 @@ def _count(n: int, word: str) -> str:
 def learnt_from(m) -> str:
     """"3 albums and 12 marks" (what a fine-tune learnt from)."""
     if m.bundled:
-        return "public photo collections (ImageNet, Caltech-101)"
+        return "public photos (ImageNet, Caltech-101)"
     ft = m.finetune
     marks = ft.marks if ft is not None else 0
     parts = [_count(len(m.albums), "album")] if m.albums else []
@@ -75,7 +76,7 @@ def better_in_words(m) -> str:
         if a is None or b is None:
             return "not measured (nothing could be held out)"
         return f"ranks album photos first {a:.0%} of the way, was {b:.0%}"
-    return f"finds the right album for {a:.0%} of held-out photos, was {b:.0%}"
+    return f"finds the right album for {a:.0%} of photos, was {b:.0%}"
 
 
 def status_words(m) -> str:
@@ -93,7 +94,7 @@ class ModelsDialog(QDialog):
         self.service = service
         self._job = None
         self.setWindowTitle("Models — photosim")
-        self.resize(820, 380)
+        self.resize(1000, 400)
         root = QVBoxLayout(self)
         intro = QLabel("A model decides which photos count as similar. Switch to any model below; "
                        "searches keep using the one in use until the new one has read every photo. "
@@ -139,7 +140,7 @@ class ModelsDialog(QDialog):
         for b in (self.use_btn, self.cancel_btn, self.close_btn):
             row.addWidget(b)
         root.addLayout(row)
-        self._active_name = ""
+        self._active_name, self._names = "", {}
         self.refresh()
 
     def _active_text(self) -> str:
@@ -158,11 +159,12 @@ class ModelsDialog(QDialog):
             self.status.setText(f"⚠ {error_text(error, 'Listing the models')}")
             return
         keep = self.selected()
+        self._names = {m.id: m.name for m in result}
         grey = self.palette().color(self.palette().ColorGroup.Disabled, self.palette().ColorRole.Text)
         self.tree.clear()
         for m in result:
             made = "ships with photosim" if m.bundled else _made(m.created)
-            item = QTreeWidgetItem([m.name or m.id, made, learnt_from(m), better_in_words(m), status_words(m)])
+            item = QTreeWidgetItem([m.name or m.id, status_words(m), made, learnt_from(m), better_in_words(m)])
             item.setData(0, ModelRole, m)
             tip = f"{m.name}\nid: {m.id}"
             if m.description:
@@ -222,7 +224,7 @@ class ModelsDialog(QDialog):
             how = {"quick": "quick fine-tune (the final step retrained)",
                    "thorough": "thorough fine-tune (the last network blocks and the final step retrained)"}
             what = "photosim's own encoder" if m.bundled else how.get(m.mode or "", "fine-tune")
-            based = f" of {m.based_on}" if m.based_on else ""
+            based = f" of “{self._names.get(m.based_on, m.based_on)}”" if m.based_on else ""
             ft = m.finetune
             sizes = f" · trained on {ft.n_train} photos, {ft.n_val} held out to check it" if ft and ft.n_train else ""
             self.detail.setText(f"id {m.id} · {what}{based}{sizes}")
