@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photosim.card import MAX_NAME
 from photosim.errors import Cancelled, PhotosimError
 
 from .common import read_image, show_progress
@@ -267,6 +268,7 @@ class FineTuneDialog(QDialog):
         self.name_edit.setPlaceholderText("e.g. Family albums")
         self.name_edit.setToolTip("What the Models list and the status bar call it (you can rename it later)")
         self.name_edit.setMinimumWidth(240)
+        self.name_edit.setMaxLength(MAX_NAME)
         self.name_label.setBuddy(self.name_edit)
         for w in (self.name_label, self.name_edit):
             w.setEnabled(False)

@@ -454,8 +454,9 @@ class MainWindow(QMainWindow):
 
         def load(lib):
             t = time.perf_counter()
-            problems = [[(p.path, p.error or "") for p in ps] for ps in (lib.problems.list(), lib.problems.ignored())]
-            out = lib.photos(), problems, lib.info()
+            shown, ignored = ([(p.path, p.error or "") for p in ps]
+                              for ps in (lib.problems.list(), lib.problems.ignored()))
+            out = lib.photos(), shown, lib.info(), ignored
             return out, time.perf_counter() - t
 
         def done(result=None, error=None):
@@ -471,7 +472,7 @@ class MainWindow(QMainWindow):
 
         self.service.call(load, done, name="reading the photos")
 
-    def _set_photos(self, photos, problems, info) -> None:
+    def _set_photos(self, photos, problems, info, ignored=()) -> None:
         self.info = info
         current = self.grid.currentIndex().data(PhotoRole)
         scroll = self.grid.verticalScrollBar().value()
@@ -484,7 +485,7 @@ class MainWindow(QMainWindow):
                 self.grid.setCurrentIndex(self.model.index(row))
                 self.grid.selectionModel().blockSignals(False)
         self.grid.verticalScrollBar().setValue(scroll)
-        self._set_problems(problems)
+        self._set_problems(problems, ignored)
         self._update_status()
         empty = not photos and not info.roots
         if empty and not self.service.scanning:
@@ -540,10 +541,9 @@ class MainWindow(QMainWindow):
             self.grid.selectionModel().blockSignals(False)
             self.grid.scrollTo(self.model.index(row))
 
-    def _set_problems(self, problems) -> None:
-        shown, ignored = problems  # the ignored ones are listed only on request
-        self.problems.set_problems(shown, ignored)
-        n = len(shown)
+    def _set_problems(self, problems, ignored=()) -> None:
+        self.problems.set_problems(problems, ignored)  # the ignored ones are listed only on request
+        n = len(problems)
         self.problems_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read")
         self.problems_button.setVisible(n > 0)
 
