@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import ModelUnusable
+from .errors import ModelUnusable, PhotosimError
 
 CARD_FORMAT = 1
 
@@ -73,6 +73,7 @@ _CHECKS = {
     "head_only": (lambda v: isinstance(v, bool), "true or false"),
     "format": (_is_int, "a whole number"),
     "description": (lambda v: isinstance(v, str), "a string"),
+    "name": (lambda v: isinstance(v, str) and len(v) <= 200, "a string of at most 200 characters"),
     "extra": (lambda v: isinstance(v, dict), "an object"),
 }
 
@@ -139,6 +140,9 @@ class ModelCard:
     head_only: bool = False
     format: int = CARD_FORMAT
     description: str = ""
+    #: The name the user gave the model ("" until named): what lists and the status bar
+    #: show; the id stays the id (folders, vectors and the command line use it).
+    name: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -198,6 +202,18 @@ class ModelCard:
         card.extra.update(extra)
         return card
 
+    @property
+    def display_name(self) -> str:
+        """The user's name for the model, else one made from how it was made."""
+        if self.name:
+            return self.name
+        ft = self.extra.get("finetune") if isinstance(self.extra, dict) else None
+        if not isinstance(ft, dict):
+            return BUNDLED_NAME if self.parent is None else self.id
+        albums, marks = ft.get("albums"), ft.get("marks")
+        return default_model_name(len(albums) if isinstance(albums, list) else 0,
+                                  marks if _is_int(marks) else 0, ft.get("created"))
+
     def to_json(self) -> str:
         data = asdict(self)
         extra = data.pop("extra")
@@ -211,3 +227,40 @@ class ModelCard:
 def _short(value, limit: int = 40) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: What the bundled model is called (it cannot be renamed: it ships inside photosim).
+BUNDLED_NAME = "Bundled encoder"
+MAX_NAME = 60
+
+
+def default_model_name(albums: int, marks: int = 0, created: str | None = None) -> str:
+    """"Tuned on 3 albums, 1 Dec": what a fine-tune is called until the user names it."""
+    from datetime import datetime
+
+    what = [f"{albums} album{'s' if albums != 1 else ''}"] if albums else []
+    if marks or not albums:
+        what.append(f"{marks} mark{'s' if marks != 1 else ''}")
+    when = ""
+    try:
+        made = datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        made = None
+    if made is not None:
+        when = f", {made.day} {made.strftime('%b')}"
+    return f"Tuned on {' and '.join(what)}{when}"
+
+
+def check_model_name(name: object, taken: set[str] = frozenset()) -> str:
+    """``name`` stripped, or PhotosimError with the reason: empty, too long, control
+    characters, or the name of another model (``taken``, compared without case)."""
+    if not isinstance(name, str) or not name.strip():
+        raise PhotosimError("a model needs a name: type a few words that say what it is for")
+    name = " ".join(name.split())
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise PhotosimError("a model name cannot hold control characters")
+    if len(name) > MAX_NAME:
+        raise PhotosimError(f"a model name can have at most {MAX_NAME} characters (this one has {len(name)})")
+    if name.casefold() in {t.casefold() for t in taken}:
+        raise PhotosimError(f"another model is already called “{name}”: choose another name")
+    return name

@@ -1,10 +1,11 @@
 """The front door: one :class:`Library` that the CLI, the GUI and the tests all use.
 
-A library is a folder holding ``library.db`` (SQLite: photos, vectors, cached features, albums, marks),
-``index.bin``/``index.json`` (hnswlib) and ``models/`` (fine-tunes). The database is the truth; the
-index is a cache rebuilt in the background from stored vectors when it is missing, damaged, or from
-another encoder. ``Library`` opens the pieces and delegates: ``store/``, ``models/``, ``pipeline/``
-(embedding, scan, model switch, duplicates, trash), ``search``, ``index`` (hnswlib)."""
+A library is a folder: ``library.db`` (SQLite, the truth), ``index.bin``/``index.json``
+(hnswlib, a cache rebuilt from stored vectors when missing, damaged or stale) and ``models/``
+(fine-tunes). ``Library`` opens the pieces and delegates: ``store/`` (database), ``models/``
+(registry, active model), ``pipeline/`` (embedding, scan, model switch, duplicates, trash,
+problems), ``search`` (queries), ``index`` (hnswlib).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, folders, switch, trash
+from .pipeline import albums, export, folders, problems, switch, trash
 from .pipeline.duplicates import Duplicates
 from .progress import as_token
 from .search import Search
@@ -60,13 +61,14 @@ class Library:
             self._lock.release()
             raise
         self.schema_from, self.schema_version = self.store.schema_from, self.store.schema_version
-        self.registry = ModelRegistry(self.path / "models", device=device)
+        self.registry = ModelRegistry(self.path / "models", device=device, readonly=readonly)
         self._active = ActiveModel(self.store, self.registry)
         self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim), self.store.vectors.chunks,
                                   self.store.vectors.count, lambda: self.store.generation, readonly=readonly)
         self._search, self._folders = Search(self.store, self._index, self._active), folders.Folders(self.store, self._index)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
         self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
+        self.problems = problems.Problems(self.store, lambda paths, **kw: self.scan([], files=paths, **kw))
 
     def __enter__(self) -> Library:
         return self
@@ -92,6 +94,7 @@ class Library:
     encoder_loaded = _Part("_active")
 
     model_dir = _Part("registry")  # model_dir(id): the folder of a model of this library
+    rename_model = _Part("registry")  # rename_model(id, name): its display name (the id stays)
 
     def models(self) -> list:
         """The bundled model and every fine-tune of this library (``ModelInfo``), oldest first."""
@@ -139,17 +142,17 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int | None = None, paths=None) -> ScanReport:
-        """Add or refresh the photos under ``roots`` (``progress(ScanProgress)`` ~10 times a
-        second; a set ``cancel`` stops after the current batch, what was committed stays);
-        ``paths``: only those files and folders (a watcher's batch). Photos are only read."""
+             batch_size: int = 32, workers: int | None = None, paths=None, files=None) -> ScanReport:
+        """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
+        ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
+        ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again."""
         from .pipeline.scan import Scan
 
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
         return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel, batch_size=batch_size,
-                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths).run()
+                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
@@ -240,5 +243,5 @@ class Library:
             indexed=self.store.vectors.count(self.encoder_id), errors=self.store.photos.count(status="error"),
             encoder_id=self.encoder_id, encoder_dim=self.card.dim, index_size=self._index.size(),
             index_building=self._index.building(), roots=self.roots(), excluded=self.store.roots.excluded(),
-            device=enc and enc.device, backend=enc and enc.backend,
+            device=enc and enc.device, backend=enc and enc.backend, model_name=self.card.display_name,
             notice="; ".join(n for n in (self.notice, enc and enc.notice) if n))

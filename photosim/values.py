@@ -171,6 +171,8 @@ class LibraryInfo:
     index_building: float | None = None
     #: Sub-folders of ``roots`` that scans skip (``Library.exclude_folder``).
     excluded: list[str] = field(default_factory=list)
+    #: The active model's display name (the user's, else one made from how it was made).
+    model_name: str = ""
 
     @property
     def unindexed(self) -> int:

@@ -80,12 +80,20 @@ def test_dialog_trains_compares_and_accepts(qtbot, albums_lib, service):
     if SHOT:
         dlg.grab().save(SHOT)
     model_id = dlg.result.model_id
+    # Accept names the model: the suggestion says what it learnt from; a bad name is refused
+    assert dlg.name_edit.isEnabled() and dlg.name_edit.text().startswith("Tuned on 2 albums and 1 mark, ")
+    dlg.name_edit.setText("   ")
+    dlg.accept_btn.click()
+    qtbot.waitUntil(lambda: "Choose another name" in dlg.message.text(), timeout=30_000)
+    assert "needs a name" in dlg.message.text() and dlg.accept_btn.isEnabled() and lib.encoder_id == bundled
+    dlg.name_edit.setText("Warm and cool")
     with qtbot.waitSignal(dlg.model_accepted, timeout=60_000) as sig:
         dlg.accept_btn.click()
     assert sig.args == [model_id]
     dlg.wait_idle()
     assert lib.encoder_id == model_id
     assert service.state.encoder_id == model_id  # what the other widgets read
+    assert service.state.model_name == "Warm and cool" and lib.card.name == "Warm and cool"
 
 
 def test_dialog_discard_and_errors_keep_the_model(qtbot, albums_lib, service):
@@ -188,12 +196,18 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, se
     bundled = lib.encoder_id
     tuned = lib.finetune(epochs=2).model_id
     dlg = _open(qtbot, ModelsDialog(service))
-    rows = {dlg.tree.topLevelItem(i).text(1): dlg.tree.topLevelItem(i) for i in range(dlg.tree.topLevelItemCount())}
-    assert set(rows) == {bundled, tuned}
-    assert rows[bundled].text(0) == "●" and rows[tuned].text(0) == ""
-    assert rows[tuned].text(3) == "quick (head)" and rows[tuned].text(4) == "cool, warm"
+    rows = {m: dlg.row_of(m) for m in (bundled, tuned)}
+    assert dlg.tree.topLevelItemCount() == 2 and all(rows.values())
+    # in plain words: names, not ids, as the label; what it learnt from; what got better; in use
+    assert rows[bundled].text(0) == "Bundled encoder" and rows[bundled].text(1) == "in use · bundled"
+    assert rows[tuned].text(0).startswith("Tuned on 2 albums and 1 mark, ") and rows[tuned].text(1) == ""
+    assert rows[tuned].text(3) == "2 albums and 1 mark"
+    assert rows[tuned].text(4).startswith("finds the right album for ") and "% of photos, was " in rows[tuned].text(4)
+    assert tuned in rows[tuned].toolTip(0) and "MAP@R" not in "".join(dlg.tree.headerItem().text(c) for c in range(5))
+    assert dlg.status.text() == "In use: Bundled encoder"
     dlg.tree.setCurrentItem(rows[bundled])
     assert not dlg.use_btn.isEnabled() and not dlg.delete_btn.isEnabled()  # active and bundled
+    assert not dlg.rename_btn.isEnabled()
 
     # Cancelled at once: nothing switches.
     dlg.tree.setCurrentItem(rows[tuned])
@@ -208,10 +222,23 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, se
     changed = []
     dlg.model_changed.connect(changed.append)
     dlg.tree.setCurrentItem(_row(dlg, tuned))
+    assert dlg.detail.text().startswith(f"id {tuned} · quick fine-tune") and dlg.rename_btn.isEnabled()
+    assert "of “Bundled encoder”" in dlg.detail.text()
     dlg.use_selected()
     dlg.wait_idle()
     qtbot.waitUntil(lambda: changed == [tuned])
-    assert lib.encoder_id == tuned and _row(dlg, tuned).text(0) == "●"
+    assert lib.encoder_id == tuned and _row(dlg, tuned).text(1) == "in use"
+    # renamed: stored in the card, listed under the new name; a taken name is refused in words
+    renamed = []
+    dlg.modelRenamed.connect(lambda i, n: renamed.append((i, n)))
+    dlg.rename_selected("Colour casts")
+    dlg.wait_idle()
+    assert renamed == [(tuned, "Colour casts")] and _row(dlg, tuned).text(0) == "Colour casts"
+    assert dlg.status.text().startswith("Renamed ")
+    dlg.tree.setCurrentItem(_row(dlg, tuned))
+    dlg.rename_selected("bundled ENCODER")
+    dlg.wait_idle()
+    assert "already called" in dlg.status.text() and _row(dlg, tuned).text(0) == "Colour casts"
     if SHOT:
         dlg.grab().save(SHOT.replace(".png", "-models.png"))
     assert not dlg.delete_btn.isEnabled()  # the active model (still selected) cannot be deleted
@@ -235,8 +262,7 @@ def test_models_dialog_switches_back_and_forth_and_deletes(qtbot, albums_lib, se
 
 
 def _row(dlg, model_id):
-    return next(dlg.tree.topLevelItem(i) for i in range(dlg.tree.topLevelItemCount())
-                if dlg.tree.topLevelItem(i).text(1) == model_id)
+    return dlg.row_of(model_id)
 
 
 def _cancelled_use_model(use_model):
@@ -260,13 +286,13 @@ def test_models_dialog_greys_out_a_fine_tune_whose_backbone_is_gone(qtbot, album
     card_path.write_text(json.dumps(card))
     dlg = _open(qtbot, ModelsDialog(service))
     row = _row(dlg, tuned)
-    assert row.text(3) == "needs the old encoder" and "fine-tune again" in row.toolTip(1)
+    assert row.text(1) == "cannot be used" and "fine-tune again" in row.toolTip(1)
     dlg.tree.setCurrentItem(row)
     assert not dlg.use_btn.isEnabled() and dlg.delete_btn.isEnabled()
-    assert dlg.status.text().startswith(f"Cannot use {tuned}") and "Fine-tune again" in dlg.status.text()
+    assert dlg.status.text().startswith(f"Cannot use {row.text(0)}") and "Fine-tune again" in dlg.status.text()
     dlg.use_selected()  # e.g. a double-click: nothing happens
     assert lib.encoder_id != tuned and dlg._job is None
     if SHOT:
         dlg.grab().save(SHOT.replace(".png", "-models-orphan.png"))
     dlg.tree.setCurrentItem(_row(dlg, lib.encoder_id))
-    assert dlg.status.text() == f"Active: {lib.encoder_id}"
+    assert dlg.status.text() == "In use: Bundled encoder"

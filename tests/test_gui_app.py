@@ -72,7 +72,8 @@ def test_window_shows_gallery_and_status(window):
     assert window.pages.currentIndex() == 1
     assert window.model.rowCount() == 12
     assert "12 photos" in window.count_label.text()
-    assert "encoder" in window.encoder_label.text()
+    assert window.encoder_label.text().startswith("model: Bundled encoder")  # its name, the id in the tooltip
+    assert "photosim-" in window.encoder_label.toolTip()
     assert window.windowTitle().startswith("photosim")
 
 
@@ -347,7 +348,7 @@ def test_drag_shows_hint_and_finetune_action_opens_dialog(qtbot, window, gui_env
     window.act_models.trigger()
     qtbot.waitUntil(lambda: window._models is not None and window._models.isVisible(), timeout=WAIT)
     qtbot.waitUntil(lambda: window._models.tree.topLevelItemCount() > 0, timeout=WAIT)  # listed in a job
-    assert window._models.tree.topLevelItem(0).text(0) == "●"  # the bundled model, active
+    assert window._models.tree.topLevelItem(0).text(1) == "in use · bundled"  # the bundled model, active
     window._models.close()
 
 

@@ -189,7 +189,7 @@ def test_f5_during_a_model_switch_starts_no_second_scan(qtbot, gui_dirs, monkeyp
     release.set()
     qtbot.waitUntil(lambda: bool(done), timeout=WAIT)
     assert done == [(bundled, None)] and [s.encoder_id for s in changed] == [bundled]
-    assert "Now searching with model" in w.banner.text()  # the window heard it from the service
+    assert "Now searching with the model" in w.banner.text()  # the window heard it from the service
     with qtbot.waitSignal(w.service.scanFinished, timeout=WAIT):
         assert w.start_scan(None)  # and F5 works again
     w.close()

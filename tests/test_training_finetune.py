@@ -234,7 +234,8 @@ def test_cli_finetune_and_models(base, tmp_path, capsys):
     assert [m["mode"] for m in models] == [None, "quick"]
     assert main(["models", "list", "--library", lib]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed[1].startswith(f"* {out['model_id']}") and " quick from " in listed[1]
+    assert listed[1].startswith("* Tuned on 2 albums, ") and " quick from " in listed[1]  # its name first
+    assert f"  [{out['model_id']}]  " in listed[1]
     assert main(["models", "revert", "--library", lib]) == 0
     assert main(["models", "use", out["model_id"], "--library", lib]) == 0
     assert main(["finetune", "--epochs", "1", "--no-activate", "--library", lib]) == 0

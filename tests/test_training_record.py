@@ -69,9 +69,11 @@ def test_models_written_by_earlier_versions_still_list(tmp_path):
     for model_id, field in (("ft-20261103-000000-cccccc", '"finetune"'), ("ft-20261104-000000-dddddd", '"finetune.')):
         damaged = by_id[model_id]
         assert damaged.finetune is None and damaged.albums == [] and field in damaged.problem
-    # `photosim models list --json` prints the same flat objects as before the record existed.
+    # `photosim models list --json` prints the same flat objects as before the record existed
+    # (the display name, issue 18, is added at the end; an unnamed fine-tune's is made from its record).
     assert list(old.to_dict()) == ["id", "bundled", "active", "created", "based_on", "albums", "before", "after",
-                                   "path", "mode", "description", "backbone_id", "problem"]
+                                   "path", "mode", "description", "backbone_id", "problem", "name"]
+    assert old.name.startswith("Tuned on 2 albums")
     # oldest first; a card without a date first of all (as before)
     assert [m.id for m in listed[1:]] == ["ft-20261103-000000-cccccc", "ft-20261104-000000-dddddd",
                                          "ft-20261101-000000-aaaaaa", "ft-20261102-000000-bbbbbb"]

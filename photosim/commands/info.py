@@ -21,18 +21,20 @@ def run(args) -> int:
         except PhotosimError:
             pass  # the card's problem is in info().notice
         info = lib.info()
-        errors = lib.errors()
+        errors, ignored = lib.problems.list(), lib.problems.ignored()
     if args.json:
         d = info.to_dict()  # photos, indexed, errors (a count), encoder_id, encoder_dim, ...
         d["dim"] = info.encoder_dim
         d["failed"] = [{"path": p.path, "error": p.error} for p in errors]
+        d["ignored"] = [{"path": p.path, "error": p.error} for p in ignored]
         out(json.dumps(d, indent=1))
         return 0
     out(f"library:   {show(info.path)} (schema {info.schema_version})")
-    out(f"photos:    {info.photos} ({info.indexed} indexed, {info.errors} failed)")
+    ign = f", {len(ignored)} of them ignored" if ignored else ""
+    out(f"photos:    {info.photos} ({info.indexed} indexed, {info.errors} failed{ign})")
     if info.unindexed:
         out(f"note:      {info.unindexed} photos have no vector of this encoder: run photosim scan again")
-    out(f"encoder:   {info.encoder_id} (dim {info.encoder_dim})")
+    out(f"model:     {show(info.model_name)} ({info.encoder_id}, dim {info.encoder_dim})")
     if info.backend:
         runtime = "ONNX Runtime" if info.backend == "onnxruntime" else "PyTorch"
         out(f"runs on:   {(info.device or 'cpu').upper()}, {runtime}")
@@ -54,4 +56,7 @@ def run(args) -> int:
         out("note:      no photos yet: run `photosim scan DIR` to add some")
     for p in errors:
         out(f"failed:    {show(p.path)}: {p.error}")
+    if ignored:
+        out(f"ignored:   {len(ignored)} failed file{'s' if len(ignored) != 1 else ''} "
+            "(`photosim problems --unignore` lists them again)")
     return 0

@@ -1,5 +1,5 @@
-"""``photosim models list|use ID|revert|delete ID|precision [fp32|int8]``: the versioned
-encoders of a library, and the precision the active one runs at."""
+"""``photosim models list|use ID|revert|delete ID|rename ID NAME|precision [fp32|int8]``: the
+versioned encoders of a library, and the precision the active one runs at."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from ._common import ProgressBar, open_library, out, show
 
 def register(sub, common) -> None:
     p = sub.add_parser("models", parents=[common], help="list, switch or revert encoder models")
-    p.add_argument("action", choices=["list", "use", "revert", "delete", "precision"])
+    p.add_argument("action", choices=["list", "use", "revert", "delete", "rename", "precision"])
     p.add_argument("model_id", nargs="?", metavar="ID",
                    help="a model ID; for precision: fp32 (exact) or int8 (" + variants.INT8_COST + ")")
+    p.add_argument("name", nargs="*", metavar="NAME", help="rename: the model's new name (its id stays)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -23,7 +24,7 @@ def register(sub, common) -> None:
 def run(args) -> int:
     if args.action == "precision":
         return _precision(args)
-    if args.action in ("use", "delete"):
+    if args.action in ("use", "delete", "rename"):
         if not args.model_id:
             raise PhotosimError(f"models {args.action} needs a model ID (see: photosim models list)")
         if not valid_model_id(args.model_id):
@@ -41,18 +42,22 @@ def run(args) -> int:
                                                      f"{m.based_on}, {len(m.albums)} albums")
                 score = (f"  MAP@R {m.before.get('map_at_r', 0):.3f} -> {m.after.get('map_at_r', 0):.3f}"
                          if m.after else "")
-                out(f"{mark} {show(m.id)}  {what if not m.problem or m.created else 'damaged'}{score}")
+                out(f"{mark} {show(m.name)}  [{show(m.id)}]  {what if not m.problem or m.created else 'damaged'}"
+                    f"{score}")
                 if m.problem:
                     out(f"    cannot be used: {show(m.problem)}")
             return 0
-        if args.action == "use":
+        if args.action == "rename":
+            name = lib.rename_model(args.model_id, " ".join(args.name))
+            out(f"{args.model_id} is now called “{show(name)}”")
+        elif args.action == "use":
             lib.use_model(args.model_id)
             _index_built(lib)
-            out(f"active model is now {lib.encoder_id}")
+            out(f"active model is now {show(lib.card.display_name)} ({lib.encoder_id})")
         elif args.action == "revert":
-            model = lib.revert_model()
+            target = lib.revert_model()
             _index_built(lib)
-            out(f"active model is now {model}")
+            out(f"active model is now {show(lib.card.display_name)} ({target})")
         else:
             lib.delete_model(args.model_id)
             out(f"deleted {args.model_id}")

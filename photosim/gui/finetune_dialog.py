@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photosim.card import MAX_NAME
 from photosim.errors import Cancelled, PhotosimError
 
 from .common import read_image, show_progress
@@ -281,6 +283,16 @@ class FineTuneDialog(QDialog):
         self.message.setMinimumHeight(2 * self.message.fontMetrics().lineSpacing() + 4)
         root.addWidget(self.message)
         end = QHBoxLayout()
+        self.name_label = QLabel("Name the new model:")
+        self.name_edit = QLineEdit()  # filled with a name made from the albums and the date
+        self.name_edit.setPlaceholderText("e.g. Family albums")
+        self.name_edit.setToolTip("What the Models list and the status bar call it (you can rename it later)")
+        self.name_edit.setMinimumWidth(240)
+        self.name_edit.setMaxLength(MAX_NAME)
+        self.name_label.setBuddy(self.name_edit)
+        for w in (self.name_label, self.name_edit):
+            w.setEnabled(False)
+            end.addWidget(w)
         end.addStretch(1)
         self.discard_btn = QPushButton("Discard")
         self.accept_btn = QPushButton("Accept")
@@ -562,6 +574,9 @@ class FineTuneDialog(QDialog):
         self.accept_btn.setEnabled(not refusal)
         self.accept_btn.setToolTip(refusal)
         self.discard_btn.setEnabled(True)
+        self.name_edit.setText(r.name)
+        for w in (self.name_label, self.name_edit):
+            w.setEnabled(not refusal)
 
     @staticmethod
     def refusal(r) -> str:
@@ -600,6 +615,8 @@ class FineTuneDialog(QDialog):
         if self.result is not None:
             self.accept_btn.setEnabled(not self.refusal(self.result))
             self.discard_btn.setEnabled(True)
+            for w in (self.name_label, self.name_edit):
+                w.setEnabled(self.accept_btn.isEnabled())
 
     # -- the comparison --------------------------------------------------------
     def _fill_metrics(self, r) -> None:
@@ -664,11 +681,36 @@ class FineTuneDialog(QDialog):
 
     # -- accept / discard --------------------------------------------------------
     def accept_model(self) -> None:
+        """Name the new model (when the user changed the suggested name), then switch to it."""
         if self.result is None or self.busy:
             return
+        name = self.name_edit.text()
         self.accept_btn.setEnabled(False)
         self.discard_btn.setEnabled(False)
-        self.status.setText("Re-embedding your library with the new model…")
+        if " ".join(name.split()) == self.result.name:
+            self._switch_to_result()
+            return
+        model_id = self.result.model_id
+
+        def named(result=None, error=None):
+            if error is not None:  # empty, taken, too long: say why, let the user fix it
+                self._set_message(f"Choose another name: {error_text(error, 'Naming the model')}", ok=False)
+                self.accept_btn.setEnabled(True)
+                self.discard_btn.setEnabled(True)
+                self.name_edit.setFocus()
+                self.name_edit.selectAll()
+                return
+            if self.result is not None and self.result.model_id == model_id:
+                self.result.name = result
+                self.name_edit.setText(result)
+                self._switch_to_result()
+
+        self.service.call(lambda lib: lib.rename_model(model_id, name), named, name="naming the model", owner=self)
+
+    def _switch_to_result(self) -> None:
+        for w in (self.name_label, self.name_edit):
+            w.setEnabled(False)
+        self.status.setText(f"Reading your library with “{self.result.name}”…")
         self._run(self.service.switch_model(self.result.model_id, self._accepted, progress=self._on_progress,
                                             owner=self))
 
@@ -677,8 +719,9 @@ class FineTuneDialog(QDialog):
         if error is not None:
             self._failed(error, "Switching to the new model")
             return
+        name = self.result.name if self.result is not None else result
         self.result = None
-        self._set_message(f"The new model {result} is now active.", ok=True)
+        self._set_message(f"The new model “{name}” is now in use.", ok=True)
         self.model_accepted.emit(result)
         self.accept()
 
@@ -700,6 +743,8 @@ class FineTuneDialog(QDialog):
         self._discard_result()
         self.accept_btn.setEnabled(False)
         self.discard_btn.setEnabled(False)
+        for w in (self.name_label, self.name_edit):
+            w.setEnabled(False)
         self._set_message("Discarded; the active model is unchanged.")
 
     def wait_idle(self, ms: int = 600_000) -> bool:

@@ -39,13 +39,15 @@ from .duplicates_view import DuplicatesView
 from .photo_model import SORTS, GalleryModel, PhotoRole, photo_date, tooltip
 from .precision_action import PrecisionAction
 from .preview import PreviewDialog
+from .problems_panel import ProblemsPanel
 from .query_history import Query, QueryHistory
-from .scan_bar import ProblemsPanel, ScanBar
+from .scan_bar import ScanBar
 from .service import Kind, LibraryService, error_text
 from .sidebar import ALL, Sidebar
 from .similar_panel import SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
+from .undo_bar import UndoBar
 from .watching import FolderWatch, describe
 from .welcome import WelcomePage
 
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
     resultsShown = Signal()
     messageShown = Signal(str)
     trashDone = Signal(list)      # paths moved to the trash from the gallery or the similar panel
+    trashUndone = Signal(list)    # paths restored from the trash and read back (Undo)
     folderRemoved = Signal(str)
 
     def __init__(self, library_path: str | None = None, device: str | None = None, thumbs_dir=None):
@@ -231,6 +234,9 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(6, 6, 6, 0)
         cl.setSpacing(4)
         cl.addWidget(self.banner)
+        self.undo_bar = UndoBar()  # "Moved N photos to the trash · Undo"
+        self.undo_bar.undoRequested.connect(self.undo_trash)
+        cl.addWidget(self.undo_bar)
         cl.addWidget(self.pages, 1)
         cl.addWidget(self.scan_bar)
         self.setCentralWidget(central)
@@ -247,7 +253,9 @@ class MainWindow(QMainWindow):
                                      " border: 3px dashed palette(highlight); border-radius: 12px; }")
         self.drop_hint.hide()
 
-        self.problems = ProblemsPanel()
+        self.problems = ProblemsPanel(self.service)
+        self.problems.changed.connect(lambda _fixed: self.refresh_photos())
+        self.problems.messageShown.connect(self.show_message)
         self.problems_dock = QDockWidget("Files that could not be read", self)
         self.problems_dock.setObjectName("problems")
         self.problems_dock.setWidget(self.problems)
@@ -420,6 +428,7 @@ class MainWindow(QMainWindow):
     def open_library(self, path: str | None) -> None:
         self.watch.stop()
         self.service.close()
+        self.undo_bar.dismiss()
         self.gallery_ready = False
         self.info = None
         self.history.clear()
@@ -505,7 +514,9 @@ class MainWindow(QMainWindow):
 
         def load(lib):
             t = time.perf_counter()
-            out = lib.gallery.folders(), [(p.path, p.error or "") for p in lib.errors()], lib.info()
+            shown, ignored = ([(p.path, p.error or "") for p in ps]
+                              for ps in (lib.problems.list(), lib.problems.ignored()))
+            out = shown, lib.info(), ignored
             return out, time.perf_counter() - t
 
         def done(result=None, error=None):
@@ -541,10 +552,10 @@ class MainWindow(QMainWindow):
         self._update_count()
         self._maybe_ready()
 
-    def _set_info(self, folders, problems, info) -> None:
+    def _set_info(self, problems, info, ignored=()) -> None:
         self.info = info
         self.sidebar.refresh()
-        self._set_problems(problems)
+        self._set_problems(problems, ignored)
         self._update_status()
         self._maybe_ready()
 
@@ -605,8 +616,8 @@ class MainWindow(QMainWindow):
         """Sorted in SQL; the current photo stays current and in view (found by id)."""
         self.model.set_sort(key, descending, keep=self.grid.currentIndex().data(PhotoRole), then=self._keep_current)
 
-    def _set_problems(self, problems) -> None:
-        self.problems.set_problems(problems)
+    def _set_problems(self, problems, ignored=()) -> None:
+        self.problems.set_problems(problems, ignored)  # the ignored ones are listed only on request
         n = len(problems)
         self.problems_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read")
         self.problems_button.setVisible(n > 0)
@@ -621,7 +632,8 @@ class MainWindow(QMainWindow):
         if self.info is not None:
             self.library_label.setText(f"{self.info.photos - self.info.errors:,} photos in library")
             device = self.device or "loading model…"
-            self.encoder_label.setText(f"encoder {self.info.encoder_id} · {device}")
+            self.encoder_label.setText(f"model: {self.info.model_name or self.info.encoder_id} · {device}")
+            self.encoder_label.setToolTip(f"The model searches use (Tools → Models): id {self.info.encoder_id}")
 
     # -- scanning -------------------------------------------------------------------------
     def add_folder(self) -> None:
@@ -987,6 +999,7 @@ class MainWindow(QMainWindow):
         return self._dup_view
 
     def _on_trashed(self, paths: list) -> None:
+        self.undo_bar.offer(paths)  # from the gallery, the similar panel or the duplicates view
         gone = set(paths)
         self.panel.model.remove_paths(gone)  # the gallery is read again below
         q = self.history.current
@@ -1016,15 +1029,49 @@ class MainWindow(QMainWindow):
                 return
             moved, failed = result
             if moved:
-                self._on_trashed(moved)
-            text = f"Moved {len(moved)} photo{'s' if len(moved) != 1 else ''} to the trash."
+                self._on_trashed(moved)  # the undo bar says how many moved
             if failed:
-                text += f" {len(failed)} could not be moved: {failed[0][0]}: {failed[0][1]}"
-            self.show_message(text, timeout=0 if failed else 7000)
+                text = f"Moved {len(moved)} photo{'s' if len(moved) != 1 else ''} to the trash."
+                self.show_message(text + f" {len(failed)} could not be moved: {failed[0][0]}: {failed[0][1]}",
+                                  timeout=0)
             self.trashDone.emit(moved)
 
         self.service.call(lambda lib: trash_dialog.move_to_trash(lib, photos), done, kind=Kind.EXCLUSIVE,
                           name="moving photos to the trash")
+        return True
+
+    def undo_trash(self, paths: list) -> bool:
+        """Put photos the app moved to the trash back (freedesktop trash) and read them into
+        the library again; elsewhere the engine's sentence says where to restore them."""
+        if not paths or not self.service.is_open or self.service.readonly:
+            return False
+        if self.service.exclusive:
+            self.show_message(self.service.refusal())
+            self.undo_bar.offer(paths)  # still on offer
+            return False
+
+        def job(lib):
+            restored, failed = lib.restore_from_trash(paths)
+            if restored:
+                lib.scan([], files=restored)  # just those files, not a re-scan of every folder
+            return restored, failed
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.show_message(f"Could not undo: {error_text(error, 'Restoring from the trash')}", timeout=0)
+                return
+            restored, failed = result
+            n = len(restored)
+            text = f"Restored {n:,} photo{'s' if n != 1 else ''} from the trash." if n else "Nothing was restored."
+            if failed:
+                text += f" {len(failed)} could not be restored: {failed[0][0]}: {failed[0][1]}."
+            self.show_message(text, timeout=0 if failed else 7000)
+            self.refresh_photos()  # the gallery, the status bar and the toolbar's count from one read
+            if self._dup_view is not None and self._dup_view.isVisible():
+                self._dup_view.refresh()
+            self.trashUndone.emit(restored)
+
+        self.service.call(job, done, kind=Kind.EXCLUSIVE, name="restoring photos from the trash")
         return True
 
     def choose_folder_to_remove(self) -> None:
@@ -1079,6 +1126,7 @@ class MainWindow(QMainWindow):
             return None
         if self._models is None or not self._models.isVisible():
             self._models = ModelsDialog(self.service, self)
+            self._models.modelRenamed.connect(lambda *_: self.refresh_photos())  # the status bar names it
         self._models.show()
         self._models.raise_()
         return self._models
@@ -1088,7 +1136,7 @@ class MainWindow(QMainWindow):
         so new results, and its own duplicate threshold."""
         self.device = None
         self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
-        self.show_message(f"Now searching with model {state.encoder_id}.")
+        self.show_message(f"Now searching with the model “{state.model_name or state.encoder_id}”.")
         self.refresh_photos()
         self.run_query()
         if self._dup_view is not None:

@@ -1,20 +1,15 @@
-"""Scan progress (count, rate, ETA, cancel) and the panel listing files that failed."""
+"""Scan progress (count, rate, ETA, cancel); the files that failed are in problems_panel.py."""
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -77,40 +72,3 @@ class ScanBar(QWidget):
         self.cancel.setEnabled(False)
         self.cancel.setText("Cancelling…")
         self.cancelRequested.emit()
-
-
-class ProblemsPanel(QWidget):
-    """Files that could not be read, with the reason; lives in a dock the user opens."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["File", "Reason"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setWordWrap(False)
-        self.empty = QLabel("No problems: every file was read.")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.empty)
-        layout.addWidget(self.table)
-        self.set_problems([])
-
-    def set_problems(self, items: list[tuple[str, str]]) -> None:
-        self.table.setRowCount(len(items))
-        for row, (path, reason) in enumerate(items):
-            cell = QTableWidgetItem(path)
-            cell.setToolTip(path)
-            self.table.setItem(row, 0, cell)
-            self.table.setItem(row, 1, QTableWidgetItem(reason))
-        self.table.resizeColumnToContents(0)
-        self.table.setColumnWidth(0, min(self.table.columnWidth(0), 480))
-        self.table.setVisible(bool(items))
-        self.empty.setVisible(not items)
-
-    def count(self) -> int:
-        return self.table.rowCount()

@@ -8,23 +8,25 @@ encoder) is ever loaded or deleted.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 from .. import precision as variants
-from ..card import ModelCard, valid_model_id
-from ..errors import ModelUnusable, PhotosimError, UnknownModel
+from ..card import ModelCard, check_model_name, valid_model_id
+from ..errors import ModelUnusable, PhotosimError, ReadOnlyLibrary, UnknownModel
 
 
 class ModelRegistry:
     """``root`` is the library's ``models/`` folder; the bundled encoder is always there too."""
 
-    def __init__(self, root: Path, device: str | None = None, keep_loaded: int = 2):
+    def __init__(self, root: Path, device: str | None = None, keep_loaded: int = 2, readonly: bool = False):
         from ..encoder import bundled_model_dir
 
         self.root = Path(root)
-        self.device = device
+        self.device, self.readonly = device, readonly
         self.bundled_dir = bundled_model_dir()
         self._cards: dict[Path, tuple[int, ModelCard]] = {}
         self._loaded: OrderedDict[str, object] = OrderedDict()
@@ -109,6 +111,37 @@ class ModelRegistry:
         with self._lock:
             self._loaded.pop(model_id, None)
         delete_model(self.root, model_id)
+
+    # -- names ------------------------------------------------------------------
+    def _names(self, but: str | None = None) -> set[str]:
+        return {m.name for m in self.list("") if m.id != but}
+
+    def free_name(self, base: str) -> str:
+        """``base``, or ``base (2)``, ``(3)``… when another model is called that already."""
+        taken = {n.casefold() for n in self._names()}
+        name, n = base, 2
+        while name.casefold() in taken:
+            name, n = f"{base} ({n})", n + 1
+        return name
+
+    def rename_model(self, model_id: str, name: str) -> str:
+        """Give a fine-tune a display name, kept in its card (the id stays); returns the
+        name as stored. Empty, too long or taken names are refused with the reason."""
+        if self.readonly:
+            raise ReadOnlyLibrary("this library was opened read-only")
+        if model_id == self.bundled.id:
+            raise PhotosimError("the bundled encoder ships inside photosim and keeps its name")
+        folder = self.model_dir(model_id)
+        name = check_model_name(name, self._names(but=model_id))
+        card = dataclasses.replace(self._read(folder), name=name)
+        tmp = folder / ".card.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:  # atomically: a crash keeps the old card
+            fh.write(card.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / "card.json")
+        self._cards.pop(folder, None)
+        return name
 
     # -- loading ----------------------------------------------------------------
     def load(self, model_id: str):

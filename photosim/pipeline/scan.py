@@ -187,6 +187,19 @@ class _HashProbe:
                 .where(Photo.content_hash == content_hash, Photo.status == "ok").limit(1)).first() is not None
 
 
+def _stat_files(paths: Iterable[str]) -> list[_Listed]:
+    """The regular files among ``paths``; one that is gone (or no longer a file) is left out."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat_mod.S_ISREG(st.st_mode):
+            out.append(_Listed(path, st.st_size, st.st_mtime_ns))
+    return out
+
+
 class Scan:
     """One scan run over a library; use :meth:`photosim.Library.scan`.
 
@@ -198,8 +211,12 @@ class Scan:
 
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
                  progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int | None = None,
-                 skip: Iterable[str] = (), paths: Iterable[str] | None = None):
+                 skip: Iterable[str] = (), paths: Iterable[str] | None = None,
+                 files: Iterable[str] | None = None):
         self.store = store
+        #: set: read exactly these files again, however unchanged they look (retrying files
+        #: that could not be read); one that is gone leaves the library. No folder is listed.
+        self.files = None if files is None else sorted({os.path.abspath(os.fspath(f)) for f in files})
         self.index = index
         self._encoder = encoder
         self.card = card
@@ -238,7 +255,9 @@ class Scan:
                 raise PhotosimError(f"not a folder: {root}")
         self._emit(force=True)
         t = time.perf_counter()
-        if self.paths is None:
+        if self.files is not None:  # re-read these files, changed or not (the problems panel's retry)
+            covered, listed = list(self.files), _stat_files(self.files)
+        elif self.paths is None:
             listed = list_photos(self.roots, skip=self.skip, errors=self.report.unreadable_folders)
             covered = self.roots
         else:
@@ -263,7 +282,7 @@ class Scan:
             for start in range(0, len(covered), 200):
                 chunk = covered[start:start + 200]
                 under = or_(*[and_(Photo.path >= low, Photo.path < high) for low, high in map(folder_range, chunk)])
-                if self.paths is not None:
+                if self.paths is not None or self.files is not None:
                     under = or_(Photo.path.in_(chunk), under)
                 rows.update((fsdecode(r.raw_path), r) for r in s.connection().execute(  # Core rows: no ORM per row
                     select(Photo.id, raw_path, Photo.size, Photo.mtime_ns, Photo.status, Photo.content_hash,
@@ -276,7 +295,7 @@ class Scan:
         for item in listed:
             seen.add(item.path)
             row = rows.get(item.path)
-            if row is not None and row.size == item.size and row.mtime_ns == item.mtime_ns:
+            if row is not None and row.size == item.size and row.mtime_ns == item.mtime_ns and self.files is None:
                 if row.status != "ok" or row.has_vector:
                     self.state.unchanged += 1
                     self.state.done += 1
@@ -399,7 +418,7 @@ class Scan:
             return
         encoder = self._encoder()  # load before threads start using preprocess
         known_hashes: set[str] | _HashProbe
-        if self.paths is not None:
+        if self.paths is not None or self.files is not None:
             # A watcher's few files: one indexed look-up per file read, not every photo's hash.
             known_hashes = _HashProbe(self.store, encoder.id, set(self.missing_by_hash))
         else:

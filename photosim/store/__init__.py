@@ -22,7 +22,7 @@ from . import migrations
 from .gallery import GalleryRepo
 from .labels import LabelRepo
 from .meta import MetaRepo
-from .photos import PhotoRepo
+from .photos import IgnoredRepo, PhotoRepo
 from .roots import RootRepo
 from .schema import Photo, Vector, make_engine
 from .vectors import FeatureRepo, VectorRepo
@@ -72,6 +72,7 @@ class Store:
         self.labels = LabelRepo(self)
         self.verdicts = VerdictRepo(self)
         self.trash_log = TrashLogRepo(self)
+        self.ignored = IgnoredRepo(self)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -180,7 +180,13 @@ def _v7(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_photos_status_path ON photos (status, path)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(conn: Connection) -> None:
+    """Files the user chose to ignore in the problems panel (by path, raw bytes like photo
+    paths), so the choice survives re-scans and the file's row coming and going."""
+    conn.execute(text("CREATE TABLE ignored_problems (path BLOB PRIMARY KEY, ignored_at FLOAT NOT NULL)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

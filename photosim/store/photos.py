@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, select, text
 
 from ..values import PhotoInfo
-from .schema import Photo
+from .schema import IgnoredProblem, Photo
 
 _CHUNK = 900  # below SQLite's limit on bound variables
 
@@ -104,3 +105,30 @@ class PhotoRepo:
         for start in range(0, len(ids), 500):
             with self._store.write() as s:
                 s.execute(delete(Photo).where(Photo.id.in_(ids[start:start + 500])))
+
+
+class IgnoredRepo:
+    """Paths of unreadable files the user chose to ignore (kept across re-scans)."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def all(self) -> set[str]:
+        with self._store.read() as s:
+            return set(s.scalars(select(IgnoredProblem.path)))
+
+    def add(self, paths: Iterable[str]) -> None:
+        now = time.time()
+        with self._store.write() as s:
+            for path in set(paths):
+                s.merge(IgnoredProblem(path=path, ignored_at=now))
+
+    def remove(self, paths: Iterable[str] | None = None) -> None:
+        """Forget the given paths (None: all of them)."""
+        with self._store.write() as s:
+            if paths is None:
+                s.execute(delete(IgnoredProblem))
+                return
+            paths = list(paths)
+            for start in range(0, len(paths), _CHUNK):
+                s.execute(delete(IgnoredProblem).where(IgnoredProblem.path.in_(paths[start:start + _CHUNK])))

@@ -190,6 +190,14 @@ class TrashEntry(Base):
     restored_at: Mapped[float | None] = mapped_column(Float)
 
 
+class IgnoredProblem(Base):
+    """A file that could not be read and that the user chose to ignore (by path)."""
+
+    __tablename__ = "ignored_problems"
+    path: Mapped[str] = mapped_column(FsPath, primary_key=True)
+    ignored_at: Mapped[float] = mapped_column(Float)
+
+
 def vector_to_blob(vec: np.ndarray, dtype=np.float32) -> bytes:
     return np.ascontiguousarray(vec, dtype=dtype).tobytes()
 

@@ -39,6 +39,8 @@ class ModelInfo:
     bundled: bool
     active: bool
     path: str
+    #: what the user called it (else one made from how it was made); the id stays the id
+    name: str = ""
     description: str = ""
     backbone_id: str = ""
     #: Why the model cannot be used (its backbone is no longer installed); "" when it can.
@@ -76,7 +78,7 @@ class ModelInfo:
         return {"id": self.id, "bundled": self.bundled, "active": self.active, "created": self.created,
                 "based_on": self.based_on, "albums": self.albums, "before": self.before, "after": self.after,
                 "path": self.path, "mode": self.mode, "description": self.description,
-                "backbone_id": self.backbone_id, "problem": self.problem}
+                "backbone_id": self.backbone_id, "problem": self.problem, "name": self.name}
 
 
 def new_model_id() -> str:
@@ -134,10 +136,10 @@ def read_info(path: Path, bundled: bool, active_id: str,
     try:
         card = ModelCard.load(path / "card.json", expect_id=None if bundled else path.name)
     except ModelUnusable as exc:  # listed, marked unusable with the reason
-        return ModelInfo(id=path.name, bundled=bundled, active=path.name == active_id, path=str(path),
+        return ModelInfo(id=path.name, name=path.name, bundled=bundled, active=path.name == active_id, path=str(path),
                          problem=str(exc))
     return ModelInfo(
-        id=card.id, bundled=bundled, active=card.id == active_id, path=str(path),
+        id=card.id, name=card.display_name, bundled=bundled, active=card.id == active_id, path=str(path),
         description=card.description or "", backbone_id=card.backbone_id,
         problem=(problem(card) or "") if problem and not bundled else "",
         finetune=None if bundled else FineTuneRecord.from_card(card))

@@ -41,6 +41,8 @@ class FineTuneResult:
     val_photo_ids: list[int] = field(default_factory=list, repr=False)
     #: the estimate told before the run (:class:`~.estimate.Estimate`), None when skipped
     estimate: object = field(default=None, repr=False)
+    #: its display name (made from how it was made, unique in the library; the user may rename it)
+    name: str = ""
 
     @property
     def based_on(self) -> str:
@@ -299,9 +301,12 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         estimate={k: round(v, 2) for k, v in estimate.stages.items()} if estimate else {},
         stage_seconds={k: round(v, 2) for k, v in stage_s.items()})
     record.write_into(card)
+    card.name = ""  # not the parent's name: named after how it was made until the user names it
+    card.name = lib.registry.free_name(card.display_name)
     write_model(lib.path / "models", card, state)
     return FineTuneResult(
-        model_id=model_id, record=record, seconds=time.perf_counter() - t0, estimate=estimate or None,
+        model_id=model_id, name=card.name, record=record, seconds=time.perf_counter() - t0,
+        estimate=estimate or None,
         photo_ids=data.photo_ids, labels=data.labels,
         val_photo_ids=[data.photo_ids[r] for r in outcome.val_rows])
 
