@@ -70,8 +70,12 @@ def test_marks_become_triplets():
 
 
 def test_marks_alone_are_enough_to_train():
-    data = collect_labels({}, [(1, 2, +1), (1, 3, -1)], ALL)
-    assert mark_triplets(data, random.Random(0)) == [(1, 2, 3)]
+    marks = [(1, 2, +1), (1, 3, -1), (4, 5, +1), (4, 6, -1), (7, 8, +1), (7, 9, -1)]
+    data = collect_labels({}, marks, ALL)
+    assert data.marks_only and len(data.positives) == 3 and len(data.negatives) == 3
+    assert mark_triplets(data, random.Random(0))[0] == (1, 2, 3)
+    with pytest.raises(PhotosimError, match="at least 3 'similar'"):  # one of each: too few
+        collect_labels({}, marks[:2], ALL)
 
 
 def test_contradicting_marks_are_dropped_with_a_note():
