@@ -484,5 +484,9 @@ def test_cli_thorough_shows_reading_training_and_switching_on_a_terminal(base, t
     assert main(["finetune", "--mode", "thorough", "--epochs", "1", "--library", str(tmp_path / "lib")]) == 0
     shown = term.getvalue()
     assert "reading labelled photos 24/24" in shown and "epoch 1/1" in shown
-    assert "indexing 1/1" in shown  # the switch to the new model, after its vectors
+    assert "re-embedding" in shown and "indexing" in shown  # the switch to the new model, after its vectors
     assert "after:" in capsys.readouterr().out
+    from photosim import Library
+
+    with Library(tmp_path / "lib", readonly=True) as lib:  # the new model's index was built and kept
+        assert lib.encoder_id != "" and len(lib.index) == lib.info().indexed > 0

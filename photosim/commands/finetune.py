@@ -109,6 +109,7 @@ def run(args) -> int:
             else:
                 t = time.perf_counter()
                 lib.use_model(result.model_id, progress=switching)
+                lib.wait_index(progress=switching)  # built in the background: saved before we exit
                 accept_s = time.perf_counter() - t
                 if live:
                     sys.stderr.write("\n")
