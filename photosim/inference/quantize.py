@@ -8,7 +8,7 @@ the same backbone, so the exporter shares every weight and writes the second
 use of each bias as an ``Identity`` node; ONNX Runtime fuses a QDQ convolution
 into ``QLinearConv`` only when its bias is a constant, so without the step half
 of the convolutions stayed fp32 behind a dequantization, and int8 ran at half
-fp32's speed (54 against 119 photos/s) instead of twice it (249).
+fp32's speed (54 against 119 images/s) instead of about twice it (249).
 Ranges are MinMax averaged over the calibration batches (``CalibMovingAverage``):
 chosen over plain MinMax, percentile, entropy and leaving the first and last
 convolutions or the depthwise ones in fp32 by the cosine of pooled features to

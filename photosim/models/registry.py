@@ -61,7 +61,7 @@ class ModelRegistry:
         raise UnknownModel(f"unknown model {model_id!r}")
 
     def card(self, model_id: str) -> ModelCard:
-        """The card of a model, or of a precision variant (see :mod:`.variants`)."""
+        """The card of a model, or of a precision variant (see :mod:`photosim.precision`)."""
         card = self._read(self.model_dir(model_id))
         return variants.variant_card(card, variants.split(model_id)[1])
 
