@@ -235,9 +235,17 @@ def test_context_menu_marks_and_album(qtbot, window, gui_env, monkeypatch):
     result = window.panel.model.photo(0)
     menu = window.build_photo_menu([result], from_results=True)
     texts = [a.text() for a in menu.actions() if a.text()]
-    for wanted in ("Open", "Reveal in file manager", "Copy path", "Find similar", "Add to album…",
+    for wanted in ("Open", "Show in file manager", "Copy path", "Find similar", "Add to album…",
                    "Mark as similar", "Mark as not similar"):
         assert wanted in texts
+    empty = gui_env["photos"].parent / "no-programs"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(empty))  # no file manager, no xdg-open: a sentence, not silence
+    with qtbot.waitSignal(window.messageShown, timeout=WAIT) as shown:
+        next(a for a in menu.actions() if a.text() == "Show in file manager").trigger()
+    assert shown.args[0].startswith("Nothing on this system could show the file")
+    assert shown.args[0].endswith(os.path.dirname(result.path))  # where it is, at least
+    monkeypatch.undo()
     next(a for a in menu.actions() if a.text() == "Copy path").trigger()
     assert QGuiApplication.clipboard().text() == result.path
 

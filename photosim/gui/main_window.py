@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
@@ -41,6 +39,7 @@ from .precision_action import PrecisionAction
 from .preview import PreviewDialog
 from .problems_panel import ProblemsPanel
 from .query_history import Query, QueryHistory
+from .reveal import Revealer
 from .scan_bar import ScanBar
 from .service import Kind, LibraryService, error_text
 from .sidebar import ALL, Sidebar
@@ -52,21 +51,6 @@ from .watching import FolderWatch, describe
 from .welcome import WelcomePage
 
 GALLERY_REFRESH_S = 1.5  # while scanning, re-read the photo list at most this often
-
-
-def reveal_in_file_manager(path: str) -> None:
-    if sys.platform == "darwin":
-        subprocess.Popen(["open", "-R", path])
-    elif sys.platform.startswith("win"):
-        subprocess.Popen(["explorer", "/select,", os.path.normpath(path)])
-    else:
-        try:  # most Linux file managers implement this D-Bus interface
-            subprocess.Popen(["dbus-send", "--session", "--dest=org.freedesktop.FileManager1", "--type=method_call",
-                              "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
-                              f"array:string:{QUrl.fromLocalFile(path).toString()}", "string:"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
 
 
 class MainWindow(QMainWindow):
@@ -90,6 +74,8 @@ class MainWindow(QMainWindow):
         self.t_created = time.perf_counter()
         self.library_path = library_path
         self.service = LibraryService(device, self)
+        self.revealer = Revealer(self)  # the file manager, else xdg-open, else a sentence (gui/reveal.py)
+        self.revealer.failed.connect(self.show_message)
         self.thumbs = ThumbnailCache(thumbs_dir, parent=self)
         self.watch = FolderWatch(self.service, self, skip=[self.thumbs.dir])  # photosim/gui/watching.py
         self.history = QueryHistory()
@@ -903,7 +889,7 @@ class MainWindow(QMainWindow):
         p = photos[0]
         menu = QMenu(self)
         menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(p.path)))
-        menu.addAction("Reveal in file manager", lambda: reveal_in_file_manager(p.path))
+        menu.addAction("Show in file manager", lambda: self.revealer.reveal([p.path]))
         menu.addAction("Copy path" + ("s" if len(photos) > 1 else ""), lambda: self.copy_paths(photos))
         menu.addSeparator()
         menu.addAction("Find similar", lambda: self._find_similar(p))
