@@ -58,6 +58,21 @@ def test_switching_to_int8_remakes_every_vector_under_its_own_id(lib_int8):
     assert lib.similar(first, k=3)  # the index was rebuilt from the int8 vectors
 
 
+def test_scans_in_int8_decode_on_every_core(lib_int8, monkeypatch):
+    """int8's forward pass is cheap, so decoding is the bound: every core decodes; fp32
+    leaves half of them to the forward pass."""
+    import os
+
+    from photosim.pipeline.scan import Scan
+
+    lib = lib_int8[0]
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    args = (lib.store, None, lambda: lib.encoder, lib.card, [], None, None)
+    assert Scan(*args).workers == 4
+    assert Scan(lib.store, None, lambda: None, lib.registry.card(lib_int8[1]), [], None, None).workers == 2
+    assert Scan(*args, workers=1).workers == 1  # asked for: as asked
+
+
 def test_int8_refuses_fine_tuning_and_deleting_its_model(lib_int8):
     lib, fp32_id, _, _ = lib_int8
     with pytest.raises(PhotosimError, match="full precision"):

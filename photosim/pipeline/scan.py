@@ -23,6 +23,7 @@ from os import fsdecode
 import numpy as np
 from sqlalchemy import LargeBinary, and_, exists, or_, select, type_coerce
 
+from .. import precision
 from ..errors import Cancelled, PhotoError, PhotosimError, PhotoVanished
 from ..imageio import decode_bytes, hash_bytes, is_supported, read_file
 from ..progress import as_token
@@ -226,10 +227,13 @@ class Scan:
         self.progress_fn = progress
         self.cancel_fn = as_token(cancel)
         self.batch_size = batch_size
-        #: decode threads; by default half the cores (ONNX Runtime's threads do not spin, so
-        #: on an idle 2-core CPU 1 decode thread beside 2 inference threads scanned fastest,
-        #: 51 photos/s against 44 with 2 decode threads: benchmarks/bench_scan.py)
-        self.workers = workers or max(1, (os.cpu_count() or 2) // 2)
+        #: decode threads; by default half the cores (ONNX Runtime's threads do not spin: on an
+        #: idle 2-core CPU fp32 scanned at 55-61 photos/s with 1 decode thread beside 2 inference
+        #: threads, 58-62 with 2), every core under int8, whose forward pass is cheap enough that
+        #: decoding is the bound (76 photos/s with 1 decode thread, 94 with 2: bench_scan.py)
+        cores = os.cpu_count() or 2
+        int8 = precision.split(card.id)[1] == "int8"
+        self.workers = workers or (cores if int8 else max(1, cores // 2))
         self.report = ScanReport(roots=self.roots)
         self.state = ScanProgress(stage="listing")
         self._t0 = time.perf_counter()
