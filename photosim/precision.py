@@ -48,11 +48,6 @@ def split(model_id: str) -> tuple[str, str]:
     raise UnknownModel(f"unknown model {model_id!r}")
 
 
-def is_current(model_id: str) -> bool:
-    base, precision = split(model_id)
-    return variant_id(base, precision) == model_id
-
-
 def variant_card(base: ModelCard, precision: str) -> ModelCard:
     """The card of ``base`` run at ``precision``: its id and cached-features key carry
     the variant's tag; everything else (threshold, dimension, input) is the model's."""

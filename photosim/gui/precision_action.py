@@ -45,10 +45,11 @@ class PrecisionAction:
         wanted = "int8" if checked else "fp32"
         if wanted == current:
             return
-        what = (f"Use int8 for model {base}? {precision.INT8_COST[0].upper()}{precision.INT8_COST[1:]}. "
+        name = self.service.state.model_name or base  # the name the user knows it by
+        what = (f"Use int8 for the model “{name}”? {precision.INT8_COST[0].upper()}{precision.INT8_COST[1:]}. "
                 "Every photo of the library is read once more now; your photos are not changed."
                 if wanted == "int8" else
-                f"Go back to full precision (fp32) for model {base}? The library's vectors are re-made "
+                f"Go back to full precision (fp32) for the model “{name}”? The library's vectors are re-made "
                 "from what photosim kept of the fp32 reading, which is quick.")
         if QMessageBox.question(self.window, "photosim", what) != QMessageBox.StandardButton.Yes:
             self.sync()
