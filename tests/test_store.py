@@ -170,3 +170,29 @@ def test_a_long_lived_reader_sees_what_another_process_scanned(tmp_path, photo_d
             writer.scan([photo_dir / "home"])
             assert len(reader.index) == 8
             assert len(reader.similar(reader.photos()[0], k=10)) == 7
+
+
+def test_a_read_only_library_serves_many_threads_at_once(tmp_path):
+    """Each thread keeps its own connection however many there are: SQLAlchemy's default pool
+    for a creator URL (SingletonThreadPool) closes older threads' connections beyond five,
+    even mid-query, which crashed a read-only window's workers."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from sqlalchemy.pool import SingletonThreadPool
+
+    from photosim import Library
+    from photosim.store.schema import make_engine
+
+    with Library(tmp_path / "lib"):
+        pass
+    assert not isinstance(make_engine(tmp_path / "lib" / "library.db", readonly=True).pool, SingletonThreadPool)
+    with Library(tmp_path / "lib", readonly=True) as lib:
+        barrier = Barrier(12)
+
+        def count(_):
+            barrier.wait()  # twelve threads inside the pool together
+            return [lib.count() for _ in range(50)]
+
+        with ThreadPoolExecutor(12) as pool:
+            assert all(c == [0] * 50 for c in pool.map(count, range(12)))

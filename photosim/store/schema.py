@@ -26,6 +26,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -213,8 +214,11 @@ def make_engine(db_path: Path, *, readonly: bool = False) -> Engine:
     if readonly:
         mode = "ro" if os.access(os.path.dirname(os.path.abspath(db_path)) or ".", os.W_OK) else "ro&immutable=1"
         uri = f"file:{quote(Path(db_path).absolute().as_posix())}?mode={mode}"
+        # QueuePool, as for a file URL: "sqlite://" would get SingletonThreadPool, which closes the
+        # connections of the oldest threads once more than five threads used it, even while one
+        # is mid-query (a read-only window's workers crashed SQLite that way)
         engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
-                               future=True)
+                               poolclass=QueuePool, future=True)
     else:
         engine = create_engine(f"sqlite:///{db_path}", future=True)
 
