@@ -92,6 +92,11 @@ def spin_until(cond, seconds: float) -> bool:
     return cond()
 
 
+def settle_gallery(window, seconds: float = 30) -> None:
+    """The gallery reads its rows in a worker: wait until what was asked for is shown."""
+    assert spin_until(lambda: window.model.settled, seconds), "the gallery never settled"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory) -> Path:
     """ONNX graphs go to one folder per test session (never the user's cache): made

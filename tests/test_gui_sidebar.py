@@ -13,6 +13,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from conftest import scoped_env, write_scenes  # noqa: E402
+from conftest import settle_gallery as _settle  # noqa: E402
 from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 30_000
@@ -64,11 +65,6 @@ def _click(qtbot, tree, item):
     tree.scrollToItem(item)
     rect = tree.visualItemRect(item)
     qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-
-
-def _settle(window):
-    """The gallery reads its rows in a worker: wait until what was asked for is shown."""
-    assert _spin_until(lambda: window.model.settled, 30), "the gallery never settled"
 
 
 def _rows(window) -> list:

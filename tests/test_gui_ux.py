@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from conftest import draw_scene, scoped_env  # noqa: E402
+from conftest import settle_gallery as _settle  # noqa: E402
 from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 30_000
@@ -60,11 +61,6 @@ def window(ux_env, qapp):
     _settle(w)
     yield w
     w.close()
-
-
-def _settle(window):
-    """The gallery reads its rows in a worker: wait until what was asked for is shown."""
-    assert _spin_until(lambda: window.model.settled, 30), "the gallery never settled"
 
 
 def _names(window):
