@@ -73,26 +73,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from photosim import Library  # noqa: E402
-from photosim.evaluation import retrieval_metrics  # noqa: E402
+from photosim.evaluation import retrieval_metrics, triplet_accuracy  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 SEED_ARTICLE_TRIPLET_ACCURACY = 0.915
-
-
-def triplet_accuracy(vectors: np.ndarray, labels: list[str], n: int = 10_000, seed: int = 0) -> float:
-    rng = random.Random(seed)
-    by: dict[str, list[int]] = {}
-    for i, lab in enumerate(labels):
-        by.setdefault(lab, []).append(i)
-    classes = sorted(c for c in by if len(by[c]) >= 2)
-    v = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    good = 0
-    for _ in range(n):
-        c = rng.choice(classes)
-        a, p = rng.sample(by[c], 2)
-        neg = rng.choice(by[rng.choice([k for k in classes if k != c])])
-        good += float(v[a] @ v[p]) > float(v[a] @ v[neg])
-    return good / n
 
 
 def _copy_lib(src: Path, name: str) -> Path:

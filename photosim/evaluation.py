@@ -99,6 +99,39 @@ def retrieval_metrics(
     return out
 
 
+def mean_average_precision(vectors: np.ndarray, labels: Sequence) -> float:
+    """mAP over the whole ranking, every item a query against all others (the measure of
+    INRIA Holidays); queries with no other item of their label are left out."""
+    v = _normalise(vectors)
+    lab = np.asarray(labels, dtype=object).astype(str)
+    aps = []
+    for i in range(len(v)):
+        sims = v @ v[i]
+        sims[i] = -np.inf
+        rel = lab[np.argsort(-sims, kind="stable")[:-1]] == lab[i]
+        if rel.any():
+            aps.append(float(np.mean(np.cumsum(rel)[rel] / (np.flatnonzero(rel) + 1))))
+    return float(np.mean(aps)) if aps else 0.0
+
+
+def triplet_accuracy(vectors: np.ndarray, labels: Sequence, n: int = 10_000, seed: int = 0) -> float:
+    """How often an anchor is nearer a random photo of its class than one of another class,
+    over ``n`` random triplets."""
+    rng = random.Random(seed)
+    by: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by.setdefault(str(lab), []).append(i)
+    classes = sorted(c for c in by if len(by[c]) >= 2)
+    v = _normalise(vectors)
+    good = 0
+    for _ in range(n):
+        c = rng.choice(classes)
+        a, p = rng.sample(by[c], 2)
+        neg = rng.choice(by[rng.choice([k for k in classes if k != c])])
+        good += float(v[a] @ v[p]) > float(v[a] @ v[neg])
+    return good / n
+
+
 def make_near_duplicate(image: Image.Image, kind: str, rng: random.Random) -> Image.Image:
     """One edited copy of ``image``; ``rotate90/180/270`` are exact pixel rotations."""
     if kind in ROTATION_KINDS:

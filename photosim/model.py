@@ -134,12 +134,31 @@ def build_head(card: ModelCard) -> nn.Module:
     raise ValueError(f"unknown head {card.head!r}")
 
 
-def build_backbone(architecture: str) -> nn.Module:
-    from torchvision.models import mobilenet_v2  # deferred: torchvision import is slow
+#: The backbones a card may name; each is an ``nn.Sequential`` of blocks ending in 1280 channels.
+ARCHITECTURES = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+BACKBONE_CHANNELS = 1280
 
+
+def build_backbone(architecture: str) -> nn.Module:
+    if architecture.startswith("efficientnet_lite"):
+        from .efficientnet_lite import efficientnet_lite
+
+        return efficientnet_lite(architecture)
     if architecture != "mobilenet_v2":
         raise ValueError(f"unknown architecture {architecture!r}")
+    from torchvision.models import mobilenet_v2  # deferred: torchvision import is slow
+
     return mobilenet_v2(weights=None).features
+
+
+def deep_cut(architecture: str) -> int:
+    """The backbone block where thorough fine-tuning cuts: the first at 1/32 of the side
+    (9x9 at 288 px), so the cached activations stay small and the blocks after it learn."""
+    if architecture == "mobilenet_v2":
+        return 14
+    from .efficientnet_lite import first_block_at_stride32
+
+    return first_block_at_stride32(architecture)
 
 
 def _reverse(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -191,3 +191,67 @@ def test_train_head_on_the_shared_loop_computes_what_encoder_v4_did(tmp_path, mo
     assert set(got) == set(want)
     assert all(torch.equal(got[k], want[k]) for k in want)  # bit for bit, not approximately
     assert not torch.equal(got["context.weight"], torch.from_numpy(start["context.weight"]))  # it did train
+
+
+def _make_wallpapers(root: Path, n: int = 3) -> Path:
+    """KDE-style wallpaper packages: each design in two resolutions plus a preview."""
+    rng = random.Random(1)
+    for k in range(n):
+        images = root / "wallpapers" / f"Design{k}" / "contents" / "images"
+        images.mkdir(parents=True)
+        big = Image.new("RGB", (1400, 1000), tuple(rng.randint(0, 255) for _ in range(3)))
+        draw = ImageDraw.Draw(big)
+        for _ in range(30):
+            x, y = rng.randint(0, 1300), rng.randint(0, 900)
+            draw.ellipse((x, y, x + 100, y + 80), fill=tuple(rng.randint(0, 255) for _ in range(3)))
+        big.save(images / "1400x1000.jpg", quality=90)
+        big.resize((1120, 800)).save(images / "1120x800.jpg", quality=90)
+        big.resize((400, 286)).save(images.parent / "screenshot.jpg")
+    return root
+
+
+def test_scene_set_keeps_one_file_per_design_and_splits_designs(tmp_path):
+    import scene_set
+
+    photos = _make_wallpapers(tmp_path / "photos")
+    sources = scene_set.source_groups(photos)
+    assert list(sources) == ["Design0", "Design1", "Design2"]
+    assert all(p.name == "1400x1000.jpg" for p in sources.values())  # the largest, never the preview
+    assert scene_set.design_of(Path("bg/Ubuntu-Mate-Cold-no-logo.png")) == "Ubuntu-Mate-no-logo"
+    assert scene_set.design_of(Path("bg/Elephants_3840x2160.jpg")) == "Elephants"
+    got = scene_set.build(photos, tmp_path / "scenes", shots=3)
+    assert sorted(len(v) for v in got.values()) == [3, 3, 3]
+    places = {split: {p.parent.name for p in files} for split, files in got.items()}
+    assert not places["train"] & places["test"] and not places["val"] & places["test"]
+    shots = [Image.open(p) for p in got["test"]]
+    assert all(max(im.size) == 1024 for im in shots)
+    assert len({im.tobytes()[:5000] for im in shots}) == 3  # three different shots of one place
+
+
+def test_smoke_run_of_another_backbone_with_scenes_cifar_and_a_comparison(tmp_path):
+    data = _make_data(tmp_path / "data")
+    scenes = tmp_path / "scenes"
+    import scene_set
+
+    scene_set.build(_make_wallpapers(tmp_path / "photos"), scenes, shots=3)
+    first = tmp_path / "mnv2"
+    common = ["--data", str(data), "--cache", str(tmp_path / "cache"), "--init", "random", "--smoke",
+              "--epochs", "1", "--skip-baseline"]
+    train_encoder.main(common + ["--out", str(first)])
+    out = tmp_path / "lite"
+    train_encoder.main(common + ["--out", str(out), "--architecture", "efficientnet_lite0", "--pooling", "gem",
+                                 "--scenes", str(scenes), "--cifar", str(data), "--cifar-per-class", "2", "--cifar-offset", "1",
+                                 "--compare", str(first)])
+    card = json.loads((out / "card.json").read_text())
+    assert card["architecture"] == "efficientnet_lite0" and card["mean"] == [0.498] * 3
+    assert card["training"]["scene_places"] == sorted(p.name for s in ("train", "val")
+                                                      for p in (scenes / s).iterdir())
+    assert "EfficientNet-Lite0" in card["description"]
+    m = card["metrics"]
+    first_id = json.loads((first / "card.json").read_text())["id"]
+    for key in ("trained", first_id):
+        assert 0.0 <= m[key]["scenes_test_map"] <= 1.0 and m[key]["scenes_test_photos"] == 3
+        assert 0.0 <= m[key]["cifar10_triplet_accuracy"] <= 1.0
+    assert m[first_id]["throughput_img_per_s_batch32"] > 0
+    enc = Encoder.load(out)
+    assert enc.embed([Image.new("RGB", (50, 40), (9, 99, 199))]).shape == (1, card["dim"])

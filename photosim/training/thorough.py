@@ -21,7 +21,7 @@ from ..evaluation import retrieval_metrics
 from ..progress import as_token
 from .finetune import TrainConfig, TrainOutcome, split_validation, user_errors
 from .loop import TrainProgress
-from .trunk import DEFAULT_SPLIT, BlockTraining, cache_activations, train_blocks, upper_features
+from .trunk import BlockTraining, cache_activations, train_blocks, upper_features
 
 #: The second view of each photo: its mirror image with a colour or exposure change. Gentle on
 #: purpose: crops, down-sizing and JPEG re-compression wreck small photos. (CIFAR-10, 32 px:
@@ -46,11 +46,14 @@ def _views(paths: list, seed: int, bad: list[int]):
         yield [img, edits.random_edit(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rng, VIEW_EDITS)]
 
 
-def photo_bytes(encoder, split: int = DEFAULT_SPLIT) -> int:
+def photo_bytes(encoder, split: int | None = None) -> int:
     """Memory one labelled photo takes while thorough mode trains: the float16 activations
     of its views before ``split`` (about 130 KB at 224 px, 180 KB at 288 px)."""
     import torch
 
+    from ..model import deep_cut
+
+    split = deep_cut(encoder.card.architecture) if split is None else split
     size = encoder.card.input_size
     with torch.inference_mode():
         u, c = encoder.net.lower(torch.zeros(1, 3, size, size, device=encoder.device), split)
@@ -131,7 +134,9 @@ def _train(
 
     bad: list[int] = []
     n = len(paths)
-    acts = cache_activations(encoder, _views(paths, config.seed, bad), split=DEFAULT_SPLIT, n=n,
+    from ..model import deep_cut
+
+    acts = cache_activations(encoder, _views(paths, config.seed, bad), split=deep_cut(encoder.card.architecture), n=n,
                              progress=preparing, cancel=cancel)
     keep = np.ones(n, dtype=bool)
     keep[bad] = False
