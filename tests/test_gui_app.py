@@ -280,7 +280,7 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
 
     view = window.show_duplicates()
     assert view.threshold.value() == pytest.approx(window.service.lib.card.duplicate_threshold)  # the encoder's own
-    view.threshold.setValue(0.90)
+    view.threshold.setValue(round(window.service.lib.card.duplicate_threshold + 0.05, 2))  # a user's own setting
     view.refresh()
     qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
     group = next(g for g in view.groups if any(p.name == "scene_003.jpg" for p in g.photos))

@@ -91,7 +91,8 @@ def test_short_finetune_separates_albums_the_base_model_confuses(lib, base):
     assert lib.encoder_id == result.model_id
     vecs, labels = _heldout(lib, base)
     after = retrieval_metrics(vecs, labels)
-    assert after["map_at_r"] > before["map_at_r"] + 0.15, (before, after)
+    # held-out MAP@R 0.49 -> 0.60 on encoder v5 (a colour cast is less in its features than in v4's)
+    assert after["map_at_r"] > before["map_at_r"] + 0.08, (before, after)
     # The index follows the new model; queries work.
     assert len(lib.index) == len(lib.photos())
     assert lib.similar(lib.photos()[0].id, k=3)
@@ -289,8 +290,14 @@ def test_thorough_trains_the_last_blocks_and_accepting_re_reads_the_photos(lib, 
     assert card.backbone_id != lib.backbone_id and card.extra["finetune"]["mode"] == "thorough"
     new = load_file(str(lib.model_dir(result.model_id) / card.weights))
     old = load_file(str(lib.model_dir(untouched[0]) / lib.card.weights))
-    assert torch.equal(new["backbone.3.conv.0.0.weight"], old["backbone.3.conv.0.0.weight"])  # before the cut
-    assert not torch.equal(new["backbone.18.0.weight"], old["backbone.18.0.weight"])  # trained
+    from photosim.model import deep_cut
+
+    blocks = 1 + max(int(k.split(".")[1]) for k in old if k.startswith("backbone."))
+    assert deep_cut(card.architecture) < blocks - 1
+    first, last = (next(k for k in sorted(old) if k.startswith(f"backbone.{i}.") and k.endswith("weight"))
+                   for i in (1, blocks - 1))
+    assert torch.equal(new[first], old[first])  # before the cut
+    assert not torch.equal(new[last], old[last])  # trained
     examples = example_queries(lib, result)  # the new backbone has no cached features: embeds afresh
     assert examples and all(e["after"] and e["query"] not in [p for p, _ in e["after"]] for e in examples)
 
@@ -446,11 +453,18 @@ def test_thorough_mode_reads_as_many_photos_as_its_memory_budget_allows(lib):
     from photosim.training.finetune import TrainConfig
     from photosim.training.thorough import photo_bytes, thorough_limit
 
+    import torch
+
+    from photosim.model import deep_cut
+
     enc = lib.encoder
     size, ctx = enc.card.input_size, enc.card.context_size
-    # float16 activations of MobileNetV2's first 14 blocks (96 channels at 1/16 of the side)
-    # for the photo and its four small quarter turns, times two views
-    assert photo_bytes(enc) == 2 * 2 * 96 * ((size // 16) ** 2 + 4 * (ctx // 16) ** 2)
+    cut = deep_cut(enc.card.architecture)
+    with torch.no_grad():  # channels at 1/16 of the side, before the cut (EfficientNet-Lite2: 120)
+        channels = enc.net.backbone[:cut](torch.zeros(1, 3, 64, 64)).shape[1]
+    # float16 activations of the blocks before the cut, for the photo and its four small quarter
+    # turns, times two views
+    assert photo_bytes(enc) == 2 * 2 * channels * ((size // 16) ** 2 + 4 * (ctx // 16) ** 2)
     assert thorough_limit(enc, TrainConfig(thorough_memory_mb=1)) == 2**20 // photo_bytes(enc)
     assert thorough_limit(enc, TrainConfig(thorough_memory_mb=10_000, max_thorough_photos=50)) == 50
 

@@ -112,6 +112,12 @@ def device_key(device: str | None) -> str:
     return f"cpu:{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}"
 
 
+def rates_key(lib) -> str:
+    """The key a library's rates are kept under: its device class and its encoder's backbone
+    (another backbone embeds at another speed: rates of encoder v4 would mislead v5's)."""
+    return f"{device_key(lib.device)}|{lib.card.backbone_id}"
+
+
 def cache_file() -> Path:
     env = os.environ.get("PHOTOSIM_CACHE_DIR")
     if env:
@@ -229,7 +235,7 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     from .runner import _parent_head_state
 
     card = lib.card
-    key = device_key(lib.device)
+    key = rates_key(lib)
     rates = default_rates(key)
     head_state = _parent_head_state(lib.model_dir(card.id), card)
     rates.probe = probe(card, head_state, lib.device)
@@ -285,7 +291,7 @@ def _shipped_photos() -> list[str]:
 
 def rates_for(lib, photos: Sequence[str] = (), *, thorough: bool = False, calibrate_now: bool = True) -> Rates:
     """The cached rates of the library's device, calibrated (and cached) at first use."""
-    key = device_key(lib.device)
+    key = rates_key(lib)
     rates = load_rates(key)
     if rates is not None and (not thorough or rates.source != "default"):
         return rates

@@ -261,6 +261,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
     from pytorch_metric_learning import losses, miners
 
     from ..encoder import pick_device
+    from .input_scale import input_scale, scale_input_weights
 
     config.resolved_epochs()  # a bad number of epochs fails before any work
     device = pick_device(config.device)
@@ -280,7 +281,9 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
     if len(mark_triplets):
         mark_triplets = mark_triplets[~val_mask[mark_triplets].any(axis=1)]
 
-    x = torch.from_numpy(feats).to(device)
+    # Optimised on unit-scale inputs whatever the backbone (input_scale.py); folded back below.
+    scale = input_scale(feats[train_rows])
+    x = torch.from_numpy(feats / np.float32(scale)).to(device)
     center = feats[train_rows].mean(0) if config.center_init and len(train_rows) else None
     if config.new_head == "mlp":  # a fresh, wider non-linear head (not initialised from the parent)
         from ..model import ModelCard, build_head
@@ -292,6 +295,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         has_bn = False  # its batch-norm statistics are learnt here
     else:
         (head_kind, head_hidden, dim), head = new_head_from(parent_card, parent_head_state, center)
+        scale_input_weights(head, scale)  # the parent's function of the scaled inputs
         # A batch-norm (MLP) head keeps the parent's running statistics: train it in eval mode.
         has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in head.modules())
     head = head.to(device)
@@ -356,6 +360,7 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
     run = fit(head, opt, step, epochs=epochs, steps=steps, schedule=cosine(opt, epochs * steps),
               evaluate=(lambda: evaluate(head)) if len(val_rows) else None,
               train_mode=not has_bn, progress=progress, cancel=cancel)
+    scale_input_weights(head, 1.0 / scale)  # back to a head of the raw features
     state = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     return TrainOutcome(head_state=state, head=head_kind, head_hidden=head_hidden, dim=dim, before=before,
                         fit=run, n_train=int(len(train_rows)), n_val=int(len(val_rows)),

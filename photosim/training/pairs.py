@@ -137,6 +137,7 @@ def _train(features, pairs, y, parent_card, parent_head_state, config, verdicts,
     from pytorch_metric_learning import distances, losses
 
     from ..encoder import pick_device
+    from .input_scale import input_scale, scale_input_weights
 
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
@@ -154,9 +155,11 @@ def _train(features, pairs, y, parent_card, parent_head_state, config, verdicts,
                             "result; mark more results similar and not similar. Nothing was changed.")
     verdicts = np.zeros((0, 2), np.int64) if verdicts is None else np.asarray(verdicts, np.int64).reshape(-1, 2)
 
-    x = torch.from_numpy(feats).to(device)
+    scale = input_scale(feats)  # optimised on unit-scale inputs (input_scale.py), folded back below
+    x = torch.from_numpy(feats / np.float32(scale)).to(device)
     (head_kind, head_hidden, dim), head = new_head_from(parent_card, parent_head_state,
                                                         feats.mean(0) if config.center_init else None)
+    scale_input_weights(head, scale)
     has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in head.modules())
     head = head.to(device)
 
@@ -177,7 +180,7 @@ def _train(features, pairs, y, parent_card, parent_head_state, config, verdicts,
     if others is not None and len(others) >= 2 and KEEP_WEIGHT > 0:
         o = np.asarray(others, np.float16).astype(np.float32)
         o = o[rng.permutation(len(o))[:KEEP_PHOTOS]]
-        kept = torch.from_numpy(o).to(device)
+        kept = torch.from_numpy(o / np.float32(scale)).to(device)
         with torch.no_grad():
             # the parent's vectors of those photos: what the new head should keep
             kept_ref = torch.from_numpy(project_with(parent_head_state, parent_card, o)).to(device)
@@ -208,7 +211,8 @@ def _train(features, pairs, y, parent_card, parent_head_state, config, verdicts,
 
     run = fit(head, opt, step, epochs=epochs, steps=steps, schedule=cosine(opt, epochs * steps),
               train_mode=not has_bn, progress=progress, cancel=cancel)
-    after = pair_metrics(vectors(head), split)
+    after = pair_metrics(vectors(head), split)  # the scaled head on the scaled inputs
+    scale_input_weights(head, 1.0 / scale)  # back to a head of the raw features
     run.best = after
     state = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     return TrainOutcome(head_state=state, head=head_kind, head_hidden=head_hidden, dim=dim, before=before,
