@@ -50,8 +50,13 @@ class PhotoInfo:
 
 @dataclass(frozen=True)
 class Match:
+    """A photo found for a query and its cosine ``score``; ``reasons`` says in words why
+    (verified copies: how much of the query it holds, at what resolution, how it was
+    verified); empty for plain similarity results."""
+
     photo: PhotoInfo
     score: float
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass

@@ -143,7 +143,8 @@ class Duplicates:
         (not of its canvas: a border adds none), then the one that adds least around it
         (a border, a canvas), then the keeper rules (format, less compression, metadata,
         age). The cosine alone often ranks another edited copy,
-        or another shot, first. Scores are cosines. Photos are only read."""
+        or another shot, first. Scores are cosines; each match's ``reasons`` say how much
+        of ``ref`` it holds, at what resolution, and how it was verified. Photos are only read."""
         photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
         if photo is None:
             raise PhotosimError(f"not in the library: {ref}")
@@ -173,7 +174,7 @@ class Duplicates:
         rules = _keeper.check_rules(rules)
         held.sort(key=cmp_to_key(lambda a, b: a.compare(b, rules)))
         score = dict(near)
-        return [Match(h.photo, score[h.photo.id]) for h in held]
+        return [Match(h.photo, score[h.photo.id], h.reasons()) for h in held]
 
     # -- search -----------------------------------------------------------------
     def duplicates(self, threshold: float | None = None, k: int = 16, *, tier: str = "duplicates",
@@ -206,6 +207,7 @@ class _Holds:
     """How much of a query photo a verified copy of it holds, and at what resolution."""
 
     def __init__(self, photo, look, check, query_photo, query_look):
+        self.check = check
         m = check.matrix  # the query's look pixels onto the copy's
         qh, qw = query_look.gray.shape
         ch, cw = look.gray.shape
@@ -218,6 +220,20 @@ class _Holds:
         # the copy's own pixels per pixel of the query's picture, at full size
         self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * _full_per_look(photo, look)
                            / _full_per_look(query_photo, query_look))
+
+    def reasons(self) -> tuple[str, ...]:
+        """In words, of "this photo" (the query): how much of it the copy holds, at what
+        resolution, what else is in its frame, and how it was verified."""
+        held = "holds all of this photo" if self.covers >= COVERS else f"holds {self.covers:.0%} of this photo"
+        r = self.resolution
+        if abs(math.log(r)) <= SAME_RESOLUTION:
+            held += ", at the same resolution"
+        else:
+            held += f", at {r:.1f}× its resolution" if r > 1 else f", at {r:.0%} of its resolution"
+        out = [held]
+        if self.fills < COVERS:
+            out.append(f"{1 - self.fills:.0%} of its frame lies outside this photo")
+        return (*out, self.check.describe())
 
     def compare(self, other: _Holds, rules) -> int:
         a, b = self.covers >= COVERS, other.covers >= COVERS
