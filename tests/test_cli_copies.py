@@ -45,9 +45,10 @@ def test_an_edited_copy_lists_its_original_first(capsys, copies, copy):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0] == str(photos / copy)
-    assert f"  {photos / 'original.jpg'}  (holds all of this photo" in lines[1]
-    assert "800x600" in lines[1] and "same photo:" in lines[1]
-    listed = [line.split()[2] for line in lines[1:]]
+    assert lines[1].startswith("  original  ") and "  800x600  " in lines[1]
+    assert f"  {photos / 'original.jpg'}  (holds all of this photo" in lines[1] and "same photo:" in lines[1]
+    assert all(line.startswith("  copy      ") for line in lines[2:])
+    listed = [line.split()[3] for line in lines[1:]]
     assert set(listed) <= {str(photos / n) for n in ("original.jpg", "small.jpg", "crop80.jpg")} - {str(photos / copy)}
     assert len(listed) == 2  # the original and the other edited copy, never another photo
 
@@ -56,7 +57,8 @@ def test_an_edited_copy_lists_its_original_first(capsys, copies, copy):
     assert code == 0 and found[0]["path"] == str(photos / "original.jpg")
     assert found[0]["reasons"][0].startswith("holds all of this photo")
     assert (found[0]["width"], found[0]["height"]) == (800, 600)
-    assert set(found[0]) == {"path", "score", "reasons", "size", "width", "height"}
+    assert set(found[0]) == {"path", "score", "reasons", "size", "width", "height", "holds", "resolution", "source"}
+    assert found[0]["source"] and found[0]["holds"] == 1.0 and not any(f["source"] for f in found[1:])
     assert all(-1.0 <= f["score"] <= 1.0 for f in found)
 
 
@@ -65,8 +67,12 @@ def test_a_crop_held_by_its_original_says_how_much(capsys, copies):
     code, out, _ = run(capsys, "copies-of", photos / "original.jpg", "--json", *copies["lib"])
     found = {f["path"]: f for f in json.loads(out)}
     assert code == 0 and set(found) == {str(photos / "small.jpg"), str(photos / "crop80.jpg")}
-    assert found[str(photos / "crop80.jpg")]["reasons"][0].startswith("holds 64% of this photo")
-    assert "at 50% of its resolution" in found[str(photos / "small.jpg")]["reasons"][0]
+    crop, small = found[str(photos / "crop80.jpg")], found[str(photos / "small.jpg")]
+    assert crop["reasons"][0].startswith("holds 64% of this photo") and crop["holds"] == pytest.approx(0.64, abs=0.03)
+    assert "at 50% of its resolution" in small["reasons"][0] and small["resolution"] == pytest.approx(0.5, abs=0.03)
+    assert not crop["source"] and not small["source"]
+    code, out, _ = run(capsys, "copies-of", photos / "original.jpg", *copies["lib"])
+    assert out.splitlines()[-1] == "  none holds all of it at its resolution or more: it is probably the original"
 
 
 def test_a_photo_without_copies_says_so(capsys, copies):

@@ -1,5 +1,6 @@
 """``photosim copies-of PATH``: what a library photo is a copy of, its verified copies best
-first (the one that holds all of its picture, at the highest resolution, first)."""
+first (the one that holds all of its picture, at the highest resolution, first; called
+"original" when it holds all of it at least at its resolution)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def to_dict(m) -> dict:
     """One verified copy, as ``duplicates --json`` writes a photo of a group."""
     p = m.photo
     return {"path": p.path, "score": round(m.score, 6), "reasons": list(m.reasons),
-            "size": p.size, "width": p.width, "height": p.height}
+            "size": p.size, "width": p.width, "height": p.height,
+            "holds": round(m.holds, 4), "resolution": round(m.resolution, 4), "source": m.source}
 
 
 def _find(lib, path: str):
@@ -70,8 +72,11 @@ def run(args) -> int:
     out(show(photo.path))
     if not found:
         out(f"  no verified copies among its {args.k} nearest photos")
-    for m in found:
+    for n, m in enumerate(found):
         p = m.photo
+        role = "original" if n == 0 and m.source else "copy    "
         why = f"  ({'; '.join(m.reasons)})" if m.reasons else ""
-        out(f"  {m.score:.3f}  {p.width}x{p.height}  {show(p.path)}{why}")
+        out(f"  {role}  {m.score:.3f}  {p.width}x{p.height}  {show(p.path)}{why}")
+    if found and not found[0].source:
+        out("  none holds all of it at its resolution or more: it is probably the original")
     return 0
