@@ -11,6 +11,7 @@ The public API is :class:`photosim.Library`::
 
 from .values import (
     Cancelled,
+    CopyMatch,
     DuplicateGroup,
     LibraryInfo,
     Match,
@@ -22,7 +23,7 @@ from .values import (
 )
 
 __all__ = [
-    "Library", "LibraryLocked", "default_library_path", "Cancelled", "DuplicateGroup",
+    "Library", "LibraryLocked", "default_library_path", "Cancelled", "CopyMatch", "DuplicateGroup",
     "LibraryInfo", "Match", "PhotoInfo", "PhotosimError", "QueryResult", "ScanProgress", "ScanReport",
     "Watcher", "WatchBatch", "apply_batch",
 ]

@@ -50,8 +50,25 @@ class PhotoInfo:
 
 @dataclass(frozen=True)
 class Match:
+    """A photo found for a query and its cosine ``score``; ``reasons`` says in words why
+    (verified copies: how much of the query it holds, at what resolution, how it was
+    verified); empty for plain similarity results."""
+
     photo: PhotoInfo
     score: float
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CopyMatch(Match):
+    """A verified copy of a query photo (``Library.copies_of``): ``holds`` the share of the
+    query's picture inside it (0-1), ``resolution`` its pixels per pixel of that picture
+    (2.0: twice as sharp), ``source`` True when it holds all of the query at least at the
+    query's resolution: then the query is most likely a copy of it."""
+
+    holds: float = 0.0
+    resolution: float = 1.0
+    source: bool = False
 
 
 @dataclass

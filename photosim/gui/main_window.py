@@ -43,7 +43,7 @@ from .reveal import Revealer
 from .scan_bar import ScanBar
 from .service import Kind, LibraryService, error_text
 from .sidebar import ALL, Sidebar
-from .similar_panel import SimilarPanel
+from .similar_panel import COPIES_K, SimilarPanel
 from .thumb_view import ThumbnailGrid
 from .thumbnails import ThumbnailCache
 from .undo_bar import UndoBar
@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         self.panel.resultClicked.connect(lambda p: self.set_query(Query(photo=p)))
         self.panel.backRequested.connect(self.go_back)
         self.panel.paramsChanged.connect(self.run_query)
+        self.panel.copiesRequested.connect(
+            lambda: (q := self.history.current) is not None and q.is_photo and self.find_copies(q.photo))
         self.panel.contextMenuRequested.connect(lambda p, pos: self._photo_menu([p], pos, from_results=True))
 
         self.splitter = QSplitter()
@@ -779,6 +781,8 @@ class MainWindow(QMainWindow):
         t0 = time.perf_counter()
 
         def job(lib):
+            if q.copies:  # its 10 nearest, verified: what it is most likely a copy of first
+                return lib.copies_of(q.photo.id, k=COPIES_K)
             if q.is_photo:
                 matches = lib.similar(q.photo.id, k)
                 marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
@@ -789,13 +793,16 @@ class MainWindow(QMainWindow):
             if serial != self._query_serial:
                 return  # a newer query was asked meanwhile
             if error is not None:
-                self.panel.show_error(error_text(error, "The search"))
+                self.panel.show_error(error_text(error, "Finding copies" if q.copies else "The search"))
             else:
                 self.last_query_seconds = time.perf_counter() - t0
-                self.panel.show_results(*result)
+                if q.copies:
+                    self.panel.show_copies(result, COPIES_K)
+                else:
+                    self.panel.show_results(*result)
             self.resultsShown.emit()
 
-        self.service.call(job, done, name="searching")
+        self.service.call(job, done, name="finding copies" if q.copies else "searching")
 
     # -- drop & paste ----------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
@@ -893,6 +900,7 @@ class MainWindow(QMainWindow):
         menu.addAction("Copy path" + ("s" if len(photos) > 1 else ""), lambda: self.copy_paths(photos))
         menu.addSeparator()
         menu.addAction("Find similar", lambda: self._find_similar(p))
+        menu.addAction("Find what this is a copy of", lambda: self.find_copies(p))
         menu.addAction("Preview", lambda: self.show_preview(p))
         album = menu.addAction("Add to album…", lambda: self.add_to_album(photos))
         album.setEnabled(not self.service.readonly)
@@ -910,6 +918,11 @@ class MainWindow(QMainWindow):
 
     def _find_similar(self, photo) -> None:
         self.select_photo(photo, or_query=True)
+
+    def find_copies(self, photo) -> None:
+        """Show what ``photo`` (a library photo) is a copy of: its verified copies, in a
+        background job (``Library.copies_of``); Back returns to the previous query."""
+        self.set_query(Query(photo=photo, copies=True))
 
     def copy_paths(self, photos: list) -> None:
         if photos:

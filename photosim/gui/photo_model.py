@@ -61,7 +61,8 @@ def _data(model, p, score, role):
         if score is None:
             return tooltip(p)
         band = model.bands.label(score) if model.bands is not None else None
-        return f"{tooltip(p)}\n{band + ' · ' if band else ''}similarity {score:.2f}"
+        note = getattr(model, "notes", {}).get(p.id)  # a verified copy: how it holds the query
+        return f"{tooltip(p)}\n{band + ' · ' if band else ''}similarity {score:.2f}" + (f"\n{note}" if note else "")
     return None
 
 
@@ -86,6 +87,7 @@ class PhotoListModel(QAbstractListModel):
         self._scores: list[float] | None = None
         self._row_of: dict[str, int] = {}
         self.marks: dict[int, int] = {}  # result id -> +1/-1 for the current query
+        self.notes: dict[int, str] = {}  # result id -> more words for its tooltip (a verified copy's reasons)
         self.bands = None  # results: photosim.gui.bands.Bands, the words for the scores
         if thumbs is not None:
             thumbs.ready.connect(self._thumb_ready)

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Query:
-    """A library photo, or images from outside (file paths or encoded bytes) never added."""
+    """A library photo, or images from outside (file paths or encoded bytes) never added;
+    ``copies``: not its similar photos but its verified copies (what it is a copy of)."""
 
     photo: object | None = None               # PhotoInfo
     images: list = field(default_factory=list)  # str paths or bytes
     label: str = ""
+    copies: bool = False
 
     @property
     def is_photo(self) -> bool:
@@ -34,7 +36,7 @@ class QueryHistory:
 
     def push(self, q: Query) -> None:
         cur = self.current
-        if cur is not None and cur.is_photo and q.is_photo and cur.photo.id == q.photo.id:
+        if cur is not None and cur.is_photo and q.is_photo and cur.photo.id == q.photo.id and cur.copies == q.copies:
             return
         self._stack.append(q)
         del self._stack[:-self._limit]

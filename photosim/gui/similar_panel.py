@@ -22,12 +22,14 @@ from .query_history import Query
 from .thumb_view import ThumbnailGrid
 
 HEADER_SIDE = 96
+COPIES_K = 10  # "what is this a copy of?" verifies this many of the nearest photos
 
 
 class SimilarPanel(QWidget):
     resultClicked = Signal(object)        # PhotoInfo: make it the new query
     backRequested = Signal()
     paramsChanged = Signal()
+    copiesRequested = Signal()            # find what the query photo is a copy of
     contextMenuRequested = Signal(object, object)  # PhotoInfo, global QPoint
 
     def __init__(self, thumbs, parent=None):
@@ -41,6 +43,11 @@ class SimilarPanel(QWidget):
         self.back.setToolTip("Back to the previous query (Alt+Left)")
         self.back.setEnabled(False)
         self.back.clicked.connect(self.backRequested)
+        self.copies = QToolButton(text="Find what this is a copy of")
+        self.copies.setToolTip(f"Compare this photo with its {COPIES_K} nearest, pixel by pixel, and list its "
+                               "verified copies: the one it was most likely copied from first")
+        self.copies.setEnabled(False)
+        self.copies.clicked.connect(self.copiesRequested)
         self.query_image = QLabel()
         self.query_image.setFixedSize(HEADER_SIDE, HEADER_SIDE)
         self.query_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -58,6 +65,7 @@ class SimilarPanel(QWidget):
         text.addWidget(self.back, 0, Qt.AlignmentFlag.AlignLeft)
         text.addWidget(self.title)
         text.addWidget(self.subtitle)
+        text.addWidget(self.copies, 0, Qt.AlignmentFlag.AlignLeft)
         text.addStretch(1)
         header = QHBoxLayout()
         header.addWidget(self.query_image)
@@ -164,7 +172,10 @@ class SimilarPanel(QWidget):
     def show_query(self, q: Query | None, can_go_back: bool) -> None:
         self._query = q
         self.back.setEnabled(can_go_back)
-        self.model.marks = {}
+        self.copies.setEnabled(q is not None and q.is_photo and not q.copies)
+        for control in (self.count, self.min_score):  # a copies list has neither a count nor a cut-off
+            control.setEnabled(q is None or not q.copies)
+        self.model.marks, self.model.notes = {}, {}
         self.show_below.hide()
         if q is None:
             self.title.setText("Similar photos")
@@ -179,7 +190,7 @@ class SimilarPanel(QWidget):
         self.title.setToolTip(q.photo.path if q.is_photo else "")
         self.subtitle.setText(q.photo.folder if q.is_photo else "from outside the library (not added)")
         self._set_query_image()
-        self.status.setText("Searching…")
+        self.status.setText(f"Comparing it with its {COPIES_K} nearest photos…" if q.copies else "Searching…")
 
     def _set_query_image(self) -> None:
         q = self._query
@@ -203,7 +214,7 @@ class SimilarPanel(QWidget):
         cut = self.min_similarity()
         shown = [m for m in matches if cut is None or m.score >= cut]
         below = len(matches) - len(shown)
-        self.model.marks = dict(marks or {})
+        self.model.marks, self.model.notes = dict(marks or {}), {}
         self.model.set_photos([m.photo for m in shown], [m.score for m in shown])
         self.results.scrollToTop()
         more = f" · {below} more below the cut-off" if below else ""
@@ -222,6 +233,26 @@ class SimilarPanel(QWidget):
             self.status.setText(f"No photos at or above similarity {cut:.2f}.")
         else:
             self.status.setText("No similar photos yet: the library is empty or still indexing.")
+
+    def show_copies(self, matches, k: int = COPIES_K) -> None:
+        """``matches``: the query's verified copies (``CopyMatch``), what it is most likely a
+        copy of first; the header says which, and each result's tooltip how it holds the query."""
+        self.model.marks = {}
+        self.model.notes = {m.photo.id: "\n".join(m.reasons) for m in matches}
+        self.model.set_photos([m.photo for m in matches], [m.score for m in matches])
+        self.results.scrollToTop()
+        self.show_below.hide()
+        if not matches:
+            self.status.setText(f"No verified copies among the {k} nearest.")
+            return
+        first, n = matches[0], len(matches)
+        if first.source:
+            how = first.reasons[0] if first.reasons else "holds all of this photo"
+            others = f" · {n - 1} other verified cop{'y' if n == 2 else 'ies'}" if n > 1 else ""
+            self.status.setText(f"Copy of: {first.photo.name} ({how}){others}")
+        else:
+            self.status.setText(f"Probably the original: {n} verified cop{'y' if n == 1 else 'ies'}, none holds "
+                                "all of it at its resolution.")
 
     def show_error(self, message: str) -> None:
         self.model.set_photos([], [])

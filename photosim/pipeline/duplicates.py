@@ -32,7 +32,7 @@ from PIL import Image
 
 from ..errors import PhotosimError
 from ..progress import ProgressFn, as_token, emit
-from ..values import DuplicateGroup, DuplicateGroups, Match, PhotoInfo
+from ..values import CopyMatch, DuplicateGroup, DuplicateGroups, PhotoInfo
 from . import keeper as _keeper
 from .stacks import Shots
 from .verify import Looks, verify
@@ -134,7 +134,7 @@ class Duplicates:
         return self.store.verdicts.all()
 
     # -- one photo's copies ------------------------------------------------------
-    def copies_of(self, ref, k: int = 10, threshold: float | None = None, *, rules=None) -> list[Match]:
+    def copies_of(self, ref, k: int = 10, threshold: float | None = None, *, rules=None) -> list[CopyMatch]:
         """The photos that are the same photo as ``ref`` (a library photo, its id or
         path): of its ``k`` nearest neighbours (from ``threshold`` if given: by default
         verification alone decides), those verified as edited copies of one photo, *what
@@ -143,7 +143,9 @@ class Duplicates:
         (not of its canvas: a border adds none), then the one that adds least around it
         (a border, a canvas), then the keeper rules (format, less compression, metadata,
         age). The cosine alone often ranks another edited copy,
-        or another shot, first. Scores are cosines. Photos are only read."""
+        or another shot, first. Scores are cosines; each :class:`CopyMatch` says how much of
+        ``ref`` it holds, at what resolution, whether ``ref`` is most likely a copy of it
+        (``source``), and in ``reasons`` the same and how it was verified. Photos are only read."""
         photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
         if photo is None:
             raise PhotosimError(f"not in the library: {ref}")
@@ -173,7 +175,8 @@ class Duplicates:
         rules = _keeper.check_rules(rules)
         held.sort(key=cmp_to_key(lambda a, b: a.compare(b, rules)))
         score = dict(near)
-        return [Match(h.photo, score[h.photo.id]) for h in held]
+        return [CopyMatch(h.photo, score[h.photo.id], h.reasons(), holds=min(1.0, h.covers),
+                          resolution=h.resolution, source=h.source) for h in held]
 
     # -- search -----------------------------------------------------------------
     def duplicates(self, threshold: float | None = None, k: int = 16, *, tier: str = "duplicates",
@@ -206,6 +209,7 @@ class _Holds:
     """How much of a query photo a verified copy of it holds, and at what resolution."""
 
     def __init__(self, photo, look, check, query_photo, query_look):
+        self.check = check
         m = check.matrix  # the query's look pixels onto the copy's
         qh, qw = query_look.gray.shape
         ch, cw = look.gray.shape
@@ -218,6 +222,25 @@ class _Holds:
         # the copy's own pixels per pixel of the query's picture, at full size
         self.resolution = (math.sqrt(abs(np.linalg.det(m[:, :2]))) * _full_per_look(photo, look)
                            / _full_per_look(query_photo, query_look))
+
+    @property
+    def source(self) -> bool:
+        """All of the query's picture, at least at its resolution: the query is a copy of it."""
+        return self.covers >= COVERS and math.log(self.resolution) >= -SAME_RESOLUTION
+
+    def reasons(self) -> tuple[str, ...]:
+        """In words, of "this photo" (the query): how much of it the copy holds, at what
+        resolution, what else is in its frame, and how it was verified."""
+        held = "holds all of this photo" if self.covers >= COVERS else f"holds {self.covers:.0%} of this photo"
+        r = self.resolution
+        if abs(math.log(r)) <= SAME_RESOLUTION:
+            held += ", at the same resolution"
+        else:
+            held += f", at {r:.1f}× its resolution" if r > 1 else f", at {r:.0%} of its resolution"
+        out = [held]
+        if self.fills < COVERS:
+            out.append(f"{1 - self.fills:.0%} of its frame lies outside this photo")
+        return (*out, self.check.describe())
 
     def compare(self, other: _Holds, rules) -> int:
         a, b = self.covers >= COVERS, other.covers >= COVERS
