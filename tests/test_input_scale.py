@@ -1,0 +1,33 @@
+"""Heads trained on scaled inputs come back as heads of the raw features, exactly."""
+
+import numpy as np
+import pytest
+import torch
+
+from photosim.card import ModelCard
+from photosim.model import build_head
+from photosim.training.input_scale import input_scale, input_weights, scale_input_weights
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "split"])
+def test_scaling_the_input_weights_is_the_same_function_of_scaled_inputs(kind):
+    torch.manual_seed(0)
+    card = ModelCard(id="t", head=kind, feature_dim=64, dim=16, head_hidden=32, context_size=32,
+                     context_dims=6, context_topk=3)
+    head = build_head(card).eval()
+    x = torch.rand(5, 64) * 40  # GeM features of EfficientNet-Lite2 have norms of ~36
+    want = head(x)
+    s = input_scale(x.numpy())
+    assert s == pytest.approx(float(np.median(np.linalg.norm(x.numpy(), axis=1))))
+    scale_input_weights(head, s)
+    assert torch.allclose(head(x / s), want, atol=1e-5)
+    scale_input_weights(head, 1 / s)
+    assert torch.allclose(head(x), want, atol=1e-5)
+    assert len(input_weights(head)) == (2 if kind == "split" else 1)
+
+
+def test_degenerate_features_leave_the_scale_at_one():
+    assert input_scale(np.zeros((0, 8))) == 1.0
+    assert input_scale(np.zeros((3, 8))) == 1.0
+    with pytest.raises(ValueError, match="no input weights"):
+        input_weights(torch.nn.Identity())
