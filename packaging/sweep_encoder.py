@@ -147,8 +147,9 @@ def main(argv=None) -> None:
                                         "efficientnet_lite1:288:rmac,efficientnet_lite2:288:rmac")
     ap.add_argument("--dims", type=int, default=320)
     ap.add_argument("--shrinks", default="0.5,0.7,0.9")
-    ap.add_argument("--v4", type=Path, default=ROOT / "resources" / "encoder",
-                    help="encoder v4 (its upright channel is measured on mobilenet_v2:288:rmac features)")
+    ap.add_argument("--v4", type=Path, default=None,
+                    help="encoder v4's directory (its upright channel is measured on mobilenet_v2:288:rmac "
+                         "features; it trained on the validation classes, so that row flatters it)")
     a = ap.parse_args(argv)
 
     cal = caltech_split(a.caltech, a.per_class)
