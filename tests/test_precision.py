@@ -105,7 +105,7 @@ def test_cli_precision_switches_to_int8_and_back(tmp_path, capsys):
     assert main(["models", "precision", "int8", *lib]) == 0
     assert "now runs in int8" in capsys.readouterr().out
     assert main(["models", "precision", *lib]) == 0
-    assert "runs in int8 (the encoder about 2x faster" in capsys.readouterr().out
+    assert "runs in int8 (scans about 1.5x faster" in capsys.readouterr().out
     assert main(["models", "precision", "fp32", *lib]) == 0
     with Library(tmp_path / "lib", readonly=True) as back:
         assert "@" not in back.encoder_id and back.count(status="ok") == 3
