@@ -96,6 +96,13 @@ def run(args) -> int:
             out("stopping…")
             sys.stdout.flush()
         finally:
-            watcher.stop(timeout=120)  # a scan running stops after its current batch
+            import faulthandler
+
+            # a stop that hangs says where, on stderr, instead of waiting in silence
+            faulthandler.dump_traceback_later(30, exit=False)
+            try:
+                watcher.stop(timeout=120)  # a scan running stops after its current batch
+            finally:
+                faulthandler.cancel_dump_traceback_later()
         out("stopped: every change taken in is saved")
     return 0
