@@ -136,7 +136,6 @@ def build_head(card: ModelCard) -> nn.Module:
 
 #: The backbones a card may name; each is an ``nn.Sequential`` of blocks ending in 1280 channels.
 ARCHITECTURES = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-BACKBONE_CHANNELS = 1280
 
 
 def build_backbone(architecture: str) -> nn.Module:
