@@ -276,9 +276,12 @@ def test_watch_command_prints_what_it_picked_up_and_stops_on_ctrl_c(tmp_path, ro
     with Library(lib) as library:
         library.scan([root])
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PYTHONUNBUFFERED": "1"}
+    # A shell without job control starts background commands with SIGINT ignored, and Python
+    # keeps an ignored SIGINT ignored: Ctrl-C is restored for the child, as a terminal has it.
     proc = subprocess.Popen([sys.executable, "-m", "photosim.cli", "watch", "--library", str(lib),
                              "--settle", "0.2", "--debounce", "0.3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
@@ -296,7 +299,7 @@ def test_watch_command_prints_what_it_picked_up_and_stops_on_ctrl_c(tmp_path, ro
         proc.send_signal(signal.SIGINT)
         try:
             code = proc.wait(WAIT)
-        except subprocess.TimeoutExpired:  # seen once in a loaded CI run: say where it hung
+        except subprocess.TimeoutExpired:  # say where it hung (stderr has every thread's stack)
             proc.kill()
             raise AssertionError(f"watch did not stop in {WAIT} s: {proc.communicate()[1]}") from None
         reader.join(5)
