@@ -61,6 +61,18 @@ def write_scenes(folder: Path, seeds, size=(640, 480), fmt="JPEG", suffix=".jpg"
     return paths
 
 
+def write_copy_set(folder: Path, others) -> None:
+    """An original (800x600), a half-size re-encoded copy of it (small.jpg), an 80 % crop of it
+    (crop80.jpg), and one unrelated photo per seed in ``others`` (otherN.jpg)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    original = draw_scene(3, (1280, 960)).crop((100, 80, 1100, 830)).resize((800, 600))
+    original.save(folder / "original.jpg", quality=95)
+    original.resize((400, 300)).save(folder / "small.jpg", quality=70)
+    original.crop((80, 60, 720, 540)).save(folder / "crop80.jpg", quality=85)
+    for seed in others:
+        draw_scene(seed, (800, 600)).save(folder / f"other{seed}.jpg", quality=90)
+
+
 @contextmanager
 def scoped_env(**values: str):
     """Environment variables set for a block (fixtures wider than one test, where

@@ -10,7 +10,7 @@ import pytest
 from photosim import Library
 from photosim.cli import main
 
-from conftest import draw_scene
+from conftest import draw_scene, write_copy_set
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -24,13 +24,7 @@ def copies(tmp_path_factory) -> dict:
     """An original, a resized and re-encoded copy, an 80 % crop, and three other photos."""
     base = tmp_path_factory.mktemp("copies")
     photos = base / "photos"
-    photos.mkdir()
-    original = draw_scene(3, (1280, 960)).crop((100, 80, 1100, 830)).resize((800, 600))
-    original.save(photos / "original.jpg", quality=95)
-    original.resize((400, 300)).save(photos / "small.jpg", quality=70)
-    original.crop((80, 60, 720, 540)).save(photos / "crop80.jpg", quality=85)
-    for seed in (7, 8, 9):
-        draw_scene(seed, (800, 600)).save(photos / f"other{seed}.jpg", quality=90)
+    write_copy_set(photos, (7, 8, 9))
     draw_scene(10, (800, 600)).save(base / "outside.jpg")
     (photos / "broken.jpg").write_text("not a photo")
     with Library(base / "lib") as lib:

@@ -12,7 +12,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from conftest import draw_scene, scoped_env  # noqa: E402
+from conftest import scoped_env, write_copy_set  # noqa: E402
 from conftest import settle_gallery as _settle  # noqa: E402
 from conftest import spin_until as _spin_until  # noqa: E402
 
@@ -27,13 +27,7 @@ def copies_env(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("copies-gui")
     photos = root / "photos"
-    photos.mkdir()
-    original = draw_scene(3, (1280, 960)).crop((100, 80, 1100, 830)).resize((800, 600))
-    original.save(photos / "original.jpg", quality=95)
-    original.resize((400, 300)).save(photos / "small.jpg", quality=70)
-    original.crop((80, 60, 720, 540)).save(photos / "crop80.jpg", quality=85)
-    for seed in (7, 8, 9, 10):
-        draw_scene(seed, (800, 600)).save(photos / f"other{seed}.jpg", quality=90)
+    write_copy_set(photos, (7, 8, 9, 10))
     with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
         with Library(root / "lib") as lib:
             lib.scan([photos])
