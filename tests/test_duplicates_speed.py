@@ -1,6 +1,8 @@
 """The duplicate search's speed-ups change nothing: pairs verified in a thread pool give
 the same groups as one by one, the template search for smooth pictures finds their
-copies after its coarse pass, and one photo's verified copies come best copy first."""
+copies after its coarse pass, the keypoints' coarse pass aligns copies and sends other
+pictures away early, a photo with more copies than the neighbours verified keeps them all,
+and one photo's verified copies come best copy first."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import threading
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
-from test_duplicates import copies_of, scene_photos  # noqa: F401  (scene_photos: a fixture)
+from test_duplicates import copies_of, other_shot, scene_photos  # noqa: F401  (scene_photos: a fixture)
+
+from conftest import draw_scene
 
 import photosim.pipeline.duplicates as D
 from photosim import Library
@@ -36,13 +40,65 @@ def test_smooth_pictures_are_verified_by_the_template_search_after_its_coarse_pa
                      "mirror": ImageOps.mirror(original)}.items():
         b = V.Look.of_image(im)
         kept = V._coarse_placements(a, b, V.TEMPLATE_SIDE // 2)
-        assert 0 < len(kept) < 152 // 2, name  # the coarse pass leaves fewer placements to score
+        placements = 5 * (len(V._SMALL_RELS) + len(V._BIG_RELS))  # four turns and the mirror, each scale
+        assert 0 < len(kept) < placements // 2, name  # the coarse pass leaves fewer placements to score
         check = V.verify(a, b)
         assert check.same, (name, check.why)
         assert check.matrix is not None and check.matrix.shape == (2, 3)
     assert V.verify(a, V.Look.of_image(original.rotate(90, expand=True))).turn in (90, 270)
     other = V.verify(a, V.Look.of_image(smooth(4)))
     assert not other.same and other.why
+
+
+def test_the_template_search_tries_turns_and_the_mirror_but_not_both():
+    """Upside down and mirrored, a smooth landscape is its own reflection in the water:
+    that orientation is not tried for pictures without keypoints (no one edits a copy so)."""
+    original = smooth(5)
+    a = V.Look.of_image(original)
+    for im in (original.rotate(180), ImageOps.mirror(original)):
+        found = V._by_template(a, V.Look.of_image(im))
+        assert found is not None and found.same
+    upside_down_mirror = V._by_template(a, V.Look.of_image(ImageOps.flip(original)))
+    assert upside_down_mirror is None or not upside_down_mirror.same
+
+
+def test_the_coarse_pass_aligns_copies_and_sends_other_pictures_away(monkeypatch):
+    big = draw_scene(5, (1280, 960))
+    original = big.crop((100, 80, 1100, 830)).resize((800, 600))
+    a = V.Look.of_image(original)
+    assert len(a.points) > V.COARSE_POINTS  # there is a coarse pass
+    calls = []
+    real = V._aligned
+    monkeypatch.setattr(V, "_aligned", lambda a, b, mirrored, points: (calls.append(points), real(a, b, mirrored, points))[1])
+    crop = V.Look.of_image(copies_of(original)["crop"])
+    calls.clear()
+    assert V.verify(a, crop).same and calls == [V.COARSE_POINTS]  # aligned by the strongest points alone
+    noise = np.random.default_rng(0).integers(0, 255, (600, 800, 3), dtype=np.uint8)
+    calls.clear()
+    unrelated = V.verify(a, V.Look.of_image(Image.fromarray(noise).filter(ImageFilter.GaussianBlur(1.5))))
+    assert not unrelated.same and calls == [V.COARSE_POINTS, V.COARSE_POINTS]  # both ways round, no full match
+    # with the coarse pass or without it, the same verdicts
+    shot = V.Look.of_image(other_shot(big, (260, 180, 1260, 930), 5).resize((800, 600)))
+    copies = [V.Look.of_image(im) for im in copies_of(original).values()]
+    with_coarse = [V.verify(a, b).same for b in [shot, *copies]]
+    monkeypatch.setattr(V, "COARSE_POINTS", 10**9)
+    assert [V.verify(a, b).same for b in [shot, *copies]] == with_coarse == [False] + [True] * len(copies)
+
+
+def test_more_copies_than_the_neighbours_verified_all_join_one_group(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    original = draw_scene(31, (1280, 960)).crop((100, 80, 1100, 830)).resize((800, 600))
+    original.save(root / "original.jpg", quality=95)
+    n = D.NEAR_K + 4
+    for i in range(n):
+        side = 760 - 40 * i
+        original.resize((side, side * 3 // 4)).save(root / f"copy{i}.jpg", quality=60 + 4 * i)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        near = [g for g in lib.duplicates() if g.tier == "near"]
+        assert [len(g.photos) for g in near] == [n + 1]
+        assert near[0].keeper.name == "original.jpg"
 
 
 def test_the_thread_pool_gives_the_groups_of_one_by_one(tmp_path, scene_photos, monkeypatch):  # noqa: F811

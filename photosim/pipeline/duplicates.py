@@ -1,7 +1,9 @@
 """Duplicates in tiers, without chaining; stacks of other shots beside them.
 
 1. *Candidates* from the index: a photo's neighbours at cosine >= a loose per-model
-   bound (``card.duplicate_threshold - CANDIDATE_MARGIN``, or the caller's threshold).
+   bound (``card.duplicate_threshold - CANDIDATE_MARGIN``, or the caller's threshold);
+   copies are looked for among each photo's :data:`NEAR_K` nearest (either way round),
+   stacks among its ``k`` nearest.
 2. *Exact*: the same content hash, or the same decoded pixels (a candidate pair of one
    size whose reduced decodes agree, confirmed on the full pixels).
 3. *Near*: the same photo edited, decided by :mod:`photosim.pipeline.verify` (local
@@ -44,7 +46,16 @@ MAX_GROUP = 50
 MAX_SATURATED = 0.5
 #: Candidates are checked from this far below the model's own duplicate threshold: the
 #: cosine alone misses turned and cropped copies, and verification is the judge.
-CANDIDATE_MARGIN = 0.15
+#: With :data:`NEAR_K`, chosen on the validation half of ``benchmarks/bench_duplicates.py``
+#: (copies among the candidates: 0.933 at 0.15, 0.967 at 0.22, no more at 0.25) and timed
+#: on ``bench_duplicates_10k.py`` (the pairs verified grow with the margin and with k).
+CANDIDATE_MARGIN = 0.22
+#: Copies are verified among each photo's this many nearest neighbours (either way round).
+#: In a 10,000-photo library of look-alikes (``bench_duplicates_10k.py``) 99 % of the edited
+#: copies within the bound are among the 4 nearest of their original or it of theirs, while
+#: the 16 nearest hold 2.9x as many neighbours to verify. More copies of one photo than
+#: this still join its group: the neighbours of the copies found are checked too.
+NEAR_K = 4
 EXACT_COSINE = 0.99  # candidates this close and of one size get the pixel comparison
 BURST_MARGIN = 0.15  # bursts (same camera, seconds apart) join a stack this far below the bound
 TIERS = ("duplicates", "exact", "near", "similar")
@@ -189,10 +200,13 @@ class Duplicates:
         if tier not in TIERS:
             raise PhotosimError(f"unknown tier {tier!r}; use one of: {', '.join(TIERS)}")
         card = self._active.card
+        # the default scale check is at the model's own threshold, not at the loose bound below it
+        saturate_at = card.duplicate_threshold if threshold is None else float(threshold)
         threshold = card.duplicate_threshold - CANDIDATE_MARGIN if threshold is None else float(threshold)
         rules = _keeper.check_rules(rules)
         index = self._index.wait_index(progress, cancel)  # a build in progress first (all pairs need it)
-        run = _Run(self.store, index, card, threshold, k, rules, progress, as_token(cancel))
+        run = _Run(self.store, index, card, threshold, k, rules, progress, as_token(cancel),
+                   saturate_at=saturate_at)
         groups = run.run(stacks=tier == "similar")
         if tier in ("exact", "near"):
             groups = [g for g in groups if g.tier == tier]
@@ -309,9 +323,12 @@ class _Ahead:
 
 
 class _Run:
-    def __init__(self, store, index, card, threshold, k, rules, progress, token):
+    def __init__(self, store, index, card, threshold, k, rules, progress, token, *, saturate_at=None):
         self.store, self.index, self.card = store, index, card
         self.threshold, self.k, self.rules = threshold, k, rules
+        # a broken similarity scale shows as most photos having k neighbours at this score
+        self.saturate_at = threshold if saturate_at is None else saturate_at
+        self.close: set[tuple[int, int]] = set()  # candidate pairs among NEAR_K nearest
         self.progress, self.token = progress, token
         self.notices: list[str] = []
 
@@ -344,14 +361,15 @@ class _Run:
     # -- 1. candidates ------------------------------------------------------------
     def _candidates(self, ids, vecs, chunk: int = 8192) -> dict[tuple[int, int], float]:
         """Pairs of photos among each other's k nearest at ``threshold - BURST_MARGIN`` or
-        more, with their best score, in the order they are first met (by photo, then rank).
+        more, with their best score, in the order they are first met (by photo, then rank);
+        those also among each other's :data:`NEAR_K` nearest go in ``self.close``.
         Batched queries on every core, the pairs filtered and merged in numpy (no Python
         loop over the n * k neighbours, ~17 million at 10^6 photos); memory holds one
         batch's neighbours plus the pairs kept (each at most twice until merged)."""
         low = self.threshold - BURST_MARGIN
         known = np.asarray(ids, dtype=np.int64)  # sorted (the store loads by photo id)
         stride, width = int(known[-1]) + 1, self.k + 1
-        keys, best, met = [], [], []
+        keys, best, met, close = [], [], [], []
         saturated = 0
         for start in range(0, len(ids), chunk):
             self.token.check("duplicate search cancelled")
@@ -359,19 +377,23 @@ class _Run:
             labels, scores = self.index.query_many(vecs[start:start + chunk], width)
             pos = np.minimum(np.searchsorted(known, labels), len(known) - 1)
             ok = (scores >= low) & (labels != rows[:, None]) & (known[pos] == labels)
-            saturated += int(((ok & (scores >= self.threshold)).sum(axis=1) >= min(self.k, len(ids) - 1)).sum())
+            saturated += int(((ok & (scores >= self.saturate_at)).sum(axis=1) >= min(self.k, len(ids) - 1)).sum())
             r, c = np.nonzero(ok)
             a, b = rows[r], labels[r, c]
-            keys.append(np.minimum(a, b) * stride + np.maximum(a, b))
+            key = np.minimum(a, b) * stride + np.maximum(a, b)
+            keys.append(key)
             best.append(scores[r, c].astype(np.float32))
             met.append((start + r) * width + c)
+            # the photo itself is (almost always) the first of its row
+            close.append(key[(c <= NEAR_K) & (scores[r, c] >= self.threshold)])
             emit(self.progress, "comparing", min(start + chunk, len(ids)), len(ids))
         if len(ids) > 2 * self.k and saturated > MAX_SATURATED * len(ids):
             raise PhotosimError(
                 f"under the model {self.card.id}, {saturated} of {len(ids)} photos have {self.k} or more "
-                f"neighbours at similarity {self.threshold:.2f}: this threshold is far too loose for this "
+                f"neighbours at similarity {self.saturate_at:.2f}: this threshold is far too loose for this "
                 "model, so no groups were made; give a higher threshold or switch back to another model")
         keys, best, met = _merge_pairs(np.concatenate(keys), np.concatenate(best), np.concatenate(met))
+        self.close = {(int(key // stride), int(key % stride)) for key in np.unique(np.concatenate(close))}
         return {(int(key // stride), int(key % stride)): float(score) for key, score in zip(keys, best)}
 
     # -- 2. exact -----------------------------------------------------------------
@@ -413,7 +435,7 @@ class _Run:
     def _near(self, cands, rep) -> tuple[list[DuplicateGroup], set[tuple[int, int]]]:
         neighbours: dict[int, dict[int, float]] = {}
         for (a, b), score in cands.items():
-            if score < self.threshold:
+            if score < self.threshold or (a, b) not in self.close:
                 continue
             ra, rb = rep.get(a, a), rep.get(b, b)
             if ra == rb or _pair(ra, rb) in self.vetoed:
