@@ -279,8 +279,11 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     from photosim.gui import duplicates_view
 
     view = window.show_duplicates()
-    assert view.threshold.value() == pytest.approx(window.service.lib.card.duplicate_threshold)  # the encoder's own
-    view.threshold.setValue(round(window.service.lib.card.duplicate_threshold + 0.05, 2))  # a user's own setting
+    from photosim.pipeline.duplicates import candidate_bound
+
+    own = candidate_bound(window.service.lib.card)  # the encoder's own
+    assert view.threshold.value() == pytest.approx(own, abs=0.005)
+    view.threshold.setValue(round(own + 0.05, 2))  # a user's own setting
     view.refresh()
     qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
     group = next(g for g in view.groups if any(p.name == "scene_003.jpg" for p in g.photos))
@@ -314,10 +317,10 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     # state): the view takes up its threshold and finds the groups again.
     import dataclasses
 
-    state = dataclasses.replace(window.service.state, duplicate_threshold=0.87)
+    state = dataclasses.replace(window.service.state, duplicate_threshold=0.87, duplicate_bound=0.65)
     view.set_groups([])
     window.service.modelChanged.emit(state)
-    assert view.threshold.value() == pytest.approx(0.87)
+    assert view.threshold.value() == pytest.approx(0.65)
     qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
     view.close()
 

@@ -188,11 +188,11 @@ class DuplicatesView(QWidget):
         self.tier.setToolTip("Copies: the same photo, verified. Stacks: other shots of one scene, to look at")
 
         self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.50, 1.00)
+        self.threshold.setRange(0.30, 1.00)
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
         state = service.state  # each encoder has its own similarity scale
-        self._default = state.duplicate_threshold if state is not None else 0.95
+        self._default = state.duplicate_bound if state is not None else 0.95
         self.threshold.setValue(self._default)
         self.threshold.setToolTip("Neighbours at least this similar are checked pixel by pixel; only "
                                   "verified copies are grouped (the search runs when you press Find)")
@@ -256,17 +256,16 @@ class DuplicatesView(QWidget):
 
     def model_changed(self, state) -> None:
         """Another encoder is active: its own similarity scale, and the groups shown are stale."""
-        self._default = state.duplicate_threshold
-        self.threshold.setValue(state.duplicate_threshold)
+        self._default = state.duplicate_bound
+        self.threshold.setValue(state.duplicate_bound)
         if self.isVisible():
             self.refresh()
 
     def refresh(self) -> None:
         self._serial += 1
         serial = self._serial
-        # the model's own setting unless the user chose another: the engine then checks
-        # neighbours from a little below it (verification decides)
-        threshold = None if abs(self.threshold.value() - self._default) < 1e-9 else self.threshold.value()
+        # the model's own bound unless the user chose another (verification decides)
+        threshold = None if abs(self.threshold.value() - self._default) < 0.005 else self.threshold.value()
         tier = self.tier.currentData()
         self.status.setText("Comparing every photo with its neighbours, then checking the pixels…")
         self.find.setEnabled(False)

@@ -66,12 +66,16 @@ class LibraryState:
     readonly: bool
     encoder_id: str
     duplicate_threshold: float  # each encoder has its own similarity scale
+    #: the similarity from which the duplicate search verifies neighbours by default
+    duplicate_bound: float
     model_name: str = ""  # the active model's display name (the user's, else made from its record)
 
     @classmethod
     def read(cls, lib) -> LibraryState:  # worker thread
+        from ..pipeline.duplicates import candidate_bound
+
         return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(lib.card.duplicate_threshold),
-                   lib.card.display_name)
+                   candidate_bound(lib.card), lib.card.display_name)
 
 
 def error_text(error: BaseException, what: str = "") -> str:

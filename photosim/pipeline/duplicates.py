@@ -69,6 +69,11 @@ VERIFY_WORKERS: int | None = None
 AHEAD_PER_WORKER = 4  # pairs queued ahead of the deciding loop, per thread
 
 
+def candidate_bound(card) -> float:
+    """The cosine from which neighbours are verified by default under ``card``'s model."""
+    return float(card.duplicate_threshold) - CANDIDATE_MARGIN
+
+
 def _workers() -> int:
     if VERIFY_WORKERS is not None:
         return max(1, int(VERIFY_WORKERS))
@@ -202,7 +207,7 @@ class Duplicates:
         card = self._active.card
         # the default scale check is at the model's own threshold, not at the loose bound below it
         saturate_at = card.duplicate_threshold if threshold is None else float(threshold)
-        threshold = card.duplicate_threshold - CANDIDATE_MARGIN if threshold is None else float(threshold)
+        threshold = candidate_bound(card) if threshold is None else float(threshold)
         rules = _keeper.check_rules(rules)
         index = self._index.wait_index(progress, cancel)  # a build in progress first (all pairs need it)
         run = _Run(self.store, index, card, threshold, k, rules, progress, as_token(cancel),
