@@ -11,8 +11,8 @@ from ._common import ProgressBar, fmt_bytes, open_library, out, require_photos, 
 def register(sub, common) -> None:
     p = sub.add_parser("duplicates", parents=[common], help="copies of one photo (exact, near) or stacks (similar)")
     p.add_argument("--threshold", type=similarity, default=None,
-                   help="similarity from which neighbours are checked, from -1 to 1 "
-                        "(default: the encoder's own, from its card)")
+                   help="similarity from which neighbours are checked, from -1 to 1 (default: a "
+                        "little below the encoder's duplicate threshold, from its card; verification decides)")
     p.add_argument("--tier", choices=["duplicates", "exact", "near", "similar"], default="duplicates",
                    help="duplicates (exact and near, the default), exact, near, or similar: stacks of "
                         "other shots of one scene, never proposed for the trash")
