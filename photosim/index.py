@@ -204,21 +204,34 @@ class VectorIndex:
         }
         _atomic_write_bytes(directory / "index.json", json.dumps(meta, indent=1).encode())
 
-    @classmethod
-    def load(cls, directory: Path, encoder_id: str, dim: int, generation: int) -> VectorIndex | None:
-        """The saved index if it is intact and current, else None (caller rebuilds)."""
+    @staticmethod
+    def saved(directory: Path, encoder_id: str, dim: int, generation: int) -> dict | None:
+        """The saved index's metadata (``count`` its vectors) if it is current and its file
+        looks intact (size, mtime and sampled digest: milliseconds, nothing loaded), else None."""
         directory = Path(directory)
         try:
             meta = json.loads((directory / "index.json").read_text())
-            bin_path = directory / "index.bin"
             if (
                 meta.get("format") != INDEX_FORMAT
                 or meta.get("encoder_id") != encoder_id
                 or meta.get("dim") != dim
                 or meta.get("generation") != generation
-                or _file_stamp(bin_path) != {k: meta.get(k) for k in ("size", "mtime_ns", "sample")}
+                or _file_stamp(directory / "index.bin") != {k: meta.get(k) for k in ("size", "mtime_ns", "sample")}
             ):
                 return None
+            return meta
+        except (OSError, ValueError, AttributeError, json.JSONDecodeError):
+            return None
+
+    @classmethod
+    def load(cls, directory: Path, encoder_id: str, dim: int, generation: int) -> VectorIndex | None:
+        """The saved index if it is intact and current, else None (caller rebuilds)."""
+        directory = Path(directory)
+        try:
+            meta = VectorIndex.saved(directory, encoder_id, dim, generation)
+            if meta is None:
+                return None
+            bin_path = directory / "index.bin"
             self = cls.__new__(cls)
             self.dim = dim
             self.encoder_id = encoder_id
@@ -497,32 +510,52 @@ class IndexKeeper:
         self._at = -1
         self._dirty = False  # changed in memory since it was loaded, built or saved
         self._lock = threading.RLock()
+        self._load_lock = threading.Lock()  # one reader of the saved index at a time
         self._save_lock = threading.RLock()  # save() may build (and save) a small index itself
+
+    def _current(self) -> VectorIndex | IndexBuild | None:
+        """(Under ``_lock``) the index or the build in progress, if there is one to use."""
+        if (self._index is not None and self.readonly and self._build is None
+                and self._generation() != self._at):
+            self._index = None  # another process scanned or switched models
+        if self._index is not None:
+            return self._index
+        build = self._build
+        if build is not None:
+            if build.finished.is_set() and build.index is None:
+                self._build = None
+                if not isinstance(build.error, Cancelled):
+                    raise PhotosimError(f"the index could not be built: {build.error}") from build.error
+            else:
+                return build
+        return None
 
     def get(self) -> VectorIndex | IndexBuild:
         """The index, or the build in progress (started here when there is neither). Both
-        answer ``query``, ``add``, ``remove``, ``len`` and ``ids``."""
+        answer ``query``, ``add``, ``remove``, ``len`` and ``ids``. The saved index is read
+        outside ``_lock`` (seconds at 10^6 photos), one reader at a time: :meth:`size` and
+        :meth:`building` answer meanwhile."""
         with self._lock:
-            if (self._index is not None and self.readonly and self._build is None
-                    and self._generation() != self._at):
-                self._index = None  # another process scanned or switched models
-            if self._index is not None:
-                return self._index
-            build = self._build
-            if build is not None:
-                if build.finished.is_set() and build.index is None:
-                    self._build = None
-                    if not isinstance(build.error, Cancelled):
-                        raise PhotosimError(f"the index could not be built: {build.error}") from build.error
-                else:
-                    return build
-            encoder_id, dim = self._space()
-            generation = self._generation()
+            found = self._current()
+        if found is not None:
+            return found
+        with self._load_lock:
+            with self._lock:
+                found = self._current()  # another thread loaded or started it meanwhile
+                if found is not None:
+                    return found
+                encoder_id, dim = self._space()
+                generation = self._generation()
             index = VectorIndex.load(self.folder, encoder_id, dim, generation)
-            if index is not None:
-                self._index, self._at, self._dirty = index, generation, False
-                return index
-            return self._start(encoder_id, dim, generation)
+            with self._lock:
+                found = self._current()  # a rebuild or a model switch started meanwhile
+                if found is not None:
+                    return found
+                if index is not None and (encoder_id, dim) == self._space() and generation == self._generation():
+                    self._index, self._at, self._dirty = index, generation, False
+                    return index
+                encoder_id, dim = self._space()  # none saved, or the database moved on meanwhile
+                return self._start(encoder_id, dim, self._generation())
 
     def _start(self, encoder_id: str, dim: int, generation: int) -> VectorIndex | IndexBuild:
         total = self._count(encoder_id)
@@ -614,16 +647,15 @@ class IndexKeeper:
 
     def size(self) -> int:
         """The vectors searchable now (the index's, or a build's so far), without starting a
-        build: 0 when the index is missing or stale and none runs here."""
+        build nor loading the saved index (its count is in its metadata: at 10^6 photos,
+        loading it takes seconds): 0 when the index is missing or stale and none runs here."""
         with self._lock:
             target = self._index or self._build
             if target is None:
                 encoder_id, dim = self._space()
-                generation = self._generation()
-                target = VectorIndex.load(self.folder, encoder_id, dim, generation)
-                if target is not None:
-                    self._index, self._at, self._dirty = target, generation, False
-        return 0 if target is None else len(target)
+                meta = VectorIndex.saved(self.folder, encoder_id, dim, self._generation())
+                return 0 if meta is None else int(meta.get("count", 0))
+        return len(target)
 
     def add(self, ids, vectors: np.ndarray) -> None:
         target = self.get()

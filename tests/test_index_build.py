@@ -1,5 +1,6 @@
 """The index is built in the background: exact answers meanwhile, changes kept, cancel,
-progress to 100 %, a crash mid-build rebuilt on the next open; clamping and ef after a load."""
+progress to 100 %, a crash mid-build rebuilt on the next open; clamping and ef after a load;
+the size told from the saved index without reading it."""
 
 from __future__ import annotations
 
@@ -109,6 +110,33 @@ def test_a_build_without_changes_saves_itself_and_the_next_open_loads_it(tmp_pat
     again = src.keeper(tmp_path)
     assert isinstance(again.get(), VectorIndex)  # loaded at once, no build
     assert again.index_status() is None
+
+
+def test_the_size_comes_from_the_saved_index_without_reading_it_even_while_it_is_read(tmp_path, monkeypatch):
+    vecs = _unit(450)
+    src = Source(vecs)
+    src.keeper(tmp_path).wait_index()
+    real_load, reading, go = VectorIndex.load, threading.Event(), threading.Event()
+    loads = []
+
+    def slow_load(*args):  # a million photos' index takes seconds to read
+        loads.append(args)
+        reading.set()
+        go.wait(10)
+        return real_load(*args)
+
+    monkeypatch.setattr(VectorIndex, "load", staticmethod(slow_load))
+    again = src.keeper(tmp_path)
+    assert again.size() == 450 and loads == []  # from index.json, nothing read
+    reader = threading.Thread(target=again.get)
+    reader.start()
+    assert reading.wait(10)
+    assert again.size() == 450  # answered while the index is being read (no lock held for it)
+    go.set()
+    reader.join(10)
+    assert isinstance(again.get(), VectorIndex) and len(loads) == 1  # read once
+    (tmp_path / "index.bin").write_bytes(b"damaged")
+    assert src.keeper(tmp_path).size() == 0  # a damaged file counts for nothing
 
 
 def test_cancel_and_close_stop_a_build_and_write_nothing(tmp_path):

@@ -51,6 +51,7 @@ from .watching import FolderWatch, describe
 from .welcome import WelcomePage
 
 GALLERY_REFRESH_S = 1.5  # while scanning, re-read the photo list at most this often
+INDEX_AFTER_PAINT_MS = 250  # the index is loaded this long after the gallery's first page arrives
 
 
 class MainWindow(QMainWindow):
@@ -429,7 +430,7 @@ class MainWindow(QMainWindow):
         self.library_label.setText("opening library…")
         self.encoder_label.setText("")
         self.library_path = path
-        self.service.open(path)
+        self.service.open(path, index_now=False)  # after the gallery's first paint (_maybe_ready)
 
     def choose_library(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open or create a photosim library")
@@ -565,6 +566,9 @@ class MainWindow(QMainWindow):
             if self.model.total:
                 self._restore_view()
             self.galleryLoaded.emit()
+            # the index next (loaded, or built in the background): reading a saved one holds
+            # the GIL for seconds at 10^6 photos, so not before the first screen is painted
+            QTimer.singleShot(INDEX_AFTER_PAINT_MS, self.service.watch_index)
 
     def _apply_filter(self, kind: str, key) -> None:
         """The sidebar's choice: all photos, a folder's (with its sub-folders) or an album's
