@@ -33,16 +33,29 @@ INDEX_FORMAT = 2
 #: M 12, efc 100: 0.993 / 10.1 s; M 16, efc 100: 0.999 / 13.0 s; M 16, efc 200: 1.000 / 23.9 s;
 #: M 24, efc 100: 0.999 / 29.4 s. M 16 with efc 100 keeps the recall for half the build time of
 #: the larger settings; bench_scale gives recall@10 1.000 at 10^4 and, at 10^5, 0.983 at ef 64
-#: and 0.988 at ef 200 (10^6 not measured on this machine: ef grows there, see ef_for).
+#: and 0.988 at ef 200; at 10^6 see ef_for.
 _M = 16
 _EF_CONSTRUCTION = 100
 _EF_SEARCH = 64  # at 100,000 photos and below; grows with the library (see ef_for)
 
 
+_EF_MAX = 1000
+
+
 def ef_for(count: int) -> int:
-    """Search breadth for an index of ``count`` vectors: recall@10 at a fixed ef falls as
-    the graph grows (measured on structured vectors: 0.96 at 10^5 but 0.84 at 10^6 with ef
-    64), so ef grows with the square root of the size above 10^5 (202 at 10^6), capped."""
+    """Search breadth of a search for an index of ``count`` vectors: recall@10 at a fixed ef
+    falls as the graph grows, so ef grows with the size above 10^5 (640 at 10^6), capped.
+    Measured at 10^6 on bench_scale's photo-like vectors (hnswlib alone, 200 queries, 2
+    cores): ef 202 recall@10 0.891 in 0.84 ms (p50), 400: 0.921 / 1.46 ms, 600: 0.938 /
+    1.99 ms, 800: 0.944 / 2.60 ms, 1000: 0.949 / 3.11 ms, 1200: 0.956 / 3.60 ms."""
+    return int(min(_EF_MAX, max(_EF_SEARCH, round(_EF_SEARCH * max(count, 1) / 100_000))))
+
+
+def ef_batch(count: int) -> int:
+    """Search breadth of batched searches (a duplicate search queries every photo for its
+    few nearest, which are close: a copy is far nearer than the rest): the square root of
+    the size above 10^5 (202 at 10^6), capped; a million queries at ef 202 take ~7 min on 2
+    cores, at 640 about three times as long."""
     return int(min(256, max(_EF_SEARCH, round(_EF_SEARCH * math.sqrt(max(count, 1) / 100_000)))))
 
 
@@ -166,7 +179,7 @@ class VectorIndex:
             want = min(k, len(self._live))
             if want <= 0 or len(vectors) == 0:
                 return np.zeros((len(vectors), 0), np.int64), np.zeros((len(vectors), 0), np.float32)
-            self._index.set_ef(max(self._ef, want * 2))
+            self._index.set_ef(max(ef_batch(len(self._live)), want * 2))
             try:
                 labels, dists = self._index.knn_query(vectors, k=want)
             except RuntimeError:

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from photosim.index import INDEX_FORMAT, IndexKeeper, VectorIndex, ef_for
+from photosim.index import INDEX_FORMAT, IndexKeeper, VectorIndex, ef_batch, ef_for
 
 
 def _unit(n, dim=32, seed=0):
@@ -125,4 +125,5 @@ def test_keeper_skips_the_save_when_nothing_changed(tmp_path):
 
 def test_ef_grows_with_the_library():
     assert ef_for(10) == ef_for(100_000) == 64
-    assert 64 < ef_for(400_000) < ef_for(1_000_000) <= 256
+    assert 64 < ef_for(400_000) < ef_for(1_000_000) <= 1000
+    assert ef_batch(10) == 64 < ef_batch(1_000_000) < ef_for(1_000_000)  # many queries, few neighbours each
