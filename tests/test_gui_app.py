@@ -279,9 +279,7 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     from photosim.gui import duplicates_view
 
     view = window.show_duplicates()
-    from photosim.pipeline.duplicates import candidate_bound
-
-    own = candidate_bound(window.service.lib.card)  # the encoder's own
+    own = window.service.lib.candidate_bound()  # the encoder's own
     assert view.threshold.value() == pytest.approx(own, abs=0.005)
     view.threshold.setValue(round(own + 0.05, 2))  # a user's own setting
     view.refresh()

@@ -72,10 +72,8 @@ class LibraryState:
 
     @classmethod
     def read(cls, lib) -> LibraryState:  # worker thread
-        from ..pipeline.duplicates import candidate_bound
-
         return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(lib.card.duplicate_threshold),
-                   candidate_bound(lib.card), lib.card.display_name)
+                   lib.candidate_bound(), lib.card.display_name)
 
 
 def error_text(error: BaseException, what: str = "") -> str:

@@ -137,6 +137,10 @@ class Duplicates:
     def __init__(self, store, index_keeper, active):
         self.store, self._index, self._active = store, index_keeper, active
 
+    def candidate_bound(self) -> float:
+        """The similarity from which :meth:`duplicates` checks neighbours by default."""
+        return candidate_bound(self._active.card)
+
     # -- verdicts -------------------------------------------------------------
     def set_verdict(self, photo_ids, verdict: str) -> int:
         """Remember "not duplicates" or "keep both" for a pair or a whole group (every
