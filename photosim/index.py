@@ -37,8 +37,6 @@ INDEX_FORMAT = 2
 _M = 16
 _EF_CONSTRUCTION = 100
 _EF_SEARCH = 64  # at 100,000 photos and below; grows with the library (see ef_for)
-
-
 _EF_MAX = 1000
 
 
