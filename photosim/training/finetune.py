@@ -306,11 +306,14 @@ def _train(features, labels, parent_card, parent_head_state, config, mark_triple
         return {k: float(v) for k, v in m.items()}
 
     def parent_project():
+        """The parent's head, as a function of the scaled inputs ``x`` (its biases make
+        head(x / s) another function than head(x))."""
         from ..model import build_head
 
         ph = build_head(parent_card)
         if parent_card.head != "identity":
             ph.load_state_dict({k[len("head."):]: v for k, v in parent_head_state.items()})
+            scale_input_weights(ph, scale)
         return ph.to(device)
 
     before = evaluate(parent_project()) if len(val_rows) else {}
