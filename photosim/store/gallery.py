@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import text
 
 from ..values import PhotoInfo
-from .photos import folder_range
+from .photos import folder_range, infos_by_id
 
 SORTS = ("name", "date", "folder")
 
@@ -174,7 +174,7 @@ class GalleryRepo:
                     f"SELECT p.id FROM {self._from(v)} WHERE {where} ORDER BY {self._order_sql(v, part)} "
                     "LIMIT :lim OFFSET :off"), args)]
                 offset = 0
-            rows = _rows_by_id(s, ids)
+            rows = infos_by_id(s, ids)
         self.rows_read += len(rows)
         return [rows[i] for i in ids if i in rows]
 
@@ -212,14 +212,3 @@ class GalleryRepo:
                                   "AND folder_key IS NOT NULL ORDER BY folder_key")).all()
         return [os.fsdecode(bytes(k).split(b"\x00", 1)[-1]) for k in keys]
 
-
-def _rows_by_id(s, ids: list[int]) -> dict[int, PhotoInfo]:
-    from sqlalchemy import select
-
-    from .schema import Photo
-
-    out: dict[int, PhotoInfo] = {}
-    for start in range(0, len(ids), 900):
-        for r in s.scalars(select(Photo).where(Photo.id.in_(ids[start:start + 900]))):
-            out[r.id] = PhotoInfo.from_row(r)
-    return out

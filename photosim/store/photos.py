@@ -29,6 +29,21 @@ SELECT child, count(*), max(deeper) FROM (
 GROUP BY child"""
 
 
+#: the columns a PhotoInfo is made of: read as plain rows (SQLAlchemy Core), not ORM objects,
+#: which cost ~0.1 ms each to build (a third of a search at 10^6 photos)
+_INFO = (Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.width, Photo.height, Photo.taken_at,
+         Photo.camera, Photo.orientation, Photo.status, Photo.error, Photo.content_hash)
+
+
+def infos_by_id(s, ids: list[int]) -> dict[int, PhotoInfo]:
+    """PhotoInfo of each of ``ids`` that is a photo, by id, in session ``s``."""
+    out: dict[int, PhotoInfo] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for r in s.execute(select(*_INFO).where(Photo.id.in_(ids[start:start + _CHUNK]))):
+            out[r.id] = PhotoInfo.from_row(r)
+    return out
+
+
 class PhotoRepo:
     def __init__(self, store):
         self._store = store
@@ -44,21 +59,14 @@ class PhotoRepo:
             return [PhotoInfo.from_row(r) for r in s.scalars(q.order_by(Photo.id))]
 
     def photo(self, ref: int | str | os.PathLike) -> PhotoInfo | None:
+        where = Photo.id == ref if isinstance(ref, int) else Photo.path == os.path.abspath(os.fspath(ref))
         with self._store.read() as s:
-            if isinstance(ref, int):
-                row = s.get(Photo, ref)
-            else:
-                row = s.scalars(select(Photo).where(Photo.path == os.path.abspath(os.fspath(ref)))).first()
+            row = s.execute(select(*_INFO).where(where)).first()
             return PhotoInfo.from_row(row) if row else None
 
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, PhotoInfo]:
-        ids = list(ids)
-        out: dict[int, PhotoInfo] = {}
         with self._store.read() as s:
-            for start in range(0, len(ids), _CHUNK):
-                for r in s.scalars(select(Photo).where(Photo.id.in_(ids[start:start + _CHUNK]))):
-                    out[r.id] = PhotoInfo.from_row(r)
-        return out
+            return infos_by_id(s, list(ids))
 
     def ids(self, *, status: str | None = "ok", folder: str | None = None) -> list[int]:
         q = select(Photo.id)
