@@ -49,14 +49,14 @@ class PhotoRepo:
         self._store = store
 
     def list(self, *, status: str | None = "ok", folder: str | None = None) -> list[PhotoInfo]:
-        q = select(Photo)
+        q = select(*_INFO)
         if status:
             q = q.where(Photo.status == status)
         if folder:
             low, high = folder_range(folder)
             q = q.where(Photo.path >= low, Photo.path < high)
         with self._store.read() as s:
-            return [PhotoInfo.from_row(r) for r in s.scalars(q.order_by(Photo.id))]
+            return [PhotoInfo.from_row(r) for r in s.execute(q.order_by(Photo.id))]
 
     def photo(self, ref: int | str | os.PathLike) -> PhotoInfo | None:
         where = Photo.id == ref if isinstance(ref, int) else Photo.path == os.path.abspath(os.fspath(ref))
