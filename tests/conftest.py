@@ -104,6 +104,31 @@ def spin_until(cond, seconds: float) -> bool:
     return cond()
 
 
+@contextmanager
+def scanned_app_env(root: Path, photos: Path, **extra):
+    """``photos`` scanned into ``root``/lib, with the app's settings and cache under ``root``
+    for the block; yields {"root", "photos", "lib", **extra}."""
+    from photosim import Library
+
+    with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
+        with Library(root / "lib") as lib:
+            lib.scan([photos])
+        yield {"root": root, "photos": photos, "lib": root / "lib", **extra}
+
+
+def open_window(lib, size=(1024, 700), ready=None, message: str = "gallery never loaded"):
+    """The main window on ``lib``, shown, once ``ready(window)`` holds (default: the gallery
+    is loaded)."""
+    from photosim.gui.main_window import MainWindow
+
+    w = MainWindow(str(lib))
+    w.resize(*size)
+    w.show()
+    ready = ready or (lambda win: win.gallery_ready)
+    assert spin_until(lambda: ready(w), 60), message
+    return w
+
+
 def settle_gallery(window, seconds: float = 30) -> None:
     """The gallery reads its rows in a worker: wait until what was asked for is shown."""
     assert spin_until(lambda: window.model.settled, seconds), "the gallery never settled"

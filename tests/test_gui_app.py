@@ -14,9 +14,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from conftest import draw_scene, scoped_env, write_scenes  # noqa: E402
+from conftest import draw_scene, open_window, scanned_app_env, write_scenes  # noqa: E402
 from conftest import settle_gallery as _settle  # noqa: E402
-from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 30_000
 
@@ -24,7 +23,6 @@ WAIT = 30_000
 @pytest.fixture(scope="module")
 def gui_env(tmp_path_factory):
     """Photos (with edited copies), a scanned library, and settings/cache dirs of our own."""
-    from photosim import Library
     from photosim.edits import colour
 
     root = tmp_path_factory.mktemp("gui")
@@ -38,21 +36,13 @@ def gui_env(tmp_path_factory):
     outside.mkdir()
     colour(draw_scene(7, (320, 240)), random.Random(5)).save(outside / "query.jpg", quality=90)
     (outside / "notes.txt").write_text("not a photo")
-    with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
-        with Library(root / "lib") as lib:
-            lib.scan([photos])
-        yield {"root": root, "photos": photos, "lib": root / "lib", "outside": outside}
+    with scanned_app_env(root, photos, outside=outside) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
 def window(gui_env, qapp):
-    from photosim.gui.main_window import MainWindow
-
-    w = MainWindow(str(gui_env["lib"]))
-    w.resize(1200, 760)
-    w.show()
-    deadline_ok = _spin_until(lambda: w.gallery_ready, 60)
-    assert deadline_ok, "gallery never loaded"
+    w = open_window(gui_env["lib"], size=(1200, 760))
     yield w
     w.close()
 

@@ -12,7 +12,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from conftest import scoped_env, write_copy_set  # noqa: E402
+from conftest import open_window, scanned_app_env, write_copy_set  # noqa: E402
 from conftest import settle_gallery as _settle  # noqa: E402
 from conftest import spin_until as _spin_until  # noqa: E402
 
@@ -23,25 +23,16 @@ SHOTS = os.environ.get("PHOTOSIM_UX_SHOTS")  # a folder: save screenshots of the
 @pytest.fixture(scope="module")
 def copies_env(tmp_path_factory):
     """An original, a half-size re-encoded copy, an 80 % crop, and four other photos."""
-    from photosim import Library
-
     root = tmp_path_factory.mktemp("copies-gui")
     photos = root / "photos"
     write_copy_set(photos, (7, 8, 9, 10))
-    with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
-        with Library(root / "lib") as lib:
-            lib.scan([photos])
-        yield {"root": root, "photos": photos, "lib": root / "lib"}
+    with scanned_app_env(root, photos) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
 def window(copies_env, qapp):
-    from photosim.gui.main_window import MainWindow
-
-    w = MainWindow(str(copies_env["lib"]))
-    w.resize(1024, 700)
-    w.show()
-    assert _spin_until(lambda: w.gallery_ready, 60), "gallery never loaded"
+    w = open_window(copies_env["lib"])
     _settle(w)
     yield w
     w.close()

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import draw_scene, scoped_env, write_scenes  # noqa: E402
+from conftest import draw_scene, open_window, scoped_env, write_scenes  # noqa: E402
 from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 60_000
@@ -53,12 +53,7 @@ def env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(env, qapp):
-    from photosim.gui.main_window import MainWindow
-
-    w = MainWindow(str(env["lib"]))
-    w.resize(1024, 700)
-    w.show()
-    assert _spin_until(lambda: w.gallery_ready, 60), "gallery never loaded"
+    w = open_window(env["lib"])
     yield w
     w.close()
 

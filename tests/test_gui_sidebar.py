@@ -12,9 +12,8 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from conftest import scoped_env, write_scenes  # noqa: E402
+from conftest import open_window, scoped_env, write_scenes  # noqa: E402
 from conftest import settle_gallery as _settle  # noqa: E402
-from conftest import spin_until as _spin_until  # noqa: E402
 
 WAIT = 30_000
 SHOTS = os.environ.get("PHOTOSIM_UX_SHOTS")
@@ -38,25 +37,19 @@ def env(tmp_path_factory):
         yield {"root": root, "photos": photos, "lib": root / "lib", "best": set(best)}
 
 
-def _open(qtbot, env):
-    from photosim.gui.main_window import MainWindow
+def _ready(w) -> bool:
+    return bool(w.gallery_ready and w.sidebar.folders)
 
-    w = MainWindow(str(env["lib"]))
+
+def _open(qtbot, env):
+    w = open_window(env["lib"], ready=_ready, message="gallery or sidebar never loaded")
     qtbot.addWidget(w)
-    w.resize(1024, 700)
-    w.show()
-    assert _spin_until(lambda: w.gallery_ready and w.sidebar.folders, 60), "gallery or sidebar never loaded"
     return w
 
 
 @pytest.fixture(scope="module")
 def window(env, qapp):
-    from photosim.gui.main_window import MainWindow
-
-    w = MainWindow(str(env["lib"]))
-    w.resize(1024, 700)
-    w.show()
-    assert _spin_until(lambda: w.gallery_ready and w.sidebar.folders, 60), "gallery or sidebar never loaded"
+    w = open_window(env["lib"], ready=_ready, message="gallery or sidebar never loaded")
     yield w
     w.close()
 

@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from conftest import draw_scene, scoped_env  # noqa: E402
+from conftest import draw_scene, open_window, scanned_app_env  # noqa: E402
 from conftest import settle_gallery as _settle  # noqa: E402
 from conftest import spin_until as _spin_until  # noqa: E402
 
@@ -32,8 +32,6 @@ def _shot(widget, name):
 
 @pytest.fixture(scope="module")
 def ux_env(tmp_path_factory):
-    from photosim import Library
-
     root = tmp_path_factory.mktemp("ux")
     photos = root / "photos"
     (photos / "a").mkdir(parents=True)
@@ -42,20 +40,13 @@ def ux_env(tmp_path_factory):
         draw_scene(i, (160, 120)).save(photos / "a" / f"IMG_{i}.jpg", quality=85)
     for i in range(3):
         draw_scene(100 + i, (160, 120)).save(photos / "b" / f"b{i}.jpg", quality=85)
-    with scoped_env(PHOTOSIM_SETTINGS=str(root / "settings.ini"), PHOTOSIM_CACHE_DIR=str(root / "cache")):
-        with Library(root / "lib") as lib:
-            lib.scan([photos])
-        yield {"root": root, "photos": photos, "lib": root / "lib"}
+    with scanned_app_env(root, photos) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
 def window(ux_env, qapp):
-    from photosim.gui.main_window import MainWindow
-
-    w = MainWindow(str(ux_env["lib"]))
-    w.resize(1024, 700)
-    w.show()
-    assert _spin_until(lambda: w.gallery_ready and w.sidebar.folders, 60), "gallery never loaded"
+    w = open_window(ux_env["lib"], ready=lambda win: win.gallery_ready and win.sidebar.folders)
     w.sort_combo.setCurrentIndex(w.sort_combo.findData("name"))
     w.sort_order.setChecked(False)
     _settle(w)
