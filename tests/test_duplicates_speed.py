@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 from PIL import Image, ImageFilter, ImageOps
 from test_duplicates import copies_of, other_shot, scene_photos  # noqa: F401  (scene_photos: a fixture)
 
@@ -83,6 +84,55 @@ def test_the_coarse_pass_aligns_copies_and_sends_other_pictures_away(monkeypatch
     with_coarse = [V.verify(a, b).same for b in [shot, *copies]]
     monkeypatch.setattr(V, "COARSE_POINTS", 10**9)
     assert [V.verify(a, b).same for b in [shot, *copies]] == with_coarse == [False] + [True] * len(copies)
+
+
+def test_the_full_match_runs_one_way_round_the_one_the_coarse_pass_agreed_more(monkeypatch):
+    big = draw_scene(5, (1280, 960))
+    original = big.crop((100, 80, 1100, 830)).resize((800, 600))
+    a = V.Look.of_image(original)
+    calls = []
+    real = V._aligned
+
+    def counting(a, b, mirrored, points):
+        check = real(a, b, mirrored, points)
+        calls.append((points, mirrored, check.inliers))
+        return check
+
+    monkeypatch.setattr(V, "_aligned", counting)
+    # another shot aligns in part: enough agreement in the coarse pass to go on
+    shot = V.Look.of_image(other_shot(big, (260, 180, 1260, 930), 5).resize((800, 600)))
+    assert not V.verify(a, shot).same
+    coarse = {m: n for points, m, n in calls if points == V.COARSE_POINTS}
+    full = [(m, n) for points, m, n in calls if points is None]
+    assert sorted(coarse) == [False, True] and max(coarse.values()) >= V.COARSE_MIN_INLIERS
+    assert [m for m, _ in full] == [max(coarse, key=lambda m: (coarse[m], not m))]
+    # a mirrored copy the coarse pass could not settle goes on to the full match mirrored
+    calls.clear()
+    monkeypatch.setattr(V, "_residual", lambda *_: (0.0, 1.0, 1.0))  # every alignment judged "another framing"
+    assert not V.verify(a, V.Look.of_image(ImageOps.mirror(original))).same
+    assert [(points, m) for points, m, _ in calls] == [(V.COARSE_POINTS, False), (V.COARSE_POINTS, True), (None, True)]
+
+
+def test_faiss_and_opencv_give_the_same_keypoint_matches(monkeypatch):
+    from photosim.pipeline import hamming
+
+    if hamming.faiss is None:
+        pytest.skip("faiss is not installed here (a Linux-only dependency)")
+    big = draw_scene(9, (1280, 960))
+    a = V.Look.of_image(big.crop((100, 80, 1100, 830)))
+    looks = [V.Look.of_image(im) for im in copies_of(big.crop((100, 80, 1100, 830))).values()]
+    looks.append(V.Look.of_image(other_shot(big, (260, 180, 1260, 930), 9)))
+    for b in looks:
+        d1, i1 = hamming.two_nearest(b.desc, a.desc, use_faiss=True)
+        d2, i2 = hamming.two_nearest(b.desc, a.desc, use_faiss=False)
+        assert np.array_equal(d1, d2)
+        with_faiss = V._match(a.desc, b.desc)
+        monkeypatch.setattr(hamming, "faiss", None)
+        monkeypatch.setattr(V, "two_nearest", hamming.two_nearest)
+        with_opencv = V._match(a.desc, b.desc)
+        monkeypatch.undo()
+        assert len(with_faiss[0]) > 20
+        assert all(np.array_equal(x, y) for x, y in zip(with_faiss, with_opencv))
 
 
 def test_more_copies_than_the_neighbours_verified_all_join_one_group(tmp_path):
