@@ -216,6 +216,7 @@ class Library:
     duplicates = _Part("_dups")  # groups, keeper first, with tier, scores and reasons
     copies_of = _Part("_dups")  # one photo's verified copies, what it is most likely a copy of first
     candidate_bound = _Part("_dups")  # the similarity from which duplicates() checks neighbours by default
+    duplicate_calibration = _Part("_dups")  # the library's duplicate threshold, calibrated by the verdicts
     set_verdict = _Part("_dups")  # "not duplicates" / "keep both" for a pair or group, by photo id
     clear_verdict = _Part("_dups")
     verdicts = _Part("_dups")

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from conftest import draw_scene, open_window, scanned_app_env, write_scenes  # noqa: E402
 from conftest import settle_gallery as _settle  # noqa: E402
 
+from photosim.gui.bands import Bands  # noqa: E402
+
 WAIT = 30_000
 
 
@@ -310,6 +312,20 @@ def test_duplicates_view_groups_edited_copies_and_trashes_after_confirm(qtbot, w
     window.service.modelChanged.emit(state)
     assert view.threshold.value() == pytest.approx(0.65)
     qtbot.waitUntil(lambda: bool(view.find.isEnabled() and view.groups), timeout=WAIT)
+
+    # "Not duplicates" is remembered and calibrates the library's threshold: the similar
+    # panel's bands follow the state the service reads after it
+    view.group_list.setCurrentRow(0)
+    ids = [p.id for p in view.groups[0].photos]
+    with qtbot.waitSignal(window.service.stateChanged, timeout=WAIT) as changed:
+        view.not_dups.click()
+    lib = window.service.lib
+    calibration = lib.duplicate_calibration()
+    assert calibration.different == len(ids) * (len(ids) - 1) // 2
+    assert changed.args[0].duplicate_threshold == calibration.threshold == window.service.state.duplicate_threshold
+    assert window.panel.bands == Bands.for_threshold(calibration.threshold)
+    assert "Remembered" in view.status.text()
+    lib.clear_verdict(ids)
     view.close()
 
 

@@ -22,9 +22,13 @@ def run(args) -> int:
             pass  # the card's problem is in info().notice
         info = lib.info()
         errors, ignored = lib.problems.list(), lib.problems.ignored()
+        calibration = lib.duplicate_calibration()
     if args.json:
         d = info.to_dict()  # photos, indexed, errors (a count), encoder_id, encoder_dim, ...
         d["dim"] = info.encoder_dim
+        d["duplicate_threshold"] = {"library": calibration.threshold, "model": calibration.model,
+                                    "keep_both_pairs": calibration.copies,
+                                    "not_duplicates_pairs": calibration.different}
         d["failed"] = [{"path": p.path, "error": p.error} for p in errors]
         d["ignored"] = [{"path": p.path, "error": p.error} for p in ignored]
         out(json.dumps(d, indent=1))
@@ -35,6 +39,7 @@ def run(args) -> int:
     if info.unindexed:
         out(f"note:      {info.unindexed} photos have no vector of this encoder: run photosim scan again")
     out(f"model:     {show(info.model_name)} ({info.encoder_id}, dim {info.encoder_dim})")
+    out(f"copies:    likely from similarity {calibration.describe()}")
     if info.backend:
         runtime = "ONNX Runtime" if info.backend == "onnxruntime" else "PyTorch"
         out(f"runs on:   {(info.device or 'cpu').upper()}, {runtime}")

@@ -261,6 +261,13 @@ class DuplicatesView(QWidget):
         if self.isVisible():
             self.refresh()
 
+    def bound_changed(self, state) -> None:
+        """Verdicts moved the library's threshold (and so the default bound): a box still at
+        the old default follows; a number the user typed stays. Nothing is searched."""
+        if abs(self.threshold.value() - round(self._default, self.threshold.decimals())) < 1e-6:
+            self.threshold.setValue(state.duplicate_bound)
+        self._default = state.duplicate_bound
+
     def refresh(self) -> None:
         self._serial += 1
         serial = self._serial
@@ -415,8 +422,7 @@ class DuplicatesView(QWidget):
             self.status.setText(f"Remembered: “{verdict}” for {len(ids)} photos.")
             self._update_buttons()
 
-        self.service.call(lambda lib: lib.set_verdict(ids, verdict), done, kind=Kind.EXCLUSIVE,
-                          name="saving a verdict", owner=self)
+        self.service.set_verdict(ids, verdict, done, owner=self)
 
     def trash_selected(self) -> list:
         """Ask, then move the chosen copies to the trash in a job; returns the photos asked

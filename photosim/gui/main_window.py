@@ -106,6 +106,8 @@ class MainWindow(QMainWindow):
         self.service.scanFinished.connect(self._on_scan_finished)
         self.service.scanFailed.connect(self._on_scan_failed)
         self.service.modelChanged.connect(self._on_model_changed)
+        # verdicts calibrate the library's threshold: the similarity bands follow
+        self.service.stateChanged.connect(lambda state: self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold)))
         self.service.indexProgress.connect(  # searches answer meanwhile (exact, over what is read)
             lambda p: self.index_label.setText(p and f"Building index {int(100 * (p.fraction or 0))}%" or ""))
         self.thumbs.ready.connect(self.panel.thumbnail_arrived)
@@ -996,6 +998,7 @@ class MainWindow(QMainWindow):
         if self._dup_view is None:
             self._dup_view = DuplicatesView(self.service, self.thumbs, self)
             self._dup_view.trashed.connect(self._on_trashed)
+            self.service.stateChanged.connect(self._dup_view.bound_changed)
         self._dup_view.show()
         self._dup_view.raise_()
         self._dup_view.refresh()

@@ -72,7 +72,8 @@ class LibraryState:
 
     @classmethod
     def read(cls, lib) -> LibraryState:  # worker thread
-        return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(lib.card.duplicate_threshold),
+        # the library's threshold: the model's, calibrated by the duplicates view's verdicts
+        return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(lib.duplicate_calibration().threshold),
                    lib.candidate_bound(), lib.card.display_name)
 
 
@@ -196,6 +197,7 @@ class LibraryService(QObject):
     scanFinished = Signal(object)    # ScanReport
     scanFailed = Signal(object)      # the exception
     modelChanged = Signal(object)    # LibraryState with the new encoder
+    stateChanged = Signal(object)    # LibraryState after verdicts moved the duplicate threshold
     exclusiveChanged = Signal(str)   # the running exclusive job's name, "" when none
     indexProgress = Signal(object)   # Progress of the index's background build; None once it is ready
 
@@ -468,6 +470,26 @@ class LibraryService(QObject):
     def cancel_scan(self) -> None:
         if self._scan_job is not None:
             self._scan_job.cancel()
+
+    def set_verdict(self, photo_ids, verdict: str, callback: Callable | None = None, *,
+                    owner: QObject | None = None) -> Job | None:
+        """Remember ``verdict`` on the photos' pairs (one exclusive job); the verdicts
+        calibrate the library's duplicate threshold, so ``stateChanged(state)`` follows,
+        then ``callback(result=, error=)``."""
+        ids = list(photo_ids)
+
+        def job(lib, _job):
+            lib.set_verdict(ids, verdict)
+            return LibraryState.read(lib)
+
+        def done(result=None, error=None):
+            if error is None:
+                self.state = result
+                self.stateChanged.emit(result)
+            if callback is not None and _alive(owner):
+                callback(result=result, error=error)
+
+        return self.start("saving a verdict", job, done)
 
     # -- models -----------------------------------------------------------------------------
     def switch_model(self, model_id: str, callback: Callable | None = None, *,

@@ -36,6 +36,7 @@ from ..errors import PhotosimError
 from ..progress import ProgressFn, as_token, emit
 from ..values import CopyMatch, DuplicateGroup, DuplicateGroups, PhotoInfo
 from . import keeper as _keeper
+from .calibration import Calibration, calibrate
 from .stacks import Shots
 from .verify import Looks, verify
 
@@ -69,9 +70,13 @@ VERIFY_WORKERS: int | None = None
 AHEAD_PER_WORKER = 4  # pairs queued ahead of the deciding loop, per thread
 
 
-def candidate_bound(card) -> float:
-    """The cosine from which neighbours are verified by default under ``card``'s model."""
-    return float(card.duplicate_threshold) - CANDIDATE_MARGIN
+def candidate_bound(card, calibration: Calibration | None = None) -> float:
+    """The cosine from which neighbours are verified by default under ``card``'s model
+    (from the library's calibrated threshold where that is lower: see :mod:`.calibration`)."""
+    t = float(card.duplicate_threshold)
+    if calibration is not None:
+        t = min(t, calibration.threshold)
+    return t - CANDIDATE_MARGIN
 
 
 def _workers() -> int:
@@ -139,7 +144,24 @@ class Duplicates:
 
     def candidate_bound(self) -> float:
         """The similarity from which :meth:`duplicates` checks neighbours by default."""
-        return candidate_bound(self._active.card)
+        return candidate_bound(self._active.card, self.duplicate_calibration())
+
+    def duplicate_calibration(self) -> Calibration:
+        """The library's duplicate threshold: the model's, calibrated by the verdicts."""
+        card = self._active.card
+        verdicts = self.store.verdicts.all()
+        pairs = [(a, b, v) for (a, b), v in verdicts.items()]
+        ids = sorted({pid for a, b, _ in pairs for pid in (a, b)})
+        got, vecs = self.store.vectors.load(card.id, card.dim, ids=ids) if ids else ([], None)
+        row = {pid: i for i, pid in enumerate(got)}
+        scored = [(a, b, v) for a, b, v in pairs if a in row and b in row]
+        if not scored:
+            return calibrate(float(card.duplicate_threshold), [], [])
+        ia = np.array([row[a] for a, _, _ in scored])
+        ib = np.array([row[b] for _, b, _ in scored])
+        cos = np.einsum("ij,ij->i", vecs[ia], vecs[ib])
+        same = np.array([v == "keep both" for _, _, v in scored])
+        return calibrate(float(card.duplicate_threshold), cos[same], cos[~same])
 
     # -- verdicts -------------------------------------------------------------
     def set_verdict(self, photo_ids, verdict: str) -> int:
@@ -211,7 +233,7 @@ class Duplicates:
         card = self._active.card
         # the default scale check is at the model's own threshold, not at the loose bound below it
         saturate_at = card.duplicate_threshold if threshold is None else float(threshold)
-        threshold = candidate_bound(card) if threshold is None else float(threshold)
+        threshold = self.candidate_bound() if threshold is None else float(threshold)
         rules = _keeper.check_rules(rules)
         index = self._index.wait_index(progress, cancel)  # a build in progress first (all pairs need it)
         run = _Run(self.store, index, card, threshold, k, rules, progress, as_token(cancel),
