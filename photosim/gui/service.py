@@ -73,8 +73,9 @@ class LibraryState:
     @classmethod
     def read(cls, lib) -> LibraryState:  # worker thread
         # the library's threshold: the model's, calibrated by the duplicates view's verdicts
-        return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(lib.duplicate_calibration().threshold),
-                   lib.candidate_bound(), lib.card.display_name)
+        calibration = lib.duplicate_calibration()
+        return cls(str(lib.path), bool(lib.readonly), lib.encoder_id, float(calibration.threshold),
+                   lib.candidate_bound(calibration), lib.card.display_name)
 
 
 def error_text(error: BaseException, what: str = "") -> str:

@@ -142,9 +142,10 @@ class Duplicates:
     def __init__(self, store, index_keeper, active):
         self.store, self._index, self._active = store, index_keeper, active
 
-    def candidate_bound(self) -> float:
-        """The similarity from which :meth:`duplicates` checks neighbours by default."""
-        return candidate_bound(self._active.card, self.duplicate_calibration())
+    def candidate_bound(self, calibration: Calibration | None = None) -> float:
+        """The similarity from which :meth:`duplicates` checks neighbours by default (under
+        ``calibration``, the library's: see :meth:`duplicate_calibration`, read when not given)."""
+        return candidate_bound(self._active.card, calibration or self.duplicate_calibration())
 
     def duplicate_calibration(self) -> Calibration:
         """The library's duplicate threshold: the model's, calibrated by the verdicts."""

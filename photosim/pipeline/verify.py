@@ -97,8 +97,8 @@ class Look:
             else:
                 w = self.gray.shape[1]
                 given = [cv2.KeyPoint(float(w - 1 - x), float(y), float(size), float((180.0 - angle) % 360.0),
-                                      float(response), int(octave), i)
-                         for i, (x, y, size, angle, response, octave) in enumerate(self.keypoints.tolist())]
+                                      float(response), int(octave))
+                         for x, y, size, angle, response, octave in self.keypoints.tolist()]
                 orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
                 kps, desc = orb.compute(flipped, given)
                 points, desc, _ = _strongest_first(kps, desc)
