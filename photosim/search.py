@@ -33,13 +33,19 @@ class Search:
 
     def similar(self, ref: int | str | os.PathLike | PhotoInfo, k: int = 10,
                 min_score: float | None = None) -> list[Match]:
-        photo = ref if isinstance(ref, PhotoInfo) else self._store.photos.photo(ref)
-        if photo is None:
-            raise PhotosimError(f"not in the library: {ref}")
-        vec = self._store.vectors.get(photo.id, self._active.encoder_id)
+        photo = ref if isinstance(ref, PhotoInfo) else None
+        if photo is None and not isinstance(ref, int):
+            photo = self._store.photos.photo(ref)
+            if photo is None:
+                raise PhotosimError(f"not in the library: {ref}")
+        pid = ref if photo is None else photo.id  # by id: the vector alone (one look-up at 10^6, not two)
+        vec = self._store.vectors.get(pid, self._active.encoder_id)
         if vec is None:
+            photo = photo or self._store.photos.photo(pid)
+            if photo is None:
+                raise PhotosimError(f"not in the library: {ref}")
             raise PhotosimError(f"{photo.path} has no vector ({photo.error or 'not indexed yet'})")
-        return self.matches(vec, k, min_score, exclude={photo.id})
+        return self.matches(vec, k, min_score, exclude={pid})
 
     def embed_image(self, image: ImageLike) -> np.ndarray:
         if isinstance(image, Image.Image):

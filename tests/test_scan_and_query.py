@@ -92,6 +92,13 @@ def test_similar_excludes_query_and_respects_k_and_min_score(scanned):
     assert len(lib.similar(p, k=5, min_score=cut)) == 3
     # querying a library photo by path is the same as by photo, itself excluded
     assert [m.photo.id for m in lib.similar_to_image(p.path, k=5)] == [m.photo.id for m in res]
+    # by id and by path, the same answer; an id or a path not in the library is told
+    assert [m.photo.id for m in lib.similar(p.id, k=5)] == [m.photo.id for m in res]
+    assert [m.photo.id for m in lib.similar(p.path, k=5)] == [m.photo.id for m in res]
+    with pytest.raises(PhotosimError, match="not in the library"):
+        lib.similar(10**9)
+    with pytest.raises(PhotosimError, match="not in the library"):
+        lib.similar(os.path.join(os.path.dirname(p.path), "no-such-photo.jpg"))
 
 
 def test_query_from_bytes_and_pil_match_file(scanned):
@@ -296,3 +303,15 @@ def test_duplicates_default_to_the_encoders_own_threshold(tmp_path):
         lib.card.duplicate_threshold = 0.9999 + CANDIDATE_MARGIN  # candidates stricter than a re-compression
         assert lib.duplicates() == []
         assert len(lib.duplicates(threshold=0.5)) >= 1  # an explicit threshold wins
+
+
+def test_similar_to_a_photo_that_failed_says_why_by_id_and_by_path(tmp_path):
+    root = tmp_path / "photos"
+    write_scenes(root, range(3))
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        failed = next(p for p in lib.problems.list() if p.name == "broken.jpg")
+        for ref in (failed.id, failed.path):
+            with pytest.raises(PhotosimError, match="broken.jpg has no vector"):
+                lib.similar(ref)
