@@ -25,16 +25,19 @@ from .errors import Cancelled, PhotosimError
 from .progress import CancelToken, Progress, as_token
 
 #: 2: index.json names the binary's size, mtime and a sampled digest (not a digest of the
-#: whole file) and lists the deleted labels (no per-label probing on load); an index of
-#: another format is rebuilt, never misread.
-INDEX_FORMAT = 2
+#: whole file) and lists the deleted labels (no per-label probing on load); 3: graphs of M 24
+#: (an index of M 16 is rebuilt once, in the background). An index of another format is
+#: rebuilt, never misread.
+INDEX_FORMAT = 3
 #: Measured on photo-like vectors (benchmarks/bench_index_params.py --n 50000: clusters on a
 #: decaying spectrum, 1% near-duplicates, 512-d, 2 busy cores): recall@10 at ef 64 / build time
 #: M 12, efc 100: 0.993 / 10.1 s; M 16, efc 100: 0.999 / 13.0 s; M 16, efc 200: 1.000 / 23.9 s;
-#: M 24, efc 100: 0.999 / 29.4 s. M 16 with efc 100 keeps the recall for half the build time of
-#: the larger settings; bench_scale gives recall@10 1.000 at 10^4 and, at 10^5, 0.983 at ef 64
-#: and 0.988 at ef 200; at 10^6 see ef_for.
-_M = 16
+#: M 24, efc 100: 0.999 / 29.4 s. Every setting saturates there; the choice is made at 10^6,
+#: on bench_scale's photo-like vectors (hnswlib alone, 200 queries, recall@10 / p50):
+#: M 16 reaches 0.949 only at ef 1000 (3.11 ms; 0.956 at ef 1200, 3.60 ms), M 24 has 0.957 at
+#: ef 400 (2.30 ms) and 0.962 at ef 500 (2.34 ms). M 24 costs 64 bytes a photo more (the
+#: vectors take 2 KB) and builds 10^6 in 395 s against 258-278 s (in the background).
+_M = 24
 _EF_CONSTRUCTION = 100
 _EF_SEARCH = 64  # at 100,000 photos and below; grows with the library (see ef_for)
 _EF_MAX = 1000
@@ -42,12 +45,12 @@ _EF_MAX = 1000
 
 def ef_for(count: int) -> int:
     """Search breadth of a search for an index of ``count`` vectors: recall@10 at a fixed ef
-    falls as the graph grows, so ef grows with the size above 10^5 (as its 1.2th power: 1000
-    at 10^6, where a whole ``similar`` takes ~4.7 ms), capped.
-    Measured at 10^6 on bench_scale's photo-like vectors (hnswlib alone, 200 queries, 2
-    cores): ef 202 recall@10 0.891 in 0.84 ms (p50), 400: 0.921 / 1.46 ms, 600: 0.938 /
-    1.99 ms, 800: 0.944 / 2.60 ms, 1000: 0.949 / 3.11 ms, 1200: 0.956 / 3.60 ms."""
-    return int(min(_EF_MAX, max(_EF_SEARCH, round(_EF_SEARCH * (max(count, 1) / 100_000) ** 1.2))))
+    falls as the graph grows, so ef grows with the size above 10^5 (as its 0.9th power: 508
+    at 10^6), capped.
+    Measured at 10^6 with M 24 on bench_scale's photo-like vectors (hnswlib alone, 200
+    queries, 2 cores; recall@10 / p50): ef 200 0.929 / 1.46 ms, 300: 0.944 / 1.88 ms, 400:
+    0.957 / 2.30 ms, 500: 0.962 / 2.34 ms, 600: 0.964 / 2.77 ms, 800: 0.970 / 4.19 ms."""
+    return int(min(_EF_MAX, max(_EF_SEARCH, round(_EF_SEARCH * (max(count, 1) / 100_000) ** 0.9))))
 
 
 def ef_batch(count: int) -> int:

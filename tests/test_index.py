@@ -89,7 +89,7 @@ def test_damage_of_the_same_size_and_an_old_format_are_rebuilt_never_misread(tmp
     vecs = _unit(300)
     VectorIndex.build(32, "enc", list(range(300)), vecs).save(tmp_path, generation=1)
     meta = json.loads((tmp_path / "index.json").read_text())
-    assert meta["format"] == INDEX_FORMAT == 2 and "digest" not in meta and meta["deleted"] == []
+    assert meta["format"] == INDEX_FORMAT == 3 and "digest" not in meta and meta["deleted"] == []
     data = bytearray((tmp_path / "index.bin").read_bytes())
     data[:8] = b"\xff" * 8  # same size; the header is one of the sampled blocks
     (tmp_path / "index.bin").write_bytes(bytes(data))
