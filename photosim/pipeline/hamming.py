@@ -15,18 +15,30 @@ are the same.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
-try:
-    import faiss
-except ImportError:  # not installed: OpenCV's matcher
-    faiss = None
+
+@functools.cache
+def _faiss():
+    """faiss, imported on first use (not at start-up: 40 ms), or None where it is not installed."""
+    try:
+        import faiss
+    except ImportError:  # not installed: OpenCV's matcher
+        return None
+    return faiss
+
+
+def faiss_available() -> bool:
+    return _faiss() is not None
 
 
 def two_nearest(query: np.ndarray, base: np.ndarray, use_faiss: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(distances, indices), each (len(query), 2): for every row of ``query`` (uint8,
     32 bytes a row), the two nearest rows of ``base`` (at least two rows), nearest first."""
+    faiss = _faiss()
     if use_faiss is None:
         use_faiss = faiss is not None
     if use_faiss:
