@@ -51,7 +51,7 @@ from .watching import FolderWatch, describe
 from .welcome import WelcomePage
 
 GALLERY_REFRESH_S = 1.5  # while scanning, re-read the photo list at most this often
-INDEX_AFTER_PAINT_MS = 250  # the index is loaded this long after the gallery's first page arrives
+INDEX_AFTER_PAINT_MS = 250  # the model and the index are loaded this long after the gallery's first page arrives
 
 
 class MainWindow(QMainWindow):
@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
         self.library_label.setText("opening library…")
         self.encoder_label.setText("")
         self.library_path = path
-        self.service.open(path, index_now=False)  # after the gallery's first paint (_maybe_ready)
+        self.service.open(path, index_now=False, warm_now=False)  # both after the first paint (_maybe_ready)
 
     def choose_library(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open or create a photosim library")
@@ -568,9 +568,15 @@ class MainWindow(QMainWindow):
             if self.model.total:
                 self._restore_view()
             self.galleryLoaded.emit()
-            # the index next (loaded, or built in the background): reading a saved one holds
-            # the GIL for seconds at 10^6 photos, so not before the first screen is painted
-            QTimer.singleShot(INDEX_AFTER_PAINT_MS, self.service.watch_index)
+            # the model and the index next (the index loaded, or built in the background):
+            # importing torch from a cold disk and reading a saved index hold the GIL for
+            # seconds at 10^6 photos, so not before the first screen is painted
+            QTimer.singleShot(INDEX_AFTER_PAINT_MS, self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self.service.is_open:
+            self.service.warm_up()
+            self.service.watch_index()
 
     def _apply_filter(self, kind: str, key) -> None:
         """The sidebar's choice: all photos, a folder's (with its sub-folders) or an album's

@@ -347,14 +347,15 @@ class LibraryService(QObject):
         return done()
 
     # -- opening and closing ----------------------------------------------------------------
-    def open(self, source, *, index_now: bool = True) -> None:
+    def open(self, source, *, index_now: bool = True, warm_now: bool = True) -> None:
         """Open (or create) the library at ``source`` (a path, or None for the default) in a
         worker, read-only when another process holds the writer lock; or adopt an open
         :class:`photosim.Library` (``source``; it stays the caller's to close). Then emits
-        ``opened(state)`` and loads the encoder in the background, and the index unless
-        ``index_now`` is false (the caller then calls :meth:`watch_index` when it suits it:
-        hnswlib reads a saved index without releasing the GIL, seconds at 10^6 photos, so
-        nothing else in the process runs meanwhile)."""
+        ``opened(state)`` and loads the encoder in the background unless ``warm_now`` is
+        false, and the index unless ``index_now`` is false (the caller then calls
+        :meth:`warm_up` and :meth:`watch_index` when it suits it: importing torch from a
+        cold disk and reading a saved index both hold Python's lock for seconds at 10^6
+        photos, so nothing else in the process runs meanwhile)."""
         device = self.device
         self._closed = False
 
@@ -382,7 +383,8 @@ class LibraryService(QObject):
                 return
             self._lib, self._owns_lib, self.state = result
             self.opened.emit(self.state)
-            self.warm_up()
+            if warm_now:
+                self.warm_up()
             if index_now:
                 self.watch_index()
 
