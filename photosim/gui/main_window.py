@@ -106,8 +106,7 @@ class MainWindow(QMainWindow):
         self.service.scanFinished.connect(self._on_scan_finished)
         self.service.scanFailed.connect(self._on_scan_failed)
         self.service.modelChanged.connect(self._on_model_changed)
-        # verdicts calibrate the library's threshold: the similarity bands follow
-        self.service.stateChanged.connect(lambda state: self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold)))
+        self.service.stateChanged.connect(self._set_bands)  # verdicts calibrated the threshold
         self.service.indexProgress.connect(  # searches answer meanwhile (exact, over what is read)
             lambda p: self.index_label.setText(p and f"Building index {int(100 * (p.fraction or 0))}%" or ""))
         self.thumbs.ready.connect(self.panel.thumbnail_arrived)
@@ -446,8 +445,13 @@ class MainWindow(QMainWindow):
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
-    def _on_opened(self, state) -> None:
+    def _set_bands(self, state) -> None:
+        """The similar panel's bands from the library's duplicate threshold (each encoder
+        has its own scale; the duplicates view's verdicts calibrate it)."""
         self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
+
+    def _on_opened(self, state) -> None:
+        self._set_bands(state)
         settings.remember_library(state.path)
         self.library_path = state.path
         self.setWindowTitle(f"photosim — {state.path}")
@@ -1147,7 +1151,7 @@ class MainWindow(QMainWindow):
         """The library now uses another encoder (whichever dialog switched): new vectors,
         so new results, and its own duplicate threshold."""
         self.device = None
-        self.panel.set_bands(Bands.for_threshold(state.duplicate_threshold))
+        self._set_bands(state)
         self.show_message(f"Now searching with the model “{state.model_name or state.encoder_id}”.")
         self.refresh_photos()
         self.run_query()

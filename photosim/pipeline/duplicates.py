@@ -150,12 +150,11 @@ class Duplicates:
     def duplicate_calibration(self) -> Calibration:
         """The library's duplicate threshold: the model's, calibrated by the verdicts."""
         card = self._active.card
-        verdicts = self.store.verdicts.all()
-        pairs = [(a, b, v) for (a, b), v in verdicts.items()]
-        ids = sorted({pid for a, b, _ in pairs for pid in (a, b)})
+        verdicts = self.store.verdicts.all()  # {(a, b): verdict}
+        ids = sorted({pid for pair in verdicts for pid in pair})
         got, vecs = self.store.vectors.load(card.id, card.dim, ids=ids) if ids else ([], None)
         row = {pid: i for i, pid in enumerate(got)}
-        scored = [(a, b, v) for a, b, v in pairs if a in row and b in row]
+        scored = [(a, b, v) for (a, b), v in verdicts.items() if a in row and b in row]
         if not scored:
             return calibrate(float(card.duplicate_threshold), [], [])
         ia = np.array([row[a] for a, _, _ in scored])

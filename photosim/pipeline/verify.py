@@ -78,8 +78,7 @@ class Look:
     @classmethod
     def of_image(cls, image) -> Look:
         gray = np.asarray(image.convert("L"), dtype=np.uint8)
-        orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
-        return cls(gray, *_strongest_first(*orb.detectAndCompute(gray, None)))
+        return cls(gray, *_strongest_first(*_orb().detectAndCompute(gray, None)))
 
     @classmethod
     def of_file(cls, path) -> Look:
@@ -99,11 +98,15 @@ class Look:
                 given = [cv2.KeyPoint(float(w - 1 - x), float(y), float(size), float((180.0 - angle) % 360.0),
                                       float(response), int(octave))
                          for x, y, size, angle, response, octave in self.keypoints.tolist()]
-                orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
-                kps, desc = orb.compute(flipped, given)
+                kps, desc = _orb().compute(flipped, given)
                 points, desc, _ = _strongest_first(kps, desc)
                 self._mirror = (flipped, points, desc)
         return self._mirror[1], self._mirror[2]
+
+
+def _orb():
+    """ORB as verification uses it (a new one per call: verification runs in several threads)."""
+    return cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
 
 
 def _strongest_first(kps, desc) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
