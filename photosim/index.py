@@ -281,7 +281,8 @@ def _saved_generation(folder: Path) -> int | None:
 
 
 class _Segment:
-    """Rows of a build in progress, ``start:stop`` of its matrix, ids sorted (for lookups)."""
+    """Rows of a build in progress: ``start:stop`` of the read rows (``read``) or of the rows
+    added meanwhile, ids sorted (for lookups)."""
 
     __slots__ = ("seq", "start", "stop", "read")
 
@@ -289,19 +290,94 @@ class _Segment:
         self.seq, self.start, self.stop, self.read = seq, start, stop, read
 
 
+class _Rows:
+    """A growable table of (id, valid, vector) rows. Its vectors live in blocks of
+    ``block`` rows (``block=None``: one matrix), so that blocks whose rows the graph holds can
+    be let go while the rest is still searched."""
+
+    def __init__(self, dim: int, capacity: int, block: int | None):
+        self.dim, self.block = dim, block
+        self.ids = np.empty(max(capacity, 16), dtype=np.int64)
+        self.valid = np.zeros(max(capacity, 16), dtype=bool)
+        self.blocks: list[np.ndarray | None] = []
+        self.n = 0
+
+    def _size(self) -> int:
+        return self.block or max(len(self.ids), 16)
+
+    def append(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        m, n = len(ids), self.n
+        if n + m > len(self.ids):  # more rows than counted: grow the small arrays
+            cap = 2 * (n + m)
+            self.ids, self.valid = np.resize(self.ids, cap), np.resize(self.valid, cap)
+        if self.block is None and self.blocks and n + m > len(self.blocks[0]):
+            matrix = np.empty((len(self.ids), self.dim), dtype=np.float32)  # one matrix: grow it
+            matrix[:n] = self.blocks[0][:n]
+            self.blocks[0] = matrix
+        self.ids[n:n + m], self.valid[n:n + m] = ids, True
+        done = 0
+        while done < m:
+            row = n + done
+            b, at = (row // self.block, row % self.block) if self.block else (0, row)
+            if b == len(self.blocks):
+                self.blocks.append(np.empty((self._size(), self.dim), dtype=np.float32))
+            take = min(m - done, len(self.blocks[b]) - at)
+            self.blocks[b][at:at + take] = vecs[done:done + take]
+            done += take
+        self.n = n + m
+
+    def vectors(self, start: int, stop: int) -> np.ndarray:
+        """A copy of the vectors of rows ``start:stop`` (held blocks only)."""
+        if self.block is None:
+            return self.blocks[0][start:stop].copy()
+        parts = []
+        for b in range(start // self.block, (stop - 1) // self.block + 1):
+            lo, hi = max(start, b * self.block), min(stop, (b + 1) * self.block)
+            parts.append(self.blocks[b][lo - b * self.block:hi - b * self.block])
+        return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+
+    def release_before(self, row: int) -> None:
+        """Let go of the blocks whose rows all lie before ``row``."""
+        if self.block:
+            for b in range(min(row // self.block, len(self.blocks))):
+                self.blocks[b] = None
+
+    def views(self, start: int):
+        """[(vectors, ids, valid)] of the rows from ``start`` on, one per held block (views:
+        a block let go meanwhile stays alive as long as a search still reads it)."""
+        out = []
+        for b, matrix in enumerate(self.blocks):
+            if matrix is None:
+                continue
+            base = b * self.block if self.block else 0
+            lo, hi = max(base, start), min(self.n, base + len(matrix))
+            if hi > lo:
+                out.append((matrix[lo - base:hi - base], self.ids[lo:hi], self.valid[lo:hi]))
+        return out
+
+
 class IndexBuild:
     """An index being built from stored vectors in a background thread.
 
-    Until it is done it answers queries by an *exact* search over the rows read so far:
-    reading the vectors is many times faster than inserting them into the graph (at 10^5
-    photos on 2 busy cores, 13 s against 4 minutes), so after the first seconds every photo
-    is searchable and the answers are exact, where refusing (an ``IndexBuilding`` error)
-    would leave the app without results for the whole build. The rows go into one matrix
-    (one matrix-vector product a query: per-block products paid BLAS's thread start-up each
-    time, 7x slower at 10^5). Changes made meanwhile (a scan's adds and removes) are
-    searchable at once and replayed on the graph, in order, before it takes over.
-    ``progress`` is a :class:`photosim.progress.Progress` ("building index", rows inserted
-    of rows). Once done, every call goes to the finished :class:`VectorIndex`."""
+    Until it is done it answers queries: at first by an *exact* search over the rows read so
+    far (reading the vectors is many times faster than inserting them into the graph: at 10^6
+    photos 14 s against 6 minutes, so after the first seconds every photo is searchable, where
+    refusing with an ``IndexBuilding`` error would leave the app without results for the whole
+    build); then, as the rows go into the graph, from the graph for the rows it holds and
+    exactly over the rest. The read rows' vectors are kept in blocks of ~128 MB (one
+    matrix-vector product a block: per-chunk products paid BLAS's thread start-up each time,
+    7x slower at 10^5), and each block is let go once the graph holds its rows, so the build
+    never holds every vector twice (at 10^6 photos: 2 GB of vectors beside a graph of 2.2 GB).
+    Changes made meanwhile (a scan's adds and removes) are searchable at once and replayed on
+    the graph, in order, before it takes over. ``progress`` is a
+    :class:`photosim.progress.Progress` ("building index", rows inserted of rows). Once done,
+    every call goes to the finished :class:`VectorIndex`."""
+
+    #: bytes of vectors a block holds
+    BLOCK_BYTES = 128 << 20
+    #: rows a step of the graph's insertion takes: a search waits for the step in progress
+    #: (~25 ms at 10^6 photos on 2 cores), and the next step waits for the searches
+    STEP = 64
 
     def __init__(self, dim: int, encoder_id: str, generation: int, total: int, publish=None):
         self.dim, self.encoder_id, self.generation = dim, encoder_id, generation
@@ -312,11 +388,15 @@ class IndexBuild:
         self.index: VectorIndex | None = None
         self.error: BaseException | None = None
         self._lock = threading.Lock()
-        cap = int(total * 1.02) + 1024  # room for photos added meanwhile
-        self._matrix = np.empty((cap, dim), dtype=np.float32)
-        self._ids = np.empty(cap, dtype=np.int64)
-        self._valid = np.zeros(cap, dtype=bool)
-        self._n = 0
+        self._searched = threading.Condition(self._lock)  # a search of the graph is over
+        self._searching = 0  # searches of the graph in progress (the builder lets them go first)
+        block = max(1, self.BLOCK_BYTES // (4 * dim))
+        self._read = _Rows(dim, int(total * 1.02) + 1024, block)  # the stored vectors, in read order
+        self._extra = _Rows(dim, 1024, None)  # the vectors added meanwhile
+        self._graph: VectorIndex | None = None  # the graph, once insertion starts
+        self._taken = 0  # read rows taken for the graph (rows 0:_taken)
+        self._inserted = 0  # read rows the graph holds (rows 0:_inserted)
+        self._stale: set[int] = set()  # photos whose vector in the graph no longer holds
         self._segments: list[_Segment] = []
         self._ops: list[tuple[int, str, np.ndarray, np.ndarray | None]] = []  # (seq, kind, ids, vectors)
         self._seq = 0
@@ -336,28 +416,24 @@ class IndexBuild:
     def _append(self, seq: int, ids, vecs: np.ndarray, read: bool) -> _Segment:
         ids = np.asarray(ids, dtype=np.int64)
         order = np.argsort(ids, kind="stable")
-        m, n = len(ids), self._n
-        if n + m > len(self._ids):  # more rows than counted: grow (copies what is there)
-            cap = 2 * (n + m)
-            matrix = np.empty((cap, self.dim), dtype=np.float32)
-            matrix[:n] = self._matrix[:n]
-            self._matrix = matrix
-            self._ids, self._valid = np.resize(self._ids, cap), np.resize(self._valid, cap)
-        self._matrix[n:n + m] = np.asarray(vecs, dtype=np.float32).reshape(m, self.dim)[order]
-        self._ids[n:n + m] = ids[order]
-        self._valid[n:n + m] = True
-        self._n = n + m
-        segment = _Segment(seq, n, n + m, read)
+        rows = self._read if read else self._extra
+        start = rows.n
+        rows.append(ids[order], np.asarray(vecs, dtype=np.float32).reshape(len(ids), self.dim)[order])
+        segment = _Segment(seq, start, rows.n, read)
         self._segments.append(segment)
         return segment
 
     def _clear(self, segment: _Segment, ids: np.ndarray) -> None:
         """Rows of ``ids`` in ``segment`` no longer hold (a later change of their photos)."""
-        seg_ids = self._ids[segment.start:segment.stop]
+        rows = self._read if segment.read else self._extra
+        seg_ids = rows.ids[segment.start:segment.stop]
         pos = np.searchsorted(seg_ids, ids)
         inside = pos < len(seg_ids)
         hit = pos[inside][seg_ids[pos[inside]] == ids[inside]]
-        self._valid[segment.start + hit] = False
+        rows.valid[segment.start + hit] = False
+        if segment.read:
+            taken = hit[segment.start + hit < self._taken]  # in the graph, or on their way
+            self._stale.update(seg_ids[taken].tolist())
 
     # -- the builder thread ---------------------------------------------------
     def run(self, chunks, on_done, threads: int) -> None:
@@ -377,26 +453,29 @@ class IndexBuild:
                     for t, _kind, ids, _ in self._ops:
                         if t > seq:
                             self._clear(segment, ids)
-                    read_so_far = sum(g.stop - g.start for g in self._segments if g.read)
+                    read_so_far = self._read.n
                 self.progress = Progress("building index", 0, self.progress.total,
                                          f"reading vectors ({read_so_far:,})")
             self.token.check()  # the reader stops early when cancelled
-            with self._lock:
-                read = [g for g in self._segments if g.read]
-            rows = sum(g.stop - g.start for g in read)
+            rows = self._read.n
             self.progress = Progress("building index", 0, rows, "")
             index = VectorIndex(self.dim, self.encoder_id, capacity=max(1024, int(rows * 1.05) + 64))
-            done, step = 0, 4096
-            for g in read:
-                for start in range(g.start, g.stop, step):
-                    stop = min(start + step, g.stop)
-                    self.token.check()
-                    with self._lock:  # the matrix may be replaced when it grows
-                        keep = self._valid[start:stop].copy()
-                        ids, vecs = self._ids[start:stop][keep], self._matrix[start:stop][keep]
-                    index.add(ids, vecs, threads=threads)
-                    done += stop - start
-                    self.progress = Progress("building index", done, rows, "")
+            with self._lock:
+                self._graph = index
+            for start in range(0, rows, self.STEP):
+                stop = min(start + self.STEP, rows)
+                self.token.check()
+                with self._lock:
+                    while self._searching:  # else a waiting search can miss several steps
+                        self._searched.wait(0.1)
+                    keep = self._read.valid[start:stop].copy()
+                    ids, vecs = self._read.ids[start:stop][keep], self._read.vectors(start, stop)[keep]
+                    self._taken = stop
+                index.add(ids, vecs, threads=threads)
+                with self._lock:
+                    self._inserted = stop
+                    self._read.release_before(stop)
+                self.progress = Progress("building index", stop, rows, "")
             applied = 0
             while True:  # the changes made meanwhile, in order; the last round under the lock
                 with self._lock:
@@ -419,9 +498,11 @@ class IndexBuild:
 
     def _release(self) -> None:
         with self._lock:
-            self._matrix = np.empty((0, self.dim), dtype=np.float32)
-            self._ids, self._valid = np.empty(0, dtype=np.int64), np.zeros(0, dtype=bool)
-            self._n, self._segments = 0, []
+            self._read, self._extra = _Rows(self.dim, 0, None), _Rows(self.dim, 0, None)
+            self._segments, self._stale = [], set()
+            self._taken = self._inserted = 0
+            if self.index is None:
+                self._graph = None
 
     @property
     def changed(self) -> bool:
@@ -453,52 +534,75 @@ class IndexBuild:
             self.index.remove(ids)
 
     def _snapshot(self):
-        """(matrix, ids, valid) of the rows so far (views), or None once the graph is done."""
+        """What a search reads now, or None once the graph is done: (graph or None, its
+        stale photos, [(vectors, ids, valid)] of the rows it does not hold yet) (views)."""
         with self._lock:
             if self.index is not None:
                 return None
-            n = self._n
-            return self._matrix[:n], self._ids[:n], self._valid[:n]
+            graph = self._graph if self._inserted else None
+            stale = frozenset(self._stale) if graph is not None else frozenset()
+            return graph, stale, self._read.views(self._inserted) + self._extra.views(0)
+
+    def _valid_ids(self) -> np.ndarray:
+        with self._lock:
+            parts = [self._read.ids[:self._read.n][self._read.valid[:self._read.n]],
+                     self._extra.ids[:self._extra.n][self._extra.valid[:self._extra.n]]]
+        return np.unique(np.concatenate(parts))
 
     def __len__(self) -> int:
         """The photos searchable now: those read so far, with the changes made meanwhile."""
-        snap = self._snapshot()
-        if snap is None:
+        if self._snapshot() is None:
             return len(self.index)
-        return len(np.unique(snap[1][snap[2]]))
+        return len(self._valid_ids())
 
     def ids(self) -> set[int]:
-        snap = self._snapshot()
-        if snap is None:
+        if self._snapshot() is None:
             return self.index.ids()
-        return set(snap[1][snap[2]].tolist())
+        return set(self._valid_ids().tolist())
 
     def __contains__(self, photo_id: int) -> bool:
         return photo_id in self.ids()
 
     def query(self, vector: np.ndarray, k: int, exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
-        """Top-k (photo id, cosine), best first: exact over the rows read so far."""
+        """Top-k (photo id, cosine), best first: from the graph for the rows it holds, exact
+        over the rest read so far and over the changes made meanwhile."""
         snap = self._snapshot()
         if snap is None:
             return self.index.query(vector, k, exclude)
-        matrix, ids, valid = snap
+        graph, stale, parts = snap
         exclude = set(exclude)
-        if not len(ids):
-            return []
-        scores = matrix @ np.ascontiguousarray(vector, dtype=np.float32).reshape(self.dim)
-        scores[~valid] = -np.inf
-        want = min(len(scores), 2 * (k + len(exclude)))  # room for a photo changed meanwhile (2 rows)
-        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
+        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(self.dim)
+        found: list[tuple[float, int]] = []
+        if graph is not None:
+            with self._lock:
+                self._searching += 1
+            try:
+                want = k + len(exclude) + 8
+                while True:  # stale photos come back from the graph too: ask for more until enough
+                    got = graph.query(vector, want, exclude)
+                    fresh = [(s, pid) for pid, s in got if pid not in stale]
+                    if len(fresh) >= k or len(got) < want or want >= len(graph):
+                        break
+                    want *= 4
+            finally:
+                with self._lock:
+                    self._searching -= 1
+                    self._searched.notify_all()
+            found.extend(fresh)
+        room = 2 * (k + len(exclude))  # room for a photo changed meanwhile (2 rows)
+        for matrix, ids, valid in parts:
+            scores = matrix @ vector
+            scores[~valid] = -np.inf
+            want = min(len(scores), room)
+            top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+            found.extend((float(scores[i]), int(ids[i])) for i in top.tolist() if scores[i] != -np.inf)
+        found.sort(key=lambda t: -t[0])
         out, seen = [], set()
-        for i in top.tolist():
-            if scores[i] == -np.inf:
-                break
-            pid = int(ids[i])
+        for score, pid in found:
             if pid in exclude or pid in seen:
                 continue
             seen.add(pid)
-            out.append((pid, float(scores[i])))
+            out.append((pid, score))
             if len(out) == k:
                 break
         return out

@@ -330,3 +330,45 @@ def test_info_says_the_index_is_being_built_here_or_by_another_process(tmp_path,
         assert not (lib_dir / ix.BUILD_STATUS).exists()  # the writer's own status file is gone when done
     assert main(["info", "--library", str(lib_dir)]) == 0
     assert "index:     1200 vectors" in capsys.readouterr().out
+
+
+def test_while_the_graph_grows_it_answers_for_its_rows_the_rest_exactly_and_lets_their_vectors_go(
+        tmp_path, monkeypatch):
+    """At 10^6 photos the read vectors (2 GB) beside the growing graph (2.2 GB) passed 4 GB:
+    the rows the graph holds are searched there, and their blocks of vectors are let go."""
+    monkeypatch.setattr(IndexBuild, "STEP", 100)
+    monkeypatch.setattr(IndexBuild, "BLOCK_BYTES", 200 * 32 * 4)  # blocks of 200 rows
+    go, held = threading.Event(), threading.Event()
+    add = VectorIndex.add
+
+    def slow_add(self, ids, vectors, threads=None):
+        if len(self) >= 500 and not go.is_set():  # the graph holds rows 0:500, 500:600 taken
+            held.set()
+            go.wait(10)
+        return add(self, ids, vectors, threads)
+
+    monkeypatch.setattr(VectorIndex, "add", slow_add)
+    vecs = _unit(1000)
+    keeper = Source(vecs).keeper(tmp_path)
+    build = keeper.get()
+    assert held.wait(10)
+    assert build._read.blocks[0] is None and build._read.blocks[1] is None  # rows 0:400 let go
+    assert all(b is not None for b in build._read.blocks[2:])
+    assert len(build) == 1000
+    for q in (5, 450, 550, 950):  # in the graph, in a block it holds in part, taken, not yet taken
+        got = [pid for pid, _ in build.query(vecs[q], k=10)]
+        assert got == _exact(vecs, np.arange(1000), vecs[q], 10)
+    new = _unit(3, seed=9)
+    keeper.remove([7])  # in the graph
+    keeper.add([8, 550], new[:2])  # changed: one in the graph, one on its way in with its old vector
+    keeper.add([2000], new[2:])
+    assert 7 not in {pid for pid, _ in build.query(vecs[7], k=50)}
+    for pid, v in ((8, new[0]), (550, new[1]), (2000, new[2])):
+        assert build.query(v, k=1)[0] == (pid, pytest.approx(1.0, abs=1e-5))
+    assert build.query(vecs[8], k=1)[0][0] != 8 and build.query(vecs[550], k=1)[0][0] != 550
+    go.set()
+    index = keeper.wait_index()
+    assert isinstance(index, VectorIndex) and len(index) == 1000 and 7 not in index
+    for pid, v in ((8, new[0]), (550, new[1]), (2000, new[2])):
+        assert index.query(v, k=1)[0] == (pid, pytest.approx(1.0, abs=1e-5))
+    keeper.close()
