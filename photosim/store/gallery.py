@@ -142,8 +142,19 @@ class GalleryRepo:
         return ["old", "new"] if v.upto is not None else [None]
 
     def _count(self, s, v: View, part: str | None) -> int:
+        if not v.folder and v.album is None:  # the whole library: the counts the triggers keep
+            if part is None:
+                return self._readable(s)
+            # the photos added after ``upto`` (a scan's: few), on the rowid range alone
+            newer = int(s.execute(text("SELECT count(*) FROM photos NOT INDEXED WHERE id > :upto "
+                                       "AND status = 'ok'"), {"upto": int(v.upto)}).scalar() or 0)
+            return newer if part == "new" else self._readable(s) - newer
         where, args = self._where(v, part)
         return int(s.execute(text(f"SELECT count(*) FROM {self._from(v)} WHERE {where}"), args).scalar() or 0)
+
+    @staticmethod
+    def _readable(s) -> int:
+        return int(s.execute(text("SELECT n FROM photo_counts WHERE status = 'ok'")).scalar() or 0)
 
     # -- the API -------------------------------------------------------------------------
     def count(self, **kw) -> int:

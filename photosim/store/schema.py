@@ -226,6 +226,7 @@ def make_engine(db_path: Path, *, readonly: bool = False) -> Engine:
     def _pragmas(dbapi_conn, _record):
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA recursive_triggers=ON")  # rows INSERT OR REPLACE replaces are counted out
         cur.execute("PRAGMA busy_timeout=10000")
         if not readonly:
             _wal(cur)

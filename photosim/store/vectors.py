@@ -87,8 +87,9 @@ class VectorRepo:
             return set(s.scalars(select(Vector.photo_id).where(Vector.encoder_id == encoder_id)))
 
     def count(self, encoder_id: str) -> int:
-        with self._store.read() as s:
-            return s.scalar(select(func.count()).select_from(Vector).where(Vector.encoder_id == encoder_id)) or 0
+        with self._store.read() as s:  # kept by triggers (migration 9): one row
+            return int(s.execute(text("SELECT n FROM vector_counts WHERE encoder_id = :e"),
+                                 {"e": encoder_id}).scalar() or 0)
 
     @staticmethod
     def put(session: Session, encoder_id: str, ids: Sequence[int], vectors: np.ndarray) -> None:
