@@ -39,7 +39,9 @@ class Search:
             if photo is None:
                 raise PhotosimError(f"not in the library: {ref}")
         pid = ref if photo is None else photo.id  # by id: the vector alone (one look-up at 10^6, not two)
-        vec = self._store.vectors.get(pid, self._active.encoder_id)
+        vec = self._index.get().vector(pid)  # the graph's copy of the stored vector, else the stored one
+        if vec is None:
+            vec = self._store.vectors.get(pid, self._active.encoder_id)
         if vec is None:
             photo = photo or self._store.photos.photo(pid)
             if photo is None:

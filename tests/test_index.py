@@ -43,6 +43,18 @@ def test_remove_and_readd():
     assert idx.query(vecs[1], k=1)[0][0] == 2 and len(idx) == 3
 
 
+def test_the_vector_of_a_photo_is_the_one_it_was_given_until_removed(tmp_path):
+    vecs = _unit(4)
+    idx = VectorIndex.build(32, "enc", [1, 2, 3, 4], vecs)
+    assert np.array_equal(idx.vector(3), vecs[2]) and idx.vector(9) is None
+    idx.remove([3])
+    assert idx.vector(3) is None
+    idx.add([3], vecs[:1])  # added again with another vector
+    assert np.array_equal(idx.vector(3), vecs[0])
+    idx.save(tmp_path, generation=1)
+    assert np.array_equal(VectorIndex.load(tmp_path, "enc", 32, generation=1).vector(2), vecs[1])
+
+
 def test_save_load_roundtrip_and_staleness(tmp_path):
     vecs = _unit(300)
     idx = VectorIndex.build(32, "enc", list(range(300)), vecs)

@@ -35,6 +35,10 @@ _INFO = (Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.width, Photo.he
          Photo.camera, Photo.orientation, Photo.status, Photo.error, Photo.content_hash)
 
 
+_INFO_SQL = ("SELECT id, path, size, mtime_ns, width, height, taken_at, camera, orientation, status, error, "
+             "content_hash FROM photos WHERE id IN ({})")  # _INFO's columns, PhotoInfo's order
+
+
 def infos_by_id(s, ids: list[int]) -> dict[int, PhotoInfo]:
     """PhotoInfo of each of ``ids`` that is a photo, by id, in session ``s``."""
     out: dict[int, PhotoInfo] = {}
@@ -65,8 +69,16 @@ class PhotoRepo:
             return PhotoInfo.from_row(row) if row else None
 
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, PhotoInfo]:
-        with self._store.read() as s:
-            return infos_by_id(s, list(ids))
+        """PhotoInfo of each of ``ids`` that is a photo, by id (a search's results: plain
+        DB-API rows, no session)."""
+        ids, out = [int(i) for i in ids], {}
+        with self._store.cursor() as cur:
+            for start in range(0, len(ids), _CHUNK):
+                part = ids[start:start + _CHUNK]
+                for row in cur.execute(_INFO_SQL.format(",".join("?" * len(part))), part):
+                    info = PhotoInfo(*row[:1], os.fsdecode(row[1]), *row[2:])
+                    out[info.id] = info
+        return out
 
     def ids(self, *, status: str | None = "ok", folder: str | None = None) -> list[int]:
         q = select(Photo.id)
