@@ -10,8 +10,11 @@ Prints: import wall time (rows + index), index build from stored vectors (what a
 first open without index.bin costs; it runs in the background: the time until searches
 answer exactly from the vectors read so far, and their p50 / p99 meanwhile), ``photosim info`` wall time, ``similar`` p50 / p99
 and recall@10 against exact search at the chosen ef (and at other ef values),
-unchanged re-scan time (its parallel listing, and a serial listing), ``Library.duplicates()`` time and groups, and the sizes of
-library.db and index.bin. Not a test; note the machine's load beside the figures.
+unchanged re-scan time (its parallel listing, and a serial listing), ``Library.duplicates()`` time and groups, the sizes of
+library.db and index.bin, and the app on the library (offscreen, a child process): its window
+visible and gallery painted from the process's start, memory after paint, the first similar
+results (model and index loaded for them) and memory with the index in. Not a test; note the
+machine's load beside the figures.
 """
 
 from __future__ import annotations
@@ -91,6 +94,71 @@ def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, axis=1)[:, :k]
 
 
+def first_screen(lib_dir: Path) -> None:
+    """(Run in a child process, offscreen.) The app on ``lib_dir``: wall-clock stamps of the
+    window shown, the gallery's first page and the library's info read (``gallery_ready``),
+    the first similar results of a selected photo (the model and the saved index loaded
+    for it) and those of a photo half-way down; memory after each. One JSON line."""
+    import json
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([])
+    from photosim.gui.main_window import MainWindow
+
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def spin(cond, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not cond():
+            app.processEvents()
+            time.sleep(0.005)
+        return cond()
+
+    out = {}
+    w = MainWindow(str(lib_dir))
+    w.resize(1200, 760)
+    w.show()
+    app.processEvents()
+    out["window"] = time.time()
+    spin(lambda: w.gallery_ready, 120)
+    out["gallery"], out["rows"], out["rss after paint MiB"] = time.time(), w.model.rowCount(), rss()
+    shown = []
+    w.resultsShown.connect(lambda *a: shown.append(time.time()))
+    for key, row in (("first similar", 5), ("similar half-way", w.model.rowCount() // 2)):
+        spin(lambda: False, 0.5)  # the warm-up after the first paint under way
+        shown.clear()
+        t = time.time()
+        w.grid.setCurrentIndex(w.model.index(row, 0))
+        spin(lambda: shown, 300)
+        out[f"{key} s"] = (shown[0] - t) if shown else float("nan")
+        out[f"rss after {key} MiB"] = rss()
+    out["peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+    os._exit(0)  # no teardown of a million rows' model in the figures
+
+
+def app_figures(lib_dir: Path) -> dict:
+    """The app's first screen on ``lib_dir``, from the process's start (warm disk cache)."""
+    import json
+
+    started = time.time()
+    proc = subprocess.run([sys.executable, __file__, "--first-screen", str(lib_dir)], capture_output=True,
+                          text=True, timeout=900, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = next((x for x in reversed(proc.stdout.splitlines()) if x.startswith("{")), None)
+    if line is None:
+        return {"app": f"failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}"}
+    got = json.loads(line)
+    return {"app: window visible s": got["window"] - started, "app: gallery painted s": got["gallery"] - started,
+            "app: memory after paint MiB": got["rss after paint MiB"],
+            "app: first similar (model + index loaded) s": got["first similar s"],
+            "app: similar half-way down s": got["similar half-way s"],
+            "app: memory with the index in MiB": got["rss after similar half-way MiB"],
+            "app: peak memory MiB": got["peak RSS MiB"]}
+
+
 def bench(n: int, work: Path, skip_duplicates: bool = False) -> dict:
     from photosim import Library
     from photosim.index import ef_for
@@ -135,6 +203,7 @@ def bench(n: int, work: Path, skip_duplicates: bool = False) -> dict:
     r["info (saved index) s"], _ = cli("info", "--library", lib_dir)
     r["library.db MB"] = (lib_dir / "library.db").stat().st_size / 2**20
     r["index.bin MB"] = (lib_dir / "index.bin").stat().st_size / 2**20
+    r.update(app_figures(lib_dir))
 
     with Library(lib_dir) as lib:
         idx = lib.index
@@ -183,7 +252,10 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/photosim-scale"))
     ap.add_argument("--no-duplicates", action="store_true", help="skip the duplicate search (minutes at 10^5)")
+    ap.add_argument("--first-screen", type=Path, help=argparse.SUPPRESS)  # the app's probe (a child process)
     args = ap.parse_args()
+    if args.first_screen:
+        first_screen(args.first_screen)
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
     for n in args.sizes:
