@@ -27,7 +27,7 @@ from .progress import as_token
 from .search import Search
 from .store import Store
 from .store.lock import LibraryLock
-from .values import AlbumInfo, LibraryInfo, PhotoInfo, ScanReport
+from .values import AlbumInfo, FeatureCacheInfo, LibraryInfo, PhotoInfo, ScanReport
 
 __all__ = ["Library", "LibraryLocked", "default_library_path"]
 
@@ -142,7 +142,8 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int | None = None, paths=None, files=None) -> ScanReport:
+             batch_size: int = 32, workers: int | None = None, paths=None, files=None,
+             keep_features: bool = False) -> ScanReport:
         """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
         ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
         ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again."""
@@ -152,7 +153,8 @@ class Library:
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
         return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel, batch_size=batch_size,
-                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files).run()
+                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files,
+                    keep_features=keep_features).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
@@ -237,6 +239,25 @@ class Library:
     vectors = _Part("_exchange")  # every indexed photo and its vector (same order)
     export_vectors = _Part("_exchange")  # paths, vectors and encoder_id to an .npz file (atomically)
     import_vectors = _Part("_exchange")  # photos and vectors from such a file; an ImportReport
+
+    def feature_cache(self) -> FeatureCacheInfo:
+        """What the cache of backbone features keeps and its size (``feature_dim`` float16
+        values a photo, plus ~40 bytes of row)."""
+        features = self.store.features
+        return FeatureCacheInfo(features.policy, features.count(self.backbone_id), self.card.feature_dim * 2 + 40,
+                                features.count(self.backbone_id, labelled=True))
+
+    def set_feature_cache(self, policy: str, *, compact: bool = False, cancel=None) -> int:
+        """Keep the features of every photo ("all": from the next scan on; photos read again
+        for any reason keep theirs) or of labelled photos only ("labelled": the others'
+        are dropped now). ``compact`` gives the freed space back to the disk (VACUUM).
+        Returns how many photos' features were dropped."""
+        self._writable()
+        self.store.features.set_policy(policy)
+        dropped = self.store.features.drop_unlabelled(cancel) if policy == "labelled" else 0
+        if compact:
+            self.store.features.compact()
+        return dropped
 
     def info(self) -> LibraryInfo:
         enc = self.encoder if self.encoder_loaded else None

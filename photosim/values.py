@@ -167,6 +167,22 @@ class ScanReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class FeatureCacheInfo:
+    """What the feature cache keeps (``policy``: "all" or "labelled"), for how many photos
+    of the active backbone, and its size on disk (``per_photo`` bytes each, about)."""
+
+    policy: str
+    photos: int
+    per_photo: int
+    #: of ``photos``, those fine-tuning learns from (kept under either policy)
+    labelled: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return self.photos * self.per_photo
+
+
 @dataclass
 class LibraryInfo:
     path: str

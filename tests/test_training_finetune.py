@@ -504,3 +504,41 @@ def test_cli_thorough_shows_reading_training_and_switching_on_a_terminal(base, t
 
     with Library(tmp_path / "lib", readonly=True) as lib:  # the new model's index was built and kept
         assert lib.encoder_id != "" and len(lib.index) == lib.info().indexed > 0
+
+
+def test_a_cache_of_labelled_photos_only_still_fine_tunes_and_accepting_reads_the_rest(lib, base, capsys):
+    """The feature cache's choice (5 KB a photo): "labelled" drops the features of photos in
+    no album; a photo added to an album afterwards is read when the fine-tune starts (and
+    counted in its estimate); accepting reads the photos the cache lacks; scans keep no
+    features of photos nobody labelled."""
+    from photosim.cli import main
+    from photosim.training.estimate import estimate_finetune
+
+    test_photos = lib.photos(folder=str(base / "test"))
+    assert lib.feature_cache().policy == "all" and lib.feature_cache().photos == 36
+    assert lib.set_feature_cache("labelled") == 12  # the 12 test photos are in no album
+    cache = lib.feature_cache()
+    assert (cache.policy, cache.photos) == ("labelled", 24) and cache.per_photo == lib.card.feature_dim * 2 + 40
+    newcomer = test_photos[0]
+    lib.add_to_album("warm" if "warm_" in newcomer.path else "cool", [newcomer.id])  # labelled now, no features
+    estimate = estimate_finetune(lib, mode="quick")
+    assert estimate.counts["new_photos"] == 1 and estimate.counts["unread"] == 11 and estimate.stages["scan"] > 0
+    result = lib.finetune(epochs=4, estimate=estimate)
+    assert lib.feature_cache().photos == 25  # the newcomer's features were read and kept
+    lib.use_model(result.model_id)  # the other 11 photos are read again to accept
+    assert lib.encoder_id == result.model_id and len(lib.index) == 36
+    assert lib.feature_cache().photos == 25  # ...and keep no features: nobody labelled them
+    extra = base / "extra"
+    extra.mkdir(exist_ok=True)
+    _tinted(999, TINTS["warm"]).save(extra / "new.jpg", quality=90)
+    lib.scan([extra])
+    assert lib.feature_cache().photos == 25 and lib.count(status="ok") == 37
+    path = str(lib.path)
+    lib.close()
+    assert main(["features", "--library", path]) == 0
+    said = capsys.readouterr().out
+    assert "photos in albums or marked only: 25 of 37 photos" in said and "reads the other 12 photos" in said
+    assert main(["features", "all", "--library", path]) == 0
+    assert "from now on every photo read keeps its features" in capsys.readouterr().out
+    with Library(path) as again:
+        assert again.feature_cache().policy == "all"

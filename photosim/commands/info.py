@@ -23,12 +23,14 @@ def run(args) -> int:
         info = lib.info()
         errors, ignored = lib.problems.list(), lib.problems.ignored()
         calibration = lib.duplicate_calibration()
+        cache = lib.feature_cache()
     if args.json:
         d = info.to_dict()  # photos, indexed, errors (a count), encoder_id, encoder_dim, ...
         d["dim"] = info.encoder_dim
         d["duplicate_threshold"] = {"library": calibration.threshold, "model": calibration.model,
                                     "keep_both_pairs": calibration.copies,
                                     "not_duplicates_pairs": calibration.different}
+        d["feature_cache"] = {"policy": cache.policy, "photos": cache.photos, "bytes": cache.bytes}
         d["failed"] = [{"path": p.path, "error": p.error} for p in errors]
         d["ignored"] = [{"path": p.path, "error": p.error} for p in ignored]
         out(json.dumps(d, indent=1))
@@ -53,6 +55,9 @@ def run(args) -> int:
             "next search (in the background in the app)")
     else:
         out(f"index:     {info.index_size} vectors")
+    kept = "every photo" if cache.policy == "all" else "labelled photos only"
+    size = f"{cache.bytes / 2**30:.1f} GB" if cache.bytes >= 2**30 else f"{cache.bytes / 2**20:.1f} MB"
+    out(f"features:  {cache.photos} cached ({kept}), about {size} (`photosim features` to choose)")
     for r in info.roots:
         out(f"folder:    {show(r)}")
     for e in info.excluded:

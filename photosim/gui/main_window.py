@@ -34,6 +34,7 @@ from . import about, settings, trash_dialog
 from .bands import Bands
 from .drop_query import has_usable_data, read_mime
 from .duplicates_view import DuplicatesView
+from .feature_cache_action import FeatureCacheAction
 from .photo_model import SORTS, GalleryModel, PhotoRole, photo_date, tooltip
 from .precision_action import PrecisionAction
 from .preview import PreviewDialog
@@ -309,6 +310,7 @@ class MainWindow(QMainWindow):
         self.act_finetune = m.addAction("&Fine-tune…", self.show_finetune)
         self.act_models = m.addAction("&Models…", self.show_models)
         self.precision_action = PrecisionAction(self, m)
+        self.feature_cache_action = FeatureCacheAction(self, m)
         if not _finetune_available():
             self.act_finetune.setEnabled(False)
             self.act_finetune.setToolTip("Fine-tuning is not part of this installation")

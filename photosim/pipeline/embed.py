@@ -26,10 +26,17 @@ def encode(encoder, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def store_embeddings(session, store, encoder, ids: Sequence[int], feats: np.ndarray | None,
-                     vecs: np.ndarray) -> None:
-    """Features (when given) and vectors of ``ids`` under ``encoder``, in ``session``'s transaction."""
+                     vecs: np.ndarray, keep_features: bool = False) -> None:
+    """Features (when given) and vectors of ``ids`` under ``encoder``, in ``session``'s
+    transaction. Features are kept as the library's feature cache says (every photo's, or
+    only those of photos fine-tuning learns from), or all of them with ``keep_features``."""
     if feats is not None:
-        store.features.put(session, encoder.backbone_id, ids, feats)
+        keep = [True] * len(ids) if keep_features else store.features.keep(session, ids)
+        if all(keep):
+            store.features.put(session, encoder.backbone_id, ids, feats)
+        elif any(keep):
+            rows = [i for i, k in enumerate(keep) if k]
+            store.features.put(session, encoder.backbone_id, [ids[i] for i in rows], feats[rows])
     store.vectors.put(session, encoder.id, ids, vecs)
 
 
@@ -80,7 +87,7 @@ def project_cached(store, encoder, photo_ids: Sequence[int], cancel=None, chunk:
 
 
 def embed_photos(store, encoder, photo_ids: Sequence[int], progress: ProgressFn | None = None, cancel=None,
-                 batch: int = 32) -> int:
+                 batch: int = 32, keep_features: bool = False) -> int:
     """Features and vectors of photos decoded afresh (a model with a backbone of its own
     has no cached features yet); returns how many were stored. Photos that cannot be read
     now are skipped: the re-scan after a switch reports them."""
@@ -96,7 +103,7 @@ def embed_photos(store, encoder, photo_ids: Sequence[int], progress: ProgressFn 
             return 0
         feats, vecs = encode(encoder, np.stack([x for _, x in got]))
         with store.write() as s:
-            store_embeddings(s, store, encoder, [pid for pid, _ in got], feats, vecs)
+            store_embeddings(s, store, encoder, [pid for pid, _ in got], feats, vecs, keep_features)
         n = len(got)
         got.clear()
         return n

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
+from ..progress import as_token
 from .schema import Feature, Photo, Vector, blob_to_vector, vector_to_blob
 
 _CHUNK = 900
@@ -115,11 +116,75 @@ class VectorRepo:
         session.execute(delete(Vector).where(Vector.photo_id.in_(list(ids))))
 
 
+#: what the feature cache keeps: every photo's features, or those of the photos fine-tuning
+#: learns from (in an album, marked, or in a "not duplicates" verdict)
+FEATURE_POLICIES = ("all", "labelled")
+
+#: the photos fine-tuning learns from (their ids), in SQL
+LABELLED_SQL = ("SELECT photo_id AS id FROM album_photos UNION SELECT query_id FROM marks UNION "
+                "SELECT result_id FROM marks UNION SELECT photo_a FROM verdicts UNION SELECT photo_b FROM verdicts")
+
+
 class FeatureRepo:
-    """Pooled backbone features (float16), so a new head re-embeds without decoding."""
+    """Pooled backbone features (float16), so a new head re-embeds without decoding.
+
+    The cache costs ``feature_dim`` × 2 bytes a photo (5 KB for encoder v5: 5 GB per million
+    photos), so what it keeps is the library's choice (:attr:`policy`, in the metadata):
+    ``"all"`` (the default: quick fine-tunes, fp32 / int8 switches and models sharing a
+    backbone never read a photo), or ``"labelled"``: only the photos fine-tuning learns from,
+    and then accepting a quick fine-tune reads every other photo once."""
 
     def __init__(self, store):
         self._store = store
+
+    @property
+    def policy(self) -> str:
+        value = self._store.meta.get("feature_cache", "all")
+        return value if value in FEATURE_POLICIES else "all"
+
+    def set_policy(self, policy: str) -> None:
+        if policy not in FEATURE_POLICIES:
+            raise ValueError(f"feature cache: {policy!r} is not one of {', '.join(FEATURE_POLICIES)}")
+        self._store.meta.set("feature_cache", policy)
+
+    def keep(self, session: Session, ids: Sequence[int]) -> list[bool]:
+        """Which of ``ids`` keep their features under the policy (in ``session``)."""
+        if self.policy == "all" or not len(ids):
+            return [True] * len(ids)
+        wanted = ",".join(str(int(i)) for i in ids)
+        labelled = {r[0] for r in session.execute(text(f"SELECT id FROM ({LABELLED_SQL}) WHERE id IN ({wanted})"))}
+        return [int(i) in labelled for i in ids]
+
+    def count(self, backbone_id: str, *, labelled: bool = False) -> int:
+        """Photos with features of ``backbone_id`` (``labelled``: of those, the ones
+        fine-tuning learns from)."""
+        where = f" AND photo_id IN ({LABELLED_SQL})" if labelled else ""
+        with self._store.read() as s:
+            return int(s.execute(text(f"SELECT count(*) FROM features WHERE backbone_id = :b{where}"),
+                                 {"b": backbone_id}).scalar() or 0)
+
+    def drop_unlabelled(self, cancel=None, chunk: int = 20000) -> int:
+        """(``cancel``: anything :func:`photosim.progress.as_token` takes.) Forget the features of every photo fine-tuning does not learn from (all backbones),
+        a short transaction per ``chunk`` rows (a scan may write beside it); returns how many
+        were dropped. SQLite reuses the space; :meth:`compact` gives it back to the disk."""
+        token, dropped, last = as_token(cancel), 0, -1
+        while not token.cancelled:
+            with self._store.write() as s:
+                rows = s.execute(text("SELECT rowid FROM features WHERE rowid > :last ORDER BY rowid LIMIT :n"),
+                                 {"last": last, "n": chunk}).all()
+                if not rows:
+                    break
+                hi = rows[-1][0]
+                dropped += s.execute(text(f"DELETE FROM features WHERE rowid > :last AND rowid <= :hi AND "
+                                          f"photo_id NOT IN ({LABELLED_SQL})"), {"last": last, "hi": hi}).rowcount
+                last = hi
+        return dropped
+
+    def compact(self) -> None:
+        """Give the space freed inside library.db back to the disk (SQLite's VACUUM: it
+        rewrites the file, needs as much free space again, and takes about a minute a GB)."""
+        with self._store.cursor() as cur:
+            cur.execute("VACUUM")
 
     def load(self, backbone_id: str, dim: int, ids: Sequence[int] | None = None,
              dtype=np.float32) -> tuple[list[int], np.ndarray]:

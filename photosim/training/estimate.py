@@ -362,10 +362,11 @@ def duration(seconds: float, about: bool = True) -> str:
 
 def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_triplets: int = 0,
                 n_mark_pairs: int = 0, n_new: int = 0, n_library: int = 0, n_thorough: int | None = None,
-                config=None, load: float = 1.0) -> Estimate:
+                config=None, load: float = 1.0, n_unread: int = 0) -> Estimate:
     """The estimate for counts (``album_sizes``: labelled photos per album; ``n_mark_pairs``:
-    marked pairs of a marks-only fine-tune, else 0; ``n_new``: photos still to scan;
-    ``n_library``: photos of the library once scanned)."""
+    marked pairs of a marks-only fine-tune, else 0; ``n_new``: photos still to scan or read;
+    ``n_library``: photos of the library once scanned; ``n_unread``: those of them whose
+    features the cache does not keep, read again to accept a head-only model)."""
     from .finetune import TrainConfig, head_plan, split_validation
     from .pairs import marks_plan
 
@@ -377,7 +378,7 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
     n_labelled = int(len(labels)) + 2 * n_mark_pairs
     stages = {"scan": n_new * rates.embed_photo * f,
               "prepare": rates.overhead + n_labelled * rates.gather_photo * f}
-    counts = {"new_photos": n_new, "labelled": n_labelled, "library": n_library}
+    counts = {"new_photos": n_new, "labelled": n_labelled, "library": n_library, "unread": n_unread}
     if n_mark_pairs:
         epochs, steps = marks_plan(n_mark_pairs, cfg)
         stages["train"] = epochs * steps * rates.pair_step * f
@@ -406,7 +407,8 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
     if mode == "thorough" and not n_mark_pairs:
         stages["accept"] = n_library * rates.embed_photo * f + 10.0  # a new backbone: its graph, then every photo
     else:
-        stages["accept"] = 2.0 + n_library * rates.accept_photo * f  # loading the new model, then the vectors
+        n_unread = min(n_unread, n_library)  # loading the new model, then the vectors (from features or photos)
+        stages["accept"] = 2.0 + ((n_library - n_unread) * rates.accept_photo + n_unread * rates.embed_photo) * f
     return Estimate(stages=stages, mode=mode, device=rates.key, source=rates.source, load=load, counts=counts,
                     marks_only=bool(n_mark_pairs))
 
@@ -425,7 +427,7 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
 
     from ..errors import PhotosimError
     from .finetune import MODES, TrainConfig
-    from .runner import gather_labels
+    from .runner import gather_labels, lacking_features
     from .triplets import mark_triplets
 
     if mode not in MODES:
@@ -434,6 +436,7 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs)
     n_library = lib.count(status="ok")
+    n_unread = max(0, n_library - lib.store.features.count(lib.backbone_id))  # the cache's policy
     sample: list[str] = []
     n_triplets = n_pairs = n_new = 0
     if folder is not None:
@@ -453,7 +456,9 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
         n_library += n_new
         sample = new[:: max(1, len(new) // 16)][:16] if new else [e.path for e in listed[:16]]
     else:
-        data = gather_labels(lib, albums, use_marks)
+        data = gather_labels(lib, albums, use_marks, unread=True)
+        n_new = len(lacking_features(lib, albums, use_marks))  # read first (a cache of labelled photos only)
+        n_unread = max(0, n_unread - n_new)
         labels = np.asarray(data.labels)
         if data.marks_only:
             album_sizes = []
@@ -477,7 +482,8 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
 
         n_thorough = thorough_limit(lib.encoder, cfg)
     return plan_stages(rates, mode=mode, album_sizes=album_sizes, n_triplets=n_triplets, n_mark_pairs=n_pairs,
-                       n_new=n_new, n_library=n_library, n_thorough=n_thorough, config=cfg, load=load)
+                       n_new=n_new, n_library=n_library, n_thorough=n_thorough, config=cfg, load=load,
+                       n_unread=n_unread)
 
 
 def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -> Rates | None:
@@ -490,7 +496,8 @@ def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -
     by_stage = {"scan": ("embed_photo",), "prepare": ("gather_photo",),
                 "train": ("pair_step",) if estimate.marks_only else ("head_step", "eval_pair"),
                 "read": ("read_photo",), "blocks": ("block_view",),
-                "accept": ("accept_photo",) if estimate.mode == "quick" else ()}
+                # an accept that read photos the cache lacks says little about the per-photo rate
+                "accept": ("accept_photo",) if estimate.mode == "quick" and not estimate.counts.get("unread") else ()}
     changed = False
     for stage, real in measured.items():
         told = estimate.stages.get(stage)

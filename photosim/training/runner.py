@@ -128,9 +128,8 @@ def _parent_head_state(model_dir, card: ModelCard) -> dict:
     return {k: v for k, v in state.items() if k.startswith("head.")}
 
 
-def gather_labels(lib, albums: Sequence[str] | None, use_marks: bool) -> LabelledSet:
-    """Labels of the library cleaned for training (no features read: the estimate uses
-    this too); raises :class:`PhotosimError` saying why when there is too little to learn."""
+def _labelled(lib, albums: Sequence[str] | None, use_marks: bool):
+    """(photo ids per album, marks, "not duplicates" pairs, labelled photos present, gone)."""
     known = {a.name for a in lib.albums()}
     names = sorted(known) if albums is None else list(dict.fromkeys(albums))
     unknown = [n for n in names if n not in known]
@@ -145,8 +144,35 @@ def gather_labels(lib, albums: Sequence[str] | None, use_marks: bool) -> Labelle
     infos = lib.photos_by_id(wanted)
     present, gone = existing({pid: p.path for pid, p in infos.items() if p.status == "ok"})
     gone |= wanted - set(infos)
-    with_features = lib.store.features.photo_ids(lib.backbone_id)
-    return collect_labels(album_ids, marks, present & with_features, gone, verdicts)
+    return album_ids, marks, verdicts, present, gone
+
+
+def lacking_features(lib, albums: Sequence[str] | None, use_marks: bool) -> list[int]:
+    """Labelled photos whose features the cache does not hold: a library that keeps the
+    features of labelled photos only, where a photo joined an album or was marked after it
+    was scanned, or photos imported with their vectors. The fine-tune reads them first."""
+    present = _labelled(lib, albums, use_marks)[3]
+    return sorted(present - lib.store.features.photo_ids(lib.backbone_id))
+
+
+def read_lacking_features(lib, ids: Sequence[int], progress=None, cancel=None) -> int:
+    """Read photos ``ids`` and keep their features (and the same vectors); returns how many."""
+    from ..pipeline.embed import embed_photos
+
+    def told(p):
+        if progress is not None:
+            progress(TrainProgress("preparing", p.done, p.total, "reading labelled photos the cache lacks"))
+
+    return embed_photos(lib.store, lib.encoder, list(ids), told, cancel, keep_features=True)
+
+
+def gather_labels(lib, albums: Sequence[str] | None, use_marks: bool, *, unread: bool = False) -> LabelledSet:
+    """Labels of the library cleaned for training (no features read: the estimate uses
+    this too; ``unread``: counting the photos whose features are still to be read); raises
+    :class:`PhotosimError` saying why when there is too little to learn."""
+    album_ids, marks, verdicts, present, gone = _labelled(lib, albums, use_marks)
+    usable = present if unread else present & lib.store.features.photo_ids(lib.backbone_id)
+    return collect_labels(album_ids, marks, usable, gone, verdicts)
 
 
 def gather(lib, albums: Sequence[str] | None, use_marks: bool) -> tuple[LabelledSet, np.ndarray]:
@@ -190,6 +216,10 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         estimate = estimate_finetune(lib, albums, mode=mode, use_marks=use_marks, config=replace(cfg))
         t0 = time.perf_counter()  # the estimate is not part of what it estimates
     stage_s: dict[str, float] = {}
+    lacking = lacking_features(lib, albums, use_marks)
+    if lacking:
+        read_lacking_features(lib, lacking, progress, cancel)
+        stage_s["scan"] = time.perf_counter() - t0
     data, feats = gather(lib, albums, use_marks)
     active = lib.card
     parent_dir = lib.model_dir(active.id)
