@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from photosim import Library
 
@@ -102,3 +104,25 @@ def test_imported_vectors_count_and_an_older_library_gets_its_counts(tmp_path):
         np.savez(npz, paths=np.array([str(p) for p in paths]), vectors=vectors, encoder_id=np.array(lib.encoder_id))
         lib.import_vectors(npz)
         assert _kept(lib) == _counted(lib) == {"ok": 3} and lib.gallery.count() == 3
+
+
+def test_a_new_library_has_pages_a_vector_row_does_not_waste(tmp_path):
+    """With SQLite's 4 KB pages a 2 KB vector row had a page to itself: 4.1 KB a photo."""
+    from photosim.store.schema import PAGE_SIZE
+
+    with Library(tmp_path / "lib") as lib:
+        with lib.store.read() as s:
+            assert s.execute(text("PRAGMA page_size")).scalar() == PAGE_SIZE == 16384
+        ids = []
+        with lib.store.write() as s:
+            for i in range(400):
+                s.execute(text("INSERT INTO photos (path, size, mtime_ns, status, scanned_at) VALUES (:p, 1, 0, 'ok', 0)"),
+                          {"p": os.fsencode(f"/p/{i}.jpg")})
+            ids = [r[0] for r in s.execute(text("SELECT id FROM photos"))]
+            lib.store.vectors.put(s, lib.encoder_id, ids, np.ones((len(ids), lib.card.dim), np.float32))
+        with lib.store.read() as s:
+            try:
+                pages = s.execute(text("SELECT count(*) FROM dbstat WHERE name = 'vectors'")).scalar()
+            except OperationalError:
+                pytest.skip("this SQLite is built without its dbstat table")
+        assert pages * PAGE_SIZE / len(ids) < 2.6 * 1024

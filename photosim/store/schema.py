@@ -207,6 +207,10 @@ def blob_to_vector(blob: bytes, dtype=np.float32) -> np.ndarray:
     return np.frombuffer(blob, dtype=dtype)
 
 
+#: bytes a page of a new library.db (SQLite's default is 4096)
+PAGE_SIZE = 16384
+
+
 def make_engine(db_path: Path, *, readonly: bool = False) -> Engine:
     """An engine on ``db_path``. ``readonly``: SQLite's read-only mode, no pragma that
     writes (WAL is set by writers); on a folder that cannot be written at all (a read-only
@@ -229,6 +233,10 @@ def make_engine(db_path: Path, *, readonly: bool = False) -> Engine:
         cur.execute("PRAGMA recursive_triggers=ON")  # rows INSERT OR REPLACE replaces are counted out
         cur.execute("PRAGMA busy_timeout=10000")
         if not readonly:
+            # a new database's pages (no effect on an existing one): a 2 KB vector row takes a
+            # 4 KB page to itself (4.1 KB a photo), 2.3 KB with 16 KB pages; reads of a row cost
+            # the same (measured: 9.0 against 9.7 us), a walk of every vector is 2.5x faster
+            cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
             _wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
