@@ -593,8 +593,8 @@ class IndexBuild:
                 while True:  # stale photos come back from the graph too: ask for more until enough
                     got = graph.query(vector, want, exclude)
                     fresh = [(s, pid) for pid, s in got if pid not in stale]
-                    if len(fresh) >= k or len(got) < want or want >= len(graph):
-                        break
+                    if len(fresh) >= k or len(got) < want or want >= min(len(graph), 4096):
+                        break  # (past 4096 a search costs more than a few missing results)
                     want *= 4
             finally:
                 with self._lock:
