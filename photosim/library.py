@@ -240,6 +240,13 @@ class Library:
     export_vectors = _Part("_exchange")  # paths, vectors and encoder_id to an .npz file (atomically)
     import_vectors = _Part("_exchange")  # photos and vectors from such a file; an ImportReport
 
+    def rebuild_index(self):
+        """Build the index afresh from the stored vectors, in the background but for a small
+        library (searches answer meanwhile); returns the index or the build in progress
+        (its ``progress`` and ``finished``; :meth:`wait_index` waits for it)."""
+        self._writable()
+        return self._index.rebuild()
+
     def feature_cache(self) -> FeatureCacheInfo:
         """What the cache of backbone features keeps and its size (``feature_dim`` float16
         values a photo, plus ~40 bytes of row)."""

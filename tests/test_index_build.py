@@ -274,6 +274,12 @@ def test_opening_a_library_without_its_index_answers_while_it_builds(tmp_path):
     with Library(lib_dir) as lib:  # closing stopped it; this open builds again
         assert len(lib.wait_index()) == len(vecs) and lib.index_status() is None
     assert (lib_dir / "index.bin").exists()
+    with Library(lib_dir) as lib:  # a rebuild asked for (the index benchmark's): the same answers
+        photo = lib.photos()[10]
+        before = [m.photo.id for m in lib.similar(photo, k=5)]
+        build = lib.rebuild_index()
+        assert isinstance(build, IndexBuild) and build.finished.wait(60) and build.error is None
+        assert [m.photo.id for m in lib.similar(photo, k=5)] == before and len(lib.wait_index()) == len(vecs)
 
 
 CRASH = """
