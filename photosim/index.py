@@ -841,6 +841,8 @@ class IndexKeeper:
             encoder_id, dim = self._space()
             return self._start(encoder_id, dim, self._generation())
 
+    rebuild_index = rebuild
+
     def close(self) -> None:
         """Stop a build (a later open starts again) and save what changed since the last save."""
         with self._lock:

@@ -1,10 +1,10 @@
 """The front door: one :class:`Library` that the CLI, the GUI and the tests all use.
 
-A library is a folder: ``library.db`` (SQLite, the truth), ``index.bin``/``index.json``
-(hnswlib, a cache rebuilt from stored vectors when missing, damaged or stale) and ``models/``
-(fine-tunes). ``Library`` opens the pieces and delegates: ``store/`` (database), ``models/``
-(registry, active model), ``pipeline/`` (embedding, scan, model switch, duplicates, trash,
-problems), ``search`` (queries), ``index`` (hnswlib).
+A library is a folder: ``library.db`` (SQLite, the truth), ``index.bin``/``index.json`` (hnswlib, a
+cache rebuilt from stored vectors when missing, damaged or stale) and ``models/`` (fine-tunes).
+``Library`` opens the pieces and delegates: ``store/`` (database), ``models/`` (registry, active
+model), ``pipeline/`` (embedding, scan, model switch, duplicates, trash, problems, feature cache),
+``search`` (queries), ``index`` (hnswlib).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from .errors import LibraryLocked, PhotosimError, ReadOnlyLibrary
 from .index import IndexKeeper, VectorIndex
 from .models.active import ActiveModel
 from .models.registry import ModelRegistry
-from .pipeline import albums, export, folders, problems, switch, trash
+from .pipeline import albums, export, features, folders, problems, switch, trash
 from .pipeline.duplicates import Duplicates
 from .progress import as_token
 from .search import Search
 from .store import Store
 from .store.lock import LibraryLock
-from .values import AlbumInfo, FeatureCacheInfo, LibraryInfo, PhotoInfo, ScanReport
+from .values import AlbumInfo, LibraryInfo, PhotoInfo, ScanReport
 
 __all__ = ["Library", "LibraryLocked", "default_library_path"]
 
@@ -68,6 +68,7 @@ class Library:
         self._search, self._folders = Search(self.store, self._index, self._active), folders.Folders(self.store, self._index)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
         self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
+        self._features = features.FeatureCache(self.store, self._active, self._writable)
         self.problems = problems.Problems(self.store, lambda paths, **kw: self.scan([], files=paths, **kw))
 
     def __enter__(self) -> Library:
@@ -87,8 +88,7 @@ class Library:
 
     # -- models -------------------------------------------------------------
     card = _Part("_active")  # the active model's ModelCard
-    encoder_id = _Part("_active")
-    backbone_id = _Part("_active")
+    encoder_id, backbone_id = _Part("_active"), _Part("_active")
     notice = _Part("_active")  # why the library is not on the model it last switched to, or ""
     encoder = _Part("_active")  # the active encoder, loaded on first use (~1-2 s)
     encoder_loaded = _Part("_active")
@@ -142,8 +142,7 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int | None = None, paths=None, files=None,
-             keep_features: bool = False) -> ScanReport:
+             batch_size: int = 32, workers: int | None = None, paths=None, files=None) -> ScanReport:
         """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
         ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
         ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again."""
@@ -153,8 +152,7 @@ class Library:
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
         return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel, batch_size=batch_size,
-                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files,
-                    keep_features=keep_features).run()
+                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
@@ -194,7 +192,7 @@ class Library:
     def index(self) -> VectorIndex:  # waits for a build in progress (see wait_index)
         return self._index.wait()
 
-    index_status, wait_index = _Part("_index"), _Part("_index")  # the build in progress (a Progress) or None; wait
+    index_status, wait_index, rebuild_index = _Part("_index"), _Part("_index"), _Part("_index")  # a build's Progress|None
 
     def forget(self, photo_ids: Iterable[int]) -> None:
         """Remove photos from the library (vectors, labels, index); the files are not touched."""
@@ -239,32 +237,7 @@ class Library:
     vectors = _Part("_exchange")  # every indexed photo and its vector (same order)
     export_vectors = _Part("_exchange")  # paths, vectors and encoder_id to an .npz file (atomically)
     import_vectors = _Part("_exchange")  # photos and vectors from such a file; an ImportReport
-
-    def rebuild_index(self):
-        """Build the index afresh from the stored vectors, in the background but for a small
-        library (searches answer meanwhile); returns the index or the build in progress
-        (its ``progress`` and ``finished``; :meth:`wait_index` waits for it)."""
-        self._writable()
-        return self._index.rebuild()
-
-    def feature_cache(self) -> FeatureCacheInfo:
-        """What the cache of backbone features keeps and its size (``feature_dim`` float16
-        values a photo, plus ~40 bytes of row)."""
-        features = self.store.features
-        return FeatureCacheInfo(features.policy, features.count(self.backbone_id), self.card.feature_dim * 2 + 40,
-                                features.count(self.backbone_id, labelled=True))
-
-    def set_feature_cache(self, policy: str, *, compact: bool = False, cancel=None) -> int:
-        """Keep the features of every photo ("all": from the next scan on; photos read again
-        for any reason keep theirs) or of labelled photos only ("labelled": the others'
-        are dropped now). ``compact`` gives the freed space back to the disk (VACUUM).
-        Returns how many photos' features were dropped."""
-        self._writable()
-        self.store.features.set_policy(policy)
-        dropped = self.store.features.drop_unlabelled(cancel) if policy == "labelled" else 0
-        if compact:
-            self.store.features.compact()
-        return dropped
+    feature_cache, set_feature_cache = _Part("_features"), _Part("_features")  # what it keeps; "all"|"labelled"
 
     def info(self) -> LibraryInfo:
         enc = self.encoder if self.encoder_loaded else None

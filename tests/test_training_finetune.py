@@ -533,11 +533,17 @@ def test_a_cache_of_labelled_photos_only_still_fine_tunes_and_accepting_reads_th
     _tinted(999, TINTS["warm"]).save(extra / "new.jpg", quality=90)
     lib.scan([extra])
     assert lib.feature_cache().photos == 25 and lib.count(status="ok") == 37
+    albums = base / "more-albums"
+    for name, rgb in TINTS.items():  # imported as albums: their photos keep their features
+        (albums / name).mkdir(parents=True, exist_ok=True)
+        _tinted(900, rgb).save(albums / name / "a.jpg", quality=90)
+    lib.import_albums(albums)
+    assert lib.feature_cache().photos == 27 and lib.count(status="ok") == 39
     path = str(lib.path)
     lib.close()
     assert main(["features", "--library", path]) == 0
     said = capsys.readouterr().out
-    assert "photos in albums or marked only: 25 of 37 photos" in said and "reads the other 12 photos" in said
+    assert "photos in albums or marked only: 27 of 39 photos" in said and "reads the other 12 photos" in said
     assert main(["features", "all", "--library", path]) == 0
     assert "from now on every photo read keeps its features" in capsys.readouterr().out
     with Library(path) as again:

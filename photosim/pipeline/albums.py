@@ -14,8 +14,8 @@ def import_albums(lib, folder, progress=None, cancel=None) -> list:
     folder = Path(os.path.abspath(os.fspath(folder)))
     if not folder.is_dir():
         raise PhotosimError(f"not a folder: {folder}")
-    # the album photos keep their features whatever the feature cache says: fine-tuning learns from them
-    report = lib.scan([folder], progress=progress, cancel=cancel, keep_features=True)
+    with lib.store.features.keeping_every_photo():  # whatever the cache keeps: fine-tuning learns from them
+        report = lib.scan([folder], progress=progress, cancel=cancel)
     if report.cancelled:
         raise Cancelled("album import cancelled")
     out = []

@@ -213,11 +213,8 @@ class Scan:
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
                  progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int | None = None,
                  skip: Iterable[str] = (), paths: Iterable[str] | None = None,
-                 files: Iterable[str] | None = None, keep_features: bool = False):
+                 files: Iterable[str] | None = None):
         self.store = store
-        #: keep every new photo's features whatever the feature cache says (album photos,
-        #: about to be learnt from)
-        self.keep_features = keep_features
         #: set: read exactly these files again, however unchanged they look (retrying files
         #: that could not be read); one that is gone leaves the library. No folder is listed.
         self.files = None if files is None else sorted({os.path.abspath(os.fspath(f)) for f in files})
@@ -534,8 +531,7 @@ class Scan:
             vec = s.get(Vector, (twin.id, enc.id))
             vector = blob_to_vector(vec.data).copy()
             feats = self.store.features.load(enc.backbone_id, enc.card.feature_dim, [twin.id], np.float16)[1]
-            store_embeddings(s, self.store, enc, [row.id], feats if len(feats) else None, vector[None, :],
-                             self.keep_features)
+            store_embeddings(s, self.store, enc, [row.id], feats if len(feats) else None, vector[None, :])
             new_id = row.id
         self.index.add([new_id], vector[None, :])
         return True
@@ -571,7 +567,7 @@ class Scan:
         t = time.perf_counter()
         with self.store.write() as s:
             ids = [self._row_for(s, o, o.meta).id for o in batch]
-            store_embeddings(s, self.store, enc, ids, feats, vecs, self.keep_features)
+            store_embeddings(s, self.store, enc, ids, feats, vecs)
         self.timings["db"] += time.perf_counter() - t
         t = time.perf_counter()
         self.index.add(ids, vecs)

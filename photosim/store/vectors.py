@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from sqlalchemy import delete, select, text
@@ -120,6 +122,8 @@ class VectorRepo:
 #: learns from (in an album, marked, or in a "not duplicates" verdict)
 FEATURE_POLICIES = ("all", "labelled")
 
+_KEEP_EVERY = contextvars.ContextVar("photosim_keep_every_feature", default=False)
+
 #: the photos fine-tuning learns from (their ids), in SQL
 LABELLED_SQL = ("SELECT photo_id AS id FROM album_photos UNION SELECT query_id FROM marks UNION "
                 "SELECT result_id FROM marks UNION SELECT photo_a FROM verdicts UNION SELECT photo_b FROM verdicts")
@@ -147,9 +151,19 @@ class FeatureRepo:
             raise ValueError(f"feature cache: {policy!r} is not one of {', '.join(FEATURE_POLICIES)}")
         self._store.meta.set("feature_cache", policy)
 
+    @contextmanager
+    def keeping_every_photo(self):
+        """Within it (this thread, or this task), every photo keeps its features whatever the
+        policy: the photos of albums being imported, about to be learnt from."""
+        token = _KEEP_EVERY.set(True)
+        try:
+            yield
+        finally:
+            _KEEP_EVERY.reset(token)
+
     def keep(self, session: Session, ids: Sequence[int]) -> list[bool]:
         """Which of ``ids`` keep their features under the policy (in ``session``)."""
-        if self.policy == "all" or not len(ids):
+        if _KEEP_EVERY.get() or self.policy == "all" or not len(ids):
             return [True] * len(ids)
         wanted = ",".join(str(int(i)) for i in ids)
         labelled = {r[0] for r in session.execute(text(f"SELECT id FROM ({LABELLED_SQL}) WHERE id IN ({wanted})"))}
