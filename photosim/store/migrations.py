@@ -195,41 +195,22 @@ def _v9(conn: Connection) -> None:
     a test checks the counts through scans, re-embedding, forgetting and model switches.
     No statement in a trigger can meet a conflict: the outer statement's ``OR REPLACE``
     would override its own conflict clause (an ``OR IGNORE`` became a reset to 0)."""
-    conn.execute(text("CREATE TABLE photo_counts (status VARCHAR PRIMARY KEY, n INTEGER NOT NULL)"))
-    conn.execute(text("INSERT INTO photo_counts (status, n) SELECT status, count(*) FROM photos GROUP BY status"))
-    conn.execute(text("""CREATE TRIGGER photo_counts_insert AFTER INSERT ON photos BEGIN
-        INSERT INTO photo_counts (status, n) SELECT NEW.status, 0
-            WHERE NOT EXISTS (SELECT 1 FROM photo_counts WHERE status = NEW.status);
-        UPDATE photo_counts SET n = n + 1 WHERE status = NEW.status;
-    END"""))
-    conn.execute(text("""CREATE TRIGGER photo_counts_delete AFTER DELETE ON photos BEGIN
-        UPDATE photo_counts SET n = n - 1 WHERE status = OLD.status;
-    END"""))
-    conn.execute(text("""CREATE TRIGGER photo_counts_status AFTER UPDATE OF status ON photos
-        WHEN OLD.status IS NOT NEW.status BEGIN
-        UPDATE photo_counts SET n = n - 1 WHERE status = OLD.status;
-        INSERT INTO photo_counts (status, n) SELECT NEW.status, 0
-            WHERE NOT EXISTS (SELECT 1 FROM photo_counts WHERE status = NEW.status);
-        UPDATE photo_counts SET n = n + 1 WHERE status = NEW.status;
-    END"""))
-    conn.execute(text("CREATE TABLE vector_counts (encoder_id VARCHAR PRIMARY KEY, n INTEGER NOT NULL)"))
-    conn.execute(text("INSERT INTO vector_counts (encoder_id, n) SELECT encoder_id, count(*) FROM vectors "
-                      "GROUP BY encoder_id"))
-    conn.execute(text("""CREATE TRIGGER vector_counts_insert AFTER INSERT ON vectors BEGIN
-        INSERT INTO vector_counts (encoder_id, n) SELECT NEW.encoder_id, 0
-            WHERE NOT EXISTS (SELECT 1 FROM vector_counts WHERE encoder_id = NEW.encoder_id);
-        UPDATE vector_counts SET n = n + 1 WHERE encoder_id = NEW.encoder_id;
-    END"""))
-    conn.execute(text("""CREATE TRIGGER vector_counts_delete AFTER DELETE ON vectors BEGIN
-        UPDATE vector_counts SET n = n - 1 WHERE encoder_id = OLD.encoder_id;
-    END"""))
-    conn.execute(text("""CREATE TRIGGER vector_counts_update AFTER UPDATE OF encoder_id ON vectors
-        WHEN OLD.encoder_id IS NOT NEW.encoder_id BEGIN
-        UPDATE vector_counts SET n = n - 1 WHERE encoder_id = OLD.encoder_id;
-        INSERT INTO vector_counts (encoder_id, n) SELECT NEW.encoder_id, 0
-            WHERE NOT EXISTS (SELECT 1 FROM vector_counts WHERE encoder_id = NEW.encoder_id);
-        UPDATE vector_counts SET n = n + 1 WHERE encoder_id = NEW.encoder_id;
-    END"""))
+    _counted_by(conn, "photo_counts", "photos", "status")
+    _counted_by(conn, "vector_counts", "vectors", "encoder_id")
+
+
+def _counted_by(conn: Connection, counts: str, table: str, key: str) -> None:
+    """Table ``counts`` (``key``, n): the rows of ``table`` by ``key``, then kept by triggers."""
+    conn.execute(text(f"CREATE TABLE {counts} ({key} VARCHAR PRIMARY KEY, n INTEGER NOT NULL)"))
+    conn.execute(text(f"INSERT INTO {counts} ({key}, n) SELECT {key}, count(*) FROM {table} GROUP BY {key}"))
+    add = (f"INSERT INTO {counts} ({key}, n) SELECT NEW.{key}, 0 "
+           f"WHERE NOT EXISTS (SELECT 1 FROM {counts} WHERE {key} = NEW.{key}); "
+           f"UPDATE {counts} SET n = n + 1 WHERE {key} = NEW.{key};")
+    drop = f"UPDATE {counts} SET n = n - 1 WHERE {key} = OLD.{key};"
+    conn.execute(text(f"CREATE TRIGGER {counts}_insert AFTER INSERT ON {table} BEGIN {add} END"))
+    conn.execute(text(f"CREATE TRIGGER {counts}_delete AFTER DELETE ON {table} BEGIN {drop} END"))
+    conn.execute(text(f"CREATE TRIGGER {counts}_update AFTER UPDATE OF {key} ON {table} "
+                      f"WHEN OLD.{key} IS NOT NEW.{key} BEGIN {drop} {add} END"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
