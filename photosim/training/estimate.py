@@ -457,7 +457,7 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
         sample = new[:: max(1, len(new) // 16)][:16] if new else [e.path for e in listed[:16]]
     else:
         data = gather_labels(lib, albums, use_marks, unread=True)
-        n_new = len(lacking_features(lib, albums, use_marks))  # read first (a cache of labelled photos only)
+        n_new = len(lacking_features(lib, data))  # read first (a cache of labelled photos only)
         n_unread = max(0, n_unread - n_new)
         labels = np.asarray(data.labels)
         if data.marks_only:

@@ -147,12 +147,12 @@ def _labelled(lib, albums: Sequence[str] | None, use_marks: bool):
     return album_ids, marks, verdicts, present, gone
 
 
-def lacking_features(lib, albums: Sequence[str] | None, use_marks: bool) -> list[int]:
-    """Labelled photos whose features the cache does not hold: a library that keeps the
-    features of labelled photos only, where a photo joined an album or was marked after it
-    was scanned, or photos imported with their vectors. The fine-tune reads them first."""
-    present = _labelled(lib, albums, use_marks)[3]
-    return sorted(present - lib.store.features.photo_ids(lib.backbone_id))
+def lacking_features(lib, data: LabelledSet) -> list[int]:
+    """The photos of ``data`` (``gather_labels(…, unread=True)``) whose features the cache
+    does not hold: a library that keeps the features of labelled photos only, where a photo
+    joined an album or was marked after it was scanned, or photos imported with their
+    vectors. The fine-tune reads them first."""
+    return sorted(set(data.photo_ids) - lib.store.features.photo_ids(lib.backbone_id))
 
 
 def read_lacking_features(lib, ids: Sequence[int], progress=None, cancel=None) -> int:
@@ -216,7 +216,7 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         estimate = estimate_finetune(lib, albums, mode=mode, use_marks=use_marks, config=replace(cfg))
         t0 = time.perf_counter()  # the estimate is not part of what it estimates
     stage_s: dict[str, float] = {}
-    lacking = lacking_features(lib, albums, use_marks)
+    lacking = lacking_features(lib, gather_labels(lib, albums, use_marks, unread=True))
     if lacking:
         read_lacking_features(lib, lacking, progress, cancel)
         stage_s["scan"] = time.perf_counter() - t0
