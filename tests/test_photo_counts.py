@@ -126,3 +126,26 @@ def test_a_new_library_has_pages_a_vector_row_does_not_waste(tmp_path):
             except OperationalError:
                 pytest.skip("this SQLite is built without its dbstat table")
         assert pages * PAGE_SIZE / len(ids) < 2.6 * 1024
+
+
+def test_compacting_an_older_library_gives_it_the_new_pages_and_keeps_everything(tmp_path, monkeypatch):
+    import photosim.store.schema as schema
+
+    photos = tmp_path / "photos"
+    write_scenes(photos, range(4))
+    monkeypatch.setattr(schema, "PAGE_SIZE", 4096)  # a library made by the last version
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([photos])
+        with lib.store.read() as s:
+            assert s.execute(text("PRAGMA page_size")).scalar() == 4096
+    monkeypatch.undo()
+    with Library(tmp_path / "lib") as lib:
+        before = [m.photo.id for m in lib.similar(lib.photos()[0].id, k=3)]
+        assert lib.set_feature_cache("labelled", compact=True) == 4
+        with lib.store.read() as s:
+            assert s.execute(text("PRAGMA page_size")).scalar() == 16384
+            assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert lib.count(status="ok") == 4 and lib.info().indexed == 4 and lib.feature_cache().photos == 0
+        assert [m.photo.id for m in lib.similar(lib.photos()[0].id, k=3)] == before
+        write_scenes(tmp_path / "more", [7])
+        assert lib.scan([tmp_path / "more"]).added == 1  # and it writes as before

@@ -25,7 +25,7 @@ from .labels import LabelRepo
 from .meta import MetaRepo
 from .photos import IgnoredRepo, PhotoRepo
 from .roots import RootRepo
-from .schema import Photo, Vector, make_engine
+from .schema import PAGE_SIZE, Photo, Vector, make_engine
 from .vectors import FeatureRepo, VectorRepo
 from .verdicts import TrashLogRepo, VerdictRepo
 
@@ -97,6 +97,27 @@ class Store:
                 yield cur
             finally:
                 cur.close()
+
+    def compact(self) -> int:
+        """Rewrite library.db without its free pages (SQLite's VACUUM: as much free disk again
+        and about a minute a GB), with the page size of new libraries (:data:`.schema.PAGE_SIZE`)
+        when nothing else has it open (leaving WAL for the rewrite needs that; else its pages
+        stay as they are). Returns the page size it has now."""
+        if self.readonly:
+            raise ReadOnlyLibrary("this library was opened read-only")
+        self._engine.dispose()  # this process's pooled connections: the rewrite needs them closed
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            try:
+                if conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0].lower() == "delete":
+                    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            except sqlite3.OperationalError:
+                pass  # another process has it open: a plain VACUUM, pages as they are
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA journal_mode=WAL")
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+        finally:
+            conn.close()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

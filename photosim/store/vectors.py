@@ -195,10 +195,8 @@ class FeatureRepo:
         return dropped
 
     def compact(self) -> None:
-        """Give the space freed inside library.db back to the disk (SQLite's VACUUM: it
-        rewrites the file, needs as much free space again, and takes about a minute a GB)."""
-        with self._store.cursor() as cur:
-            cur.execute("VACUUM")
+        """Give the space freed inside library.db back to the disk (:meth:`Store.compact`)."""
+        self._store.compact()
 
     def load(self, backbone_id: str, dim: int, ids: Sequence[int] | None = None,
              dtype=np.float32) -> tuple[list[int], np.ndarray]:
