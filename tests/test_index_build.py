@@ -342,7 +342,7 @@ def test_while_the_graph_grows_it_answers_for_its_rows_the_rest_exactly_and_lets
         tmp_path, monkeypatch):
     """At 10^6 photos the read vectors (2 GB) beside the growing graph (2.2 GB) passed 4 GB:
     the rows the graph holds are searched there, and their blocks of vectors are let go."""
-    monkeypatch.setattr(IndexBuild, "STEP", 100)
+    monkeypatch.setattr(IndexBuild, "STEPS", (100, 100))
     monkeypatch.setattr(IndexBuild, "BLOCK_BYTES", 200 * 32 * 4)  # blocks of 200 rows
     go, held = threading.Event(), threading.Event()
     add = VectorIndex.add
