@@ -544,7 +544,8 @@ def test_a_cache_of_labelled_photos_only_still_fine_tunes_and_accepting_reads_th
     assert main(["features", "--library", path]) == 0
     said = capsys.readouterr().out
     assert "photos in albums or marked only: 27 of 39 photos" in said and "reads the other 12 photos" in said
-    assert main(["features", "all", "--library", path]) == 0
-    assert "from now on every photo read keeps its features" in capsys.readouterr().out
+    assert main(["features", "all", "--compact", "--library", path]) == 0
+    said = capsys.readouterr().out
+    assert "from now on every photo read keeps its features" in said and "library.db compacted: " in said
     with Library(path) as again:
         assert again.feature_cache().policy == "all"

@@ -30,18 +30,20 @@ def _size(n: int) -> str:
 
 def run(args) -> int:
     with open_library(args, readonly=args.policy is None and not args.compact) as lib:
-        before = lib.feature_cache()
-        dropped = 0
+        before, db = lib.feature_cache(), lib.path / "library.db"
+        size, dropped = db.stat().st_size, 0
         if args.policy is not None or args.compact:
             dropped = lib.set_feature_cache(args.policy or before.policy, compact=args.compact)
         now, total = lib.feature_cache(), lib.count(status="ok")
+    if args.compact and not args.json:
+        out(f"library.db compacted: {_size(size)} -> {_size(db.stat().st_size)}")
     if args.json:
         out(json.dumps({"policy": now.policy, "photos": now.photos, "bytes": now.bytes,
                         "bytes_per_photo": now.per_photo, "library_photos": total, "dropped": dropped}))
         return 0
     if args.policy == "labelled":
         out(f"dropped the features of {dropped:,} photos ({_size(dropped * now.per_photo)})"
-            + ("; library.db was compacted" if args.compact else
+            + ("" if args.compact else
                "; SQLite reuses that space (`photosim features --compact` gives it back to the disk)"))
     elif args.policy == "all" and before.policy != "all":
         out("from now on every photo read keeps its features (those dropped come back when their "
