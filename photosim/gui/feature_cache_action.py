@@ -96,3 +96,5 @@ class FeatureCacheAction:
 
         if self.service.start("changing the feature cache", job, done, owner=self.window) is None:
             self.window.show_message(self.service.refusal())
+        elif policy == "labelled":  # a minute or so at 10^6 photos
+            self.window.show_message("Dropping the cached features of photos in no album…", timeout=0)
