@@ -299,45 +299,35 @@ class _Segment:
 
 
 class _Rows:
-    """A growable table of (id, valid, vector) rows. Its vectors live in blocks of
-    ``block`` rows (``block=None``: one matrix), so that blocks whose rows the graph holds can
-    be let go while the rest is still searched."""
+    """A growable table of (id, valid, vector) rows, its vectors in blocks of ``block`` rows
+    (``np.empty``: pages are only taken as rows arrive), so that blocks whose rows the graph
+    holds can be let go while the rest is still searched."""
 
-    def __init__(self, dim: int, capacity: int, block: int | None):
+    def __init__(self, dim: int, capacity: int, block: int):
         self.dim, self.block = dim, block
         self.ids = np.empty(max(capacity, 16), dtype=np.int64)
         self.valid = np.zeros(max(capacity, 16), dtype=bool)
         self.blocks: list[np.ndarray | None] = []
         self.n = 0
 
-    def _size(self) -> int:
-        return self.block or max(len(self.ids), 16)
-
     def append(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         m, n = len(ids), self.n
         if n + m > len(self.ids):  # more rows than counted: grow the small arrays
             cap = 2 * (n + m)
             self.ids, self.valid = np.resize(self.ids, cap), np.resize(self.valid, cap)
-        if self.block is None and self.blocks and n + m > len(self.blocks[0]):
-            matrix = np.empty((len(self.ids), self.dim), dtype=np.float32)  # one matrix: grow it
-            matrix[:n] = self.blocks[0][:n]
-            self.blocks[0] = matrix
         self.ids[n:n + m], self.valid[n:n + m] = ids, True
         done = 0
         while done < m:
-            row = n + done
-            b, at = (row // self.block, row % self.block) if self.block else (0, row)
+            b, at = divmod(n + done, self.block)
             if b == len(self.blocks):
-                self.blocks.append(np.empty((self._size(), self.dim), dtype=np.float32))
-            take = min(m - done, len(self.blocks[b]) - at)
+                self.blocks.append(np.empty((self.block, self.dim), dtype=np.float32))
+            take = min(m - done, self.block - at)
             self.blocks[b][at:at + take] = vecs[done:done + take]
             done += take
         self.n = n + m
 
     def vectors(self, start: int, stop: int) -> np.ndarray:
         """A copy of the vectors of rows ``start:stop`` (held blocks only)."""
-        if self.block is None:
-            return self.blocks[0][start:stop].copy()
         parts = []
         for b in range(start // self.block, (stop - 1) // self.block + 1):
             lo, hi = max(start, b * self.block), min(stop, (b + 1) * self.block)
@@ -346,20 +336,17 @@ class _Rows:
 
     def release_before(self, row: int) -> None:
         """Let go of the blocks whose rows all lie before ``row``."""
-        if self.block:
-            for b in range(min(row // self.block, len(self.blocks))):
-                self.blocks[b] = None
+        for b in range(min(row // self.block, len(self.blocks))):
+            self.blocks[b] = None
 
     def views(self, start: int):
         """[(vectors, ids, valid)] of the rows from ``start`` on, one per held block (views:
         a block let go meanwhile stays alive as long as a search still reads it)."""
         out = []
         for b, matrix in enumerate(self.blocks):
-            if matrix is None:
-                continue
-            base = b * self.block if self.block else 0
-            lo, hi = max(base, start), min(self.n, base + len(matrix))
-            if hi > lo:
+            base = b * self.block
+            lo, hi = max(base, start), min(self.n, base + self.block)
+            if matrix is not None and hi > lo:
                 out.append((matrix[lo - base:hi - base], self.ids[lo:hi], self.valid[lo:hi]))
         return out
 
@@ -402,9 +389,9 @@ class IndexBuild:
         self._lock = threading.Lock()
         self._searched = threading.Condition(self._lock)  # a search of the graph is over
         self._searching = 0  # searches of the graph in progress (the builder lets them go first)
-        block = max(1, self.BLOCK_BYTES // (4 * dim))
-        self._read = _Rows(dim, int(total * 1.02) + 1024, block)  # the stored vectors, in read order
-        self._extra = _Rows(dim, 1024, None)  # the vectors added meanwhile
+        self._block = max(1, self.BLOCK_BYTES // (4 * dim))
+        self._read = _Rows(dim, int(total * 1.02) + 1024, self._block)  # the stored vectors, in read order
+        self._extra = _Rows(dim, 1024, self._block)  # the vectors added meanwhile
         self._graph: VectorIndex | None = None  # the graph, once insertion starts
         self._taken = 0  # read rows taken for the graph (rows 0:_taken)
         self._inserted = 0  # read rows the graph holds (rows 0:_inserted)
@@ -519,7 +506,7 @@ class IndexBuild:
 
     def _release(self) -> None:
         with self._lock:
-            self._read, self._extra = _Rows(self.dim, 0, None), _Rows(self.dim, 0, None)
+            self._read, self._extra = _Rows(self.dim, 0, self._block), _Rows(self.dim, 0, self._block)
             self._segments, self._stale = [], set()
             self._taken = self._inserted = 0
             if self.index is None:
