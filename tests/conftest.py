@@ -73,6 +73,28 @@ def write_copy_set(folder: Path, others) -> None:
         draw_scene(seed, (800, 600)).save(folder / f"other{seed}.jpg", quality=90)
 
 
+def older_library(folder: Path, version: int, photos=(), meta=None) -> Path:
+    """A library folder as the photosim of schema ``version`` wrote it: its migrations only,
+    ``photos`` ((path, status) pairs) and ``meta`` (key: value) rows. Returns the folder."""
+    from sqlalchemy import text
+
+    from photosim.store.migrations import MIGRATIONS
+    from photosim.store.schema import make_engine
+
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(folder / "library.db")
+    with engine.begin() as conn:
+        for step in MIGRATIONS[:version]:
+            step(conn)
+        for k, v in {"schema_version": str(version), **(meta or {})}.items():
+            conn.execute(text("INSERT INTO meta VALUES (:k, :v)"), {"k": k, "v": v})
+        for path, status in photos:
+            conn.execute(text("INSERT INTO photos (path, size, mtime_ns, status, scanned_at) "
+                              "VALUES (:p, 1, 0, :s, 0)"), {"p": os.fsencode(path), "s": status})
+    engine.dispose()
+    return folder
+
+
 @contextmanager
 def scoped_env(**values: str):
     """Environment variables set for a block (fixtures wider than one test, where

@@ -9,6 +9,7 @@ import random
 import pytest
 from sqlalchemy import insert, text
 
+from conftest import older_library
 from photosim import Library
 from photosim.store.gallery import date_key, natural_key, sort_keys
 from photosim.store.schema import Photo
@@ -135,20 +136,7 @@ def test_keys_follow_writes_of_the_orm_and_of_core_inserts(lib):
 
 
 def test_migration_gives_an_older_library_its_sort_keys(tmp_path):
-    from photosim.store.migrations import MIGRATIONS
-    from photosim.store.schema import make_engine
-
-    db = tmp_path / "lib" / "library.db"
-    db.parent.mkdir()
-    engine = make_engine(db)
-    with engine.begin() as conn:
-        for step in MIGRATIONS[:5]:
-            step(conn)
-        conn.execute(text("INSERT INTO meta VALUES ('schema_version', '5')"))
-        for name in ("IMG_10.jpg", "IMG_9.jpg", "a/IMG_1.jpg"):
-            conn.execute(text("INSERT INTO photos (path, size, mtime_ns, status, scanned_at) "
-                              "VALUES (:p, 1, 0, 'ok', 0)"), {"p": os.fsencode("/p/" + name)})
-    engine.dispose()
+    older_library(tmp_path / "lib", 5, [("/p/" + name, "ok") for name in ("IMG_10.jpg", "IMG_9.jpg", "a/IMG_1.jpg")])
     with Library(tmp_path / "lib") as lib:
         assert lib.schema_from == 5
         assert [p.name for p in lib.gallery.page(0, 9, sort="name")] == ["IMG_1.jpg", "IMG_9.jpg", "IMG_10.jpg"]

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from photosim import Library
 
-from conftest import write_scenes
+from conftest import older_library, write_scenes
 
 
 def _kept(lib) -> dict[str, int]:
@@ -80,20 +80,7 @@ def test_the_kept_counts_follow_scans_failures_removals_and_forgetting(tmp_path)
 
 
 def test_imported_vectors_count_and_an_older_library_gets_its_counts(tmp_path):
-    from photosim.store.migrations import MIGRATIONS
-    from photosim.store.schema import make_engine
-
-    db = tmp_path / "old" / "library.db"
-    db.parent.mkdir()
-    engine = make_engine(db)
-    with engine.begin() as conn:
-        for step in MIGRATIONS[:8]:
-            step(conn)
-        conn.execute(text("INSERT INTO meta VALUES ('schema_version', '8')"))
-        for i, status in enumerate(["ok", "ok", "error"]):
-            conn.execute(text("INSERT INTO photos (path, size, mtime_ns, status, scanned_at) "
-                              "VALUES (:p, 1, 0, :s, 0)"), {"p": os.fsencode(f"/p/{i}.jpg"), "s": status})
-    engine.dispose()
+    older_library(tmp_path / "old", 8, [(f"/p/{i}.jpg", status) for i, status in enumerate(["ok", "ok", "error"])])
     with Library(tmp_path / "old") as lib:
         assert lib.schema_from == 8
         assert _kept(lib) == {"ok": 2, "error": 1} and lib.gallery.count() == 2

@@ -115,22 +115,11 @@ def test_a_root_whose_name_is_not_utf8_scans_and_rescans(tmp_path):
 
 
 def test_roots_and_history_of_an_older_library_are_converted(tmp_path):
-    from sqlalchemy import text
-
     from photosim import Library
-    from photosim.store.migrations import MIGRATIONS
-    from photosim.store.schema import make_engine
+    from conftest import older_library
 
-    lib_dir = tmp_path / "lib"
-    lib_dir.mkdir()
-    engine = make_engine(lib_dir / "library.db")
-    with engine.begin() as conn:  # schema 3, as the previous photosim wrote it
-        for step in MIGRATIONS[:3]:
-            step(conn)
-        for k, v in {"schema_version": "3", "roots": "/photos/a\n/photos/b", "generation": "7",
-                     "model_history": "m1\nm2", "encoder_id": "some-old-encoder"}.items():
-            conn.execute(text("INSERT INTO meta VALUES (:k, :v)"), {"k": k, "v": v})
-    engine.dispose()
+    lib_dir = older_library(tmp_path / "lib", 3, meta={  # schema 3, as the previous photosim wrote it
+        "roots": "/photos/a\n/photos/b", "generation": "7", "model_history": "m1\nm2", "encoder_id": "some-old-encoder"})
     with Library(lib_dir) as lib:
         assert lib.schema_from == 3
         assert lib.roots() == ["/photos/a", "/photos/b"]
