@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from photosim.encoder import Encoder
-from photosim.inference import cache, quantize, runtime
+from photosim.inference import cache, quantize, runtime, session
 
 from conftest import draw_scene, write_scenes
 
@@ -79,6 +79,26 @@ def test_thread_count_can_change_without_changing_vectors(photos):
     assert np.allclose(enc.features(batch), before, atol=1e-4)
     enc.set_threads(0)
     assert enc.runtime.threads is None
+
+
+def test_a_batch_split_over_lanes_gives_each_photo_its_own_features(photos, monkeypatch):
+    monkeypatch.delenv(session.LANES_ENV, raising=False)
+    enc = Encoder.load(backend="onnx")
+    enc.set_threads(3)  # three lanes of one intra-op thread, whatever the cores
+    assert enc.runtime.lanes == 3
+    assert enc.runtime._features.get_session_options().intra_op_num_threads == 1
+    batch = np.stack([enc.preprocess(im) for im in photos[:7]])  # slices of 3, 2 and 2 rows
+    split = enc.features(batch)
+    alone = np.concatenate([enc.features(batch[i:i + 1]) for i in range(len(batch))])
+    assert split.shape == alone.shape and np.abs(split - alone).max() < 1e-4  # rows in order
+    up, ctx = enc.lower(batch, 14)
+    monkeypatch.setenv(session.LANES_ENV, "1")  # the old layout: one lane of every thread
+    enc.set_threads(2)
+    assert enc.runtime.lanes == 1
+    assert enc.runtime._features.get_session_options().intra_op_num_threads == 2
+    assert np.abs(enc.features(batch) - split).max() < 1e-4
+    up1, ctx1 = enc.lower(batch, 14)
+    assert np.abs(up - up1).max() < 1e-3 and np.abs(ctx - ctx1).max() < 1e-3
 
 
 def test_graph_is_cached_by_backbone_precision_and_format(ort_encoder, onnx_cache):

@@ -17,7 +17,7 @@ import numpy as np
 
 from .cache import cache_root, graph_path, write_atomically
 from .export import export_graph
-from .session import make_session
+from .session import default_threads, lanes_for, make_session
 
 #: Row-wise cosine each precision must reach against torch on the probe batch. fp32
 #: is the parity that lets ONNX vectors share the card's id; int8 (its own id) only has
@@ -62,30 +62,61 @@ class OnnxRuntime:
             np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
         self._calibration = calibration
         self._lower: dict[int, object] = {}
+        self._pool = None  # threads of the lanes after the first (the caller runs the first)
+        self.lanes, self._per_lane = lanes_for(threads or default_threads())
         self.key = self.card.backbone_id or _weights_key(net)
         self.features_path = graph_path(self.root, self.key, "features", precision)
         self._features = self._load("features", precision, None)
 
     # -- running ------------------------------------------------------------
+    def _run(self, sess, batch: np.ndarray) -> list[np.ndarray]:
+        """``sess`` on ``batch``, its rows split over the lanes (see photosim.inference.session);
+        the rows come back in order. An output of k rows per photo (``lower``'s quarter
+        turns: turn by turn, each turn a block of every photo) is put back together turn
+        by turn."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        lanes = min(self.lanes, len(x))
+        if lanes <= 1:
+            return sess.run(None, {"pixels": x})
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.lanes - 1, thread_name_prefix="photosim-ort-lane")
+        parts = np.array_split(x, lanes)
+        others = [self._pool.submit(sess.run, None, {"pixels": part}) for part in parts[1:]]
+        outs = [sess.run(None, {"pixels": parts[0]})] + [f.result() for f in others]
+        joined = []
+        for i in range(len(outs[0])):
+            pieces = [out[i] for out in outs]
+            k = len(pieces[0]) // len(parts[0])
+            joined.append(np.concatenate([p.reshape(k, len(part), *p.shape[1:]) for p, part in zip(pieces, parts)],
+                                         axis=1).reshape(k * len(x), *pieces[0].shape[1:]))
+        return joined
+
     def features(self, batch: np.ndarray) -> np.ndarray:
-        return self._features.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return self._run(self._features, batch)[0]
 
     def lower(self, batch: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Activations before block ``split`` (fp32 graph, made on first use per cut)."""
         sess = self._lower.get(split)
         if sess is None:
             sess = self._lower[split] = self._load("lower", "fp32", split)
-        out = sess.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.float32)})
+        out = self._run(sess, batch)
         return out[0], (out[1] if len(out) > 1 else None)
 
     def set_threads(self, threads: int | None) -> None:
-        """Re-open the sessions with ``threads`` intra-op threads (None or 0: the default),
-        e.g. one on two cores while decode threads use the other (bench_scan.py)."""
+        """Re-open the sessions for ``threads`` threads (None or 0: the default), e.g. one
+        on two cores while decode threads use the other (bench_scan.py)."""
         threads = threads or None
         if threads == self.threads:
             return
         self.threads = threads
-        self._features = make_session(self.features_path, threads)  # checked when loaded
+        lanes, self._per_lane = lanes_for(threads or default_threads())
+        if lanes != self.lanes and self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+        self.lanes = lanes
+        self._features = make_session(self.features_path, self._per_lane)  # checked when loaded
         self._lower.clear()  # re-opened on next use
 
     # -- making and checking graphs -------------------------------------------
@@ -135,7 +166,7 @@ class OnnxRuntime:
             try:
                 if attempt or not path.is_file():
                     self._build(kind, precision, split, path)
-                sess = make_session(path, self.threads)
+                sess = make_session(path, self._per_lane)
                 why = self._check(sess, kind, precision, split)
                 if why is None:
                     return sess

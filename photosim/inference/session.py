@@ -1,11 +1,19 @@
 """ONNX Runtime sessions and their thread settings.
 
 photosim shares few cores between decoding photos (the scan's worker threads),
-the forward pass and SQLite. A session gets ``intra_op`` threads for its
-operators (default: every core, as torch does) and one inter-op thread (this
-graph is a chain: parallel branches would only oversubscribe). Idle operator
-threads do not spin-wait for work: on a busy CPU spinning takes the cores the
-decode threads need (measured in ``benchmarks/bench_scan.py``).
+the forward pass and SQLite. The forward pass gets ``threads`` threads (default:
+every core, as torch does). By default they are *lanes*: sessions with one
+intra-op thread, each lane running its own slice of a batch (ONNX Runtime's
+``run`` may be called from several threads at once). One operator split over two
+threads wastes part of each core on small late layers and synchronisation; two
+lanes keep both busy: on 2 cores encoder v5's forward pass ran at 64-74 images/s
+in lanes against 59-63 with two intra-op threads (``benchmarks/bench_scan.py``).
+A batch of one row runs on one lane. ``$PHOTOSIM_ORT_LANES=1`` gives the old
+layout (one lane of ``threads`` intra-op threads).
+
+One inter-op thread (this graph is a chain: parallel branches would only
+oversubscribe). Idle intra-op threads do not spin-wait for work: on a busy CPU
+spinning takes the cores the decode threads need.
 """
 
 from __future__ import annotations
@@ -28,6 +36,17 @@ def default_threads() -> int:
     except ValueError:
         wanted = 0
     return wanted if wanted > 0 else max(1, os.cpu_count() or 1)
+
+
+#: ``1``: one lane of every thread (intra-op threads) instead of one lane per thread.
+LANES_ENV = "PHOTOSIM_ORT_LANES"
+
+
+def lanes_for(threads: int) -> tuple[int, int]:
+    """``(lanes, intra-op threads per lane)`` for a forward pass of ``threads`` threads."""
+    if os.environ.get(LANES_ENV, "").strip() == "1":
+        return 1, threads
+    return threads, 1
 
 
 def make_session(path: Path, threads: int | None = None):
