@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import random
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -220,6 +222,34 @@ def test_progress_and_cancel(tmp_path):
         r = lib.scan([root])
         assert not r.cancelled and r.added == 12 - kept and r.unchanged == kept
         assert len(lib.photos()) == 12 == len(lib.index)
+
+
+def test_the_encoder_takes_what_is_decoded_when_the_next_photo_is_slow(tmp_path, monkeypatch):
+    """A batch goes to the encoder before it is full when the next photo is still being
+    decoded (the scan's first batch, a slow file), instead of leaving the encoder idle."""
+    from photosim.pipeline import scan as scan_mod
+
+    root = tmp_path / "photos"
+    write_scenes(root, range(500, 520), size=(320, 240))
+    flushed, released, started = [], threading.Event(), itertools.count()
+    real_work, real_flush = scan_mod.Scan._work, scan_mod.Scan._flush
+
+    def slow_work(self, item, row_id, known):
+        if next(started) == scan_mod.EARLY_BATCH + 1:  # decodes only once something was embedded
+            released.wait(timeout=10)
+        return real_work(self, item, row_id, known)
+
+    def flush(self, batch):
+        flushed.append(len(batch))
+        released.set()
+        return real_flush(self, batch)
+
+    monkeypatch.setattr(scan_mod.Scan, "_work", slow_work)
+    monkeypatch.setattr(scan_mod.Scan, "_flush", flush)
+    with Library(tmp_path / "lib") as lib:
+        report = lib.scan([root], batch_size=32, workers=1)
+        assert report.added == 20 and lib.count(status="ok") == 20 == len(lib.index)
+    assert scan_mod.EARLY_BATCH <= flushed[0] < 20 and sum(flushed) == 20
 
 
 def test_cli_json_outputs(scanned, capsys):

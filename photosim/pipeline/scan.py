@@ -201,6 +201,10 @@ def _stat_files(paths: Iterable[str]) -> list[_Listed]:
     return out
 
 
+#: the smallest batch embedded before it is full, when the next photo is not decoded yet
+EARLY_BATCH = 8
+
+
 class Scan:
     """One scan run over a library; use :meth:`photosim.Library.scan`.
 
@@ -227,10 +231,10 @@ class Scan:
         self.progress_fn = progress
         self.cancel_fn = as_token(cancel)
         self.batch_size = batch_size
-        #: decode threads; by default half the cores (ONNX Runtime's threads do not spin: on an
-        #: idle 2-core CPU fp32 scanned at 55-61 photos/s with 1 decode thread beside 2 inference
-        #: threads, 58-62 with 2), every core under int8, whose forward pass is cheap enough that
-        #: decoding is the bound (76 photos/s with 1 decode thread, 94 with 2: bench_scan.py)
+        #: decode threads; by default half the cores beside ONNX Runtime's lanes (one per core,
+        #: never spinning: photosim.inference.session; encoder v5 fp32 on an idle 2-core CPU:
+        #: 42.7 photos/s with 1 decode thread, 39.4 with 2), every core under int8, whose forward
+        #: pass is cheap enough that decoding is the bound (bench_scan.py; README, Speed)
         cores = os.cpu_count() or 2
         int8 = precision.split(card.id)[1] == "int8"
         self.workers = workers or (cores if int8 else max(1, cores // 2))
@@ -453,6 +457,11 @@ class Scan:
                     for f in pending:
                         f.cancel()
                     break
+                if len(batch) >= EARLY_BATCH and not pending[0].done():
+                    # the next photo is still decoding: embed what is ready instead of
+                    # leaving the encoder idle (the first batch, and whenever decoding lags)
+                    self._flush(batch)
+                    batch = []
                 out = pending.popleft().result()
                 fill()
                 for k, v in out.timings.items():
