@@ -92,7 +92,7 @@ def bench_forward(batch: int, cache: Path) -> dict[str, float]:
             enc.runtime.set_threads(1)
             rates[f"{label} 1 thread"] = r1 = forward_throughput(enc, batch)
             enc.runtime.set_threads(None)
-            print(f"forward {label:<17} {r1:6.1f} images/s at batch {batch} on 1 intra-op thread")
+            print(f"forward {label:<17} {r1:6.1f} images/s at batch {batch} on 1 thread")
     return rates
 
 
@@ -220,7 +220,7 @@ def main() -> None:
     ap.add_argument("--skip-scan", action="store_true")
     ap.add_argument("--skip-rescan", action="store_true", help="only the scan of real photos")
     ap.add_argument("--ort-threads", type=lambda v: [int(x) for x in v.split(",")], default=[0],
-                    help="scan under ONNX Runtime once per intra-op thread count, e.g. 2,1 (0: default)")
+                    help="scan under ONNX Runtime once per thread count (lanes), e.g. 2,1 (0: default)")
     ap.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scan_child:
@@ -238,16 +238,21 @@ def main() -> None:
         fwd = bench_forward(args.batch, args.work / "onnx-cache")
         decode = bench_decode(photos, args.workers[0])
         decode1 = decode if args.workers[0] == 1 else bench_decode(photos, 1)
+        cores = os.cpu_count() or 1
+        decode_all = decode if args.workers[0] == cores else bench_decode(photos, cores)
         runs = [("torch", "torch fp32", 0, args.workers[0])] + [
             ("onnx", "onnxruntime fp32", n, w) for w in args.workers for n in args.ort_threads] + [
             ("onnx", "onnxruntime int8", args.ort_threads[0], args.workers[0])]
         for backend, label, threads, workers in runs:
-            print(f"({workers} decode threads" + (f", ONNX Runtime with {threads} intra-op threads)" if threads else ")"))
+            print(f"({workers} decode threads" + (f", ONNX Runtime on {threads} threads)" if threads else ")"))
             rate = scan_in_child(backend, args, threads, workers, label.split()[-1])
             f = fwd[label]
-            shared = 1 / (1 / decode + 1 / f)  # both on the same cores, one after the other
-            print(f"  = {100 * rate / min(decode, f):.0f}% of the slower of decode ({decode:.1f}) and forward "
-                  f"({f:.1f}); {100 * rate / shared:.0f}% of {shared:.1f}, their rate when they share the cores")
+            # both stages on every core, one after the other: what the cores allow when each
+            # photo's decoding and forward pass add up (the scan overlaps them)
+            shared = 1 / (1 / decode_all + 1 / f)
+            print(f"  = {100 * rate / min(decode_all, f):.0f}% of the slower of decode ({decode_all:.1f} on "
+                  f"{cores} threads) and forward ({f:.1f}); {100 * rate / shared:.0f}% of {shared:.1f}, their "
+                  "rate when they share the cores")
             if f"{label} 1 thread" in fwd and decode1:  # each stage on the core the split gives it
                 split = min(decode1, fwd[f"{label} 1 thread"])
                 print(f"  = {100 * rate / split:.0f}% of the slower of decode on 1 thread ({decode1:.1f}) and "
