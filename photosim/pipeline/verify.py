@@ -34,6 +34,9 @@ from .hamming import two_nearest
 
 #: Long side, in pixels, at which photos are decoded for verification.
 SIDE = 512
+#: Smaller photos are enlarged to this long side first: ORB describes no point within 31 px
+#: of an edge, which left a 112 px copy a 50 px square of points and few to match.
+MIN_SIDE = 240
 N_FEATURES = 1000
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0  # reprojection tolerance at SIDE px
@@ -78,6 +81,9 @@ class Look:
     @classmethod
     def of_image(cls, image) -> Look:
         gray = np.asarray(image.convert("L"), dtype=np.uint8)
+        if 0 < max(gray.shape) < MIN_SIDE:  # a small photo: ORB keeps 31 px off each edge
+            f = MIN_SIDE / max(gray.shape)
+            gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
         return cls(gray, *_strongest_first(*_orb().detectAndCompute(gray, None)))
 
     @classmethod
