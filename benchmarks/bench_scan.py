@@ -130,7 +130,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_scan(work: Path, photos_dir: Path, batch: int, workers: int) -> None:
+def bench_scan(work: Path, photos_dir: Path, batch: int | None, workers: int) -> None:
     """One scan in this process (run as a child: its peak memory is the scan's alone)."""
     from photosim import Library
 
@@ -158,7 +158,7 @@ def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2, pr
 
     env = {**os.environ, "PHOTOSIM_BACKEND": backend, "PHOTOSIM_CACHE_DIR": str(args.work / "onnx-cache"),
            "PHOTOSIM_ORT_THREADS": str(ort_threads), "BENCH_PRECISION": precision}
-    cmd = [sys.executable, __file__, "--scan-child", "--work", str(args.work), "--batch", str(args.batch),
+    cmd = [sys.executable, __file__, "--scan-child", "--work", str(args.work), "--scan-batch", str(args.scan_batch),
            "--workers", str(workers)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     sys.stdout.write("".join(line + "\n" for line in out.splitlines() if not line.startswith("SCAN-RATE")))
@@ -213,7 +213,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, help="folder of real photos (>= 2 MP used)")
     ap.add_argument("--count", type=int, default=384)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=32, help="rows of the forward-pass measurements")
+    ap.add_argument("--scan-batch", type=int, default=0, help="the scan's batch (0: the library's default)")
     ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[2],
                     help="decode threads beside the encoder (the ONNX scan runs once per value, e.g. 2,1)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/photosim-bench"))
@@ -224,7 +225,7 @@ def main() -> None:
     ap.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scan_child:
-        bench_scan(args.work, args.work / "photos", args.batch, args.workers[0])
+        bench_scan(args.work, args.work / "photos", args.scan_batch or None, args.workers[0])
         return
     import onnxruntime
     import torch

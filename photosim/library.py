@@ -142,7 +142,7 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int = 32, workers: int | None = None, paths=None, files=None) -> ScanReport:
+             batch_size: int | None = None, workers: int | None = None, paths=None, files=None) -> ScanReport:
         """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
         ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
         ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again."""

@@ -201,6 +201,9 @@ def _stat_files(paths: Iterable[str]) -> list[_Listed]:
     return out
 
 
+#: photos embedded at once: on a 2-core CPU 16 scanned 2-5 % faster than 32 (lanes of 8
+#: rows) and peaked 0.4 GB lower (1.08 against 1.48 GB, encoder v5, bench_scan.py)
+BATCH = 16
 #: the smallest batch embedded before it is full, when the next photo is not decoded yet
 EARLY_BATCH = 8
 
@@ -215,7 +218,7 @@ class Scan:
     batch): only their rows are read and compared, nothing else is listed or removed."""
 
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
-                 progress: ProgressFn | None, cancel=None, batch_size: int = 32, workers: int | None = None,
+                 progress: ProgressFn | None, cancel=None, batch_size: int | None = None, workers: int | None = None,
                  skip: Iterable[str] = (), paths: Iterable[str] | None = None,
                  files: Iterable[str] | None = None):
         self.store = store
@@ -230,10 +233,11 @@ class Scan:
         self.paths = None if paths is None else [os.path.abspath(os.fspath(p)) for p in paths]
         self.progress_fn = progress
         self.cancel_fn = as_token(cancel)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH
         #: decode threads; by default half the cores beside ONNX Runtime's lanes (one per core,
         #: never spinning: photosim.inference.session; encoder v5 fp32 on an idle 2-core CPU:
-        #: 42.7 photos/s with 1 decode thread, 39.4 with 2), every core under int8, whose forward
+        #: 49.8 photos/s with 1 decode thread or 2; 42.7 and 39.4 in an earlier run), every core
+        #: under int8, whose forward
         #: pass is cheap enough that decoding is the bound (bench_scan.py; README, Speed)
         cores = os.cpu_count() or 2
         int8 = precision.split(card.id)[1] == "int8"
