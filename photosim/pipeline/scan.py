@@ -237,8 +237,8 @@ class Scan:
         #: decode threads; by default half the cores beside ONNX Runtime's lanes (one per core,
         #: never spinning: photosim.inference.session; encoder v5 fp32 on an idle 2-core CPU:
         #: 49.8 photos/s with 1 decode thread or 2; 42.7 and 39.4 in an earlier run), every core
-        #: under int8, whose forward
-        #: pass is cheap enough that decoding is the bound (bench_scan.py; README, Speed)
+        #: under int8, whose forward pass is cheap enough that decoding is the bound
+        #: (bench_scan.py; README, Speed)
         cores = os.cpu_count() or 2
         int8 = precision.split(card.id)[1] == "int8"
         self.workers = workers or (cores if int8 else max(1, cores // 2))
