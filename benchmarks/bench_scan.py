@@ -17,6 +17,12 @@ running); the end-to-end scan rate under torch (before) and ONNX Runtime (after;
 int8 as the library setting ``photosim models precision int8`` makes it),
 each in a fresh process (``PHOTOSIM_BACKEND``) with its peak memory; the time to
 re-scan an unchanged 10,000-photo library; and ``similar`` latency on it.
+
+``--alternate-with CHECKOUT`` compares with another version: its fp32 scans and this
+one's take turns (``--rounds``), each at its own defaults, e.g. the last commit::
+
+    git worktree add /tmp/photosim-before HEAD~1
+    python benchmarks/bench_scan.py --photos DIR --count 256 --skip-rescan --alternate-with /tmp/photosim-before
 """
 
 from __future__ import annotations
@@ -153,13 +159,21 @@ def bench_scan(work: Path, photos_dir: Path, batch: int | None, workers: int) ->
         print(f"SCAN-RATE {n / wall:.3f}")
 
 
-def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2, precision: str = "fp32") -> float:
+def scan_in_child(backend: str, args, ort_threads: int = 0, workers: int = 2, precision: str = "fp32",
+                  tree: Path | None = None) -> float:
+    """One scan in a fresh process; ``tree``: with another checkout of photosim (its own
+    benchmark and package, at its own defaults), for ``--alternate-with``."""
     import subprocess
 
     env = {**os.environ, "PHOTOSIM_BACKEND": backend, "PHOTOSIM_CACHE_DIR": str(args.work / "onnx-cache"),
            "PHOTOSIM_ORT_THREADS": str(ort_threads), "BENCH_PRECISION": precision}
-    cmd = [sys.executable, __file__, "--scan-child", "--work", str(args.work), "--scan-batch", str(args.scan_batch),
-           "--workers", str(workers)]
+    script = Path(__file__).resolve()
+    if tree is not None:
+        script = tree / "benchmarks" / "bench_scan.py"
+        env["PYTHONPATH"] = str(tree)
+    cmd = [sys.executable, str(script), "--scan-child", "--work", str(args.work), "--workers", str(workers)]
+    if tree is None:
+        cmd += ["--scan-batch", str(args.scan_batch)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     sys.stdout.write("".join(line + "\n" for line in out.splitlines() if not line.startswith("SCAN-RATE")))
     return float(next(line.split()[1] for line in out.splitlines() if line.startswith("SCAN-RATE")))
@@ -222,6 +236,11 @@ def main() -> None:
     ap.add_argument("--skip-rescan", action="store_true", help="only the scan of real photos")
     ap.add_argument("--ort-threads", type=lambda v: [int(x) for x in v.split(",")], default=[0],
                     help="scan under ONNX Runtime once per thread count (lanes), e.g. 2,1 (0: default)")
+    ap.add_argument("--alternate-with", type=Path, default=None, metavar="CHECKOUT",
+                    help="also scan with another checkout of photosim (e.g. a git worktree of the last "
+                         "release), alternating with this one, and print both medians: this machine's "
+                         "speed drifts, runs far apart do not compare")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of --alternate-with")
     ap.add_argument("--scan-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scan_child:
@@ -258,6 +277,16 @@ def main() -> None:
                 split = min(decode1, fwd[f"{label} 1 thread"])
                 print(f"  = {100 * rate / split:.0f}% of the slower of decode on 1 thread ({decode1:.1f}) and "
                       f"forward on 1 thread ({fwd[f'{label} 1 thread']:.1f}), the bound of a 1 + 1 split")
+        if args.alternate_with:
+            other = args.alternate_with.resolve()
+            rates: dict[str, list[float]] = {"this checkout": [], str(other): []}
+            for _ in range(args.rounds):
+                # workers 0: each version's own number of decode threads
+                rates["this checkout"].append(scan_in_child("onnx", args, 0, 0))
+                rates[str(other)].append(scan_in_child("onnx", args, 0, 0, tree=other))
+            for name, got in rates.items():
+                print(f"alternating, ONNX Runtime fp32 at its defaults, {name}: median {np.median(got):.1f} "
+                      f"photos/s ({', '.join(f'{r:.1f}' for r in got)})")
     if not args.skip_rescan:
         bench_rescan_and_query(args.work)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
