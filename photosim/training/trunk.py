@@ -157,6 +157,9 @@ class BlockTraining:
     miner_epsilon: float = 0.1
     steps_per_epoch: int | None = None
     seed: int = 0
+    #: the blocks in bfloat16 on CPU (autocast; the head and the loss stay float32): steps
+    #: take half the time where the CPU has AVX-512 BF16
+    bf16: bool = False
 
 
 def _loss_and_miner(cfg: BlockTraining):
@@ -219,19 +222,27 @@ def train_blocks(
     marks = TripletBatches(triplets, 32, rng)
     n_views = acts.views
 
+    low = bool(cfg.bf16 and device == "cpu")
+
     def embed(u, c):
-        return F.normalize(net.head(net.upper(u, c, split)), dim=1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
+            f = net.upper(u, c, split)
+        return F.normalize(net.head(f.float()), dim=1)
 
     def step():
         loss = torch.zeros((), device=device)
         if albums is not None:
             idx = next(albums)
-            v = two_views(rng, len(idx), n_views)
-            emb = embed(*_batch_inputs(acts, np.concatenate([idx, idx]), np.concatenate([v[:, 0], v[:, 1]]), device))
-            y_class = torch.from_numpy(np.concatenate([lab[idx], lab[idx]])).to(emb.device)
+            if n_views > 1:  # two views of each photo
+                v = two_views(rng, len(idx), n_views)
+                idx, v = np.concatenate([idx, idx]), np.concatenate([v[:, 0], v[:, 1]])
+            else:  # the photo alone (a second copy of it would only be a free positive)
+                v = np.zeros(len(idx), dtype=np.int64)
+            emb = embed(*_batch_inputs(acts, idx, v, device))
+            y_class = torch.from_numpy(lab[idx]).to(emb.device)
             loss = loss + class_loss(emb, y_class, class_miner(emb, y_class))
             if cfg.instance_weight and n_views > 1:
-                y_inst = torch.from_numpy(np.concatenate([idx, idx])).to(emb.device)
+                y_inst = torch.from_numpy(idx).to(emb.device)
                 loss = loss + cfg.instance_weight * inst_loss(emb, y_inst, inst_miner(emb, y_inst))
         if len(marks):
             uniq, at = marks.draw()
