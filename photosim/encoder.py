@@ -318,6 +318,45 @@ class Encoder:
             up, ctx = self.net.lower(x, split)
             return up.float().cpu().numpy(), None if ctx is None else ctx.float().cpu().numpy()
 
+    def tapped(self, batch: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``features(batch)`` and ``lower(batch, split)`` in one pass (the activations a
+        fine-tune trains the blocks from ``split`` on); ONNX Runtime on CPU, else torch."""
+        if self.runtime is not None and split not in self._torch_cuts:
+            try:
+                with self._lock:
+                    return self.runtime.tapped(batch, split)
+            except Exception as exc:  # noqa: BLE001 - that cut's graph failed: torch gives the same
+                self.notice = (f"ONNX Runtime could not run the network cut at block {split} "
+                               f"({str(exc).strip() or type(exc).__name__}), so it runs in PyTorch")
+                self._torch_cuts.add(split)
+        import torch
+
+        with self._lock, torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            if self.device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            up, ctx = self.net.lower(x, split)
+            feats = self.net.upper(up, ctx, split)
+            return (feats.float().cpu().numpy(), up.float().cpu().numpy(),
+                    None if ctx is None else ctx.float().cpu().numpy())
+
+    def upper(self, upright: np.ndarray, context: np.ndarray | None, split: int) -> np.ndarray:
+        """Pooled features from activations before block ``split`` (``context``: (n, 4, C, h, w),
+        photo by photo, or None), in torch: a model whose blocks from ``split`` on are new
+        embeds photos from taps with it (photosim.store.taps)."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            u = torch.from_numpy(np.asarray(upright, dtype=np.float32)).to(self.device)
+            c = None
+            if context is not None:  # turn by turn, as lower() gives them
+                c = torch.from_numpy(np.ascontiguousarray(np.swapaxes(np.asarray(context, np.float32), 0, 1)))
+                c = c.reshape(-1, *c.shape[2:]).to(self.device)
+            if self.device == "cpu":
+                u = u.contiguous(memory_format=torch.channels_last)
+                c = None if c is None else c.contiguous(memory_format=torch.channels_last)
+            return self.net.upper(u, c, split).float().cpu().numpy()
+
     def project(self, features: np.ndarray) -> np.ndarray:
         """Head + L2 normalisation; features are rounded to float16 first, exactly as
         they are cached, so a fresh embedding equals one re-projected from the cache."""

@@ -8,6 +8,8 @@ library in seconds.
 
 from __future__ import annotations
 
+import math
+
 import hashlib
 import json
 
@@ -158,6 +160,19 @@ def deep_cut(architecture: str) -> int:
     from .efficientnet_lite import first_block_at_stride32
 
     return first_block_at_stride32(architecture)
+
+
+def late_cut(architecture: str) -> int:
+    """The backbone block where standard fine-tuning cuts: the last inverted-residual
+    block (MobileNetV2 17 of 19, EfficientNet-Lite the last before the 1x1 head conv),
+    so each training step runs that block, the head conv, the pooling and the head."""
+    if architecture == "mobilenet_v2":
+        return 17
+    from .efficientnet_lite import STAGES, VARIANTS
+
+    _width, depth, _ = VARIANTS[architecture]
+    repeats = [r if i in (0, len(STAGES) - 1) else int(math.ceil(depth * r)) for i, (r, *_rest) in enumerate(STAGES)]
+    return sum(repeats)  # the stem is block 0: the last repeat is block sum(repeats)
 
 
 def _reverse(x: torch.Tensor, dim: int) -> torch.Tensor:

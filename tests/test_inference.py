@@ -70,6 +70,26 @@ def test_lower_activations_match_torch(ort_encoder, torch_encoder, photos):
     assert ort_encoder.notice == ""
 
 
+def test_tapped_graph_gives_the_features_and_the_activations_at_the_cut_in_one_pass(ort_encoder, torch_encoder,
+                                                                                     photos):
+    from photosim.model import late_cut
+
+    cut = late_cut(ort_encoder.card.architecture)
+    batch = np.stack([ort_encoder.preprocess(im) for im in photos[:3]])
+    feats, up, ctx = ort_encoder.tapped(batch, cut)
+    assert ort_encoder.notice == ""
+    assert _cos(feats, torch_encoder.features(batch)).min() >= 0.9999
+    want_up, want_ctx = torch_encoder.lower(batch, cut)
+    assert up.shape == want_up.shape and ctx.shape == want_ctx.shape
+    assert _cos(up, want_up).min() >= 0.9999 and _cos(ctx, want_ctx).min() >= 0.9999
+    # The blocks from the cut on, given the taps photo by photo (as they are kept), give the
+    # features again; float16 taps (as kept on disk) too, to cosine 0.9999.
+    photo_first = ctx.reshape(4, len(batch), *ctx.shape[1:]).swapaxes(0, 1)
+    assert _cos(torch_encoder.upper(up, photo_first, cut), feats).min() >= 0.9999
+    half = torch_encoder.upper(up.astype(np.float16), photo_first.astype(np.float16), cut)
+    assert _cos(half, feats).min() >= 0.9999
+
+
 def test_thread_count_can_change_without_changing_vectors(photos):
     enc = Encoder.load(backend="onnx")
     batch = np.stack([enc.preprocess(im) for im in photos[:2]])

@@ -1,8 +1,10 @@
 """ONNX graphs made from a loaded :class:`photosim.model.EncoderNet`'s exact weights.
 
-Two graphs per backbone: ``features`` (preprocessed photos -> pooled features, what a
-scan runs) and ``lower`` at a cut (the activations before ``split``, what thorough
-fine-tuning caches). The batch axis is dynamic; the input size is the card's.
+Three kinds of graph per backbone: ``features`` (preprocessed photos -> pooled features,
+what a scan runs), ``lower`` at a cut (the activations before ``split``, what thorough
+fine-tuning caches) and ``tapped`` at a cut (both at once: the features and the
+activations before ``split``, what a scan that keeps taps for fine-tuning runs). The
+batch axis is dynamic; the input size is the card's.
 """
 
 from __future__ import annotations
@@ -34,21 +36,34 @@ def _wrapper(net, kind: str, split: int | None):
             up, ctx = self.net.lower(x, split)
             return (up, ctx) if ctx is not None else (up,)
 
+    class Tapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            up, ctx = self.net.lower(x, split)
+            feats = self.net.upper(up, ctx, split)
+            return (feats, up, ctx) if ctx is not None else (feats, up)
+
     if kind == "features":
         return Features()
     if kind == "lower":
         return Lower()
+    if kind == "tapped":
+        return Tapped()
     raise ValueError(f"unknown graph kind {kind!r}")
 
 
 def output_names(net, kind: str) -> list[str]:
     if kind == "features":
         return ["features"]
-    return ["upright", "context"] if net.card.context_size else ["upright"]
+    taps = ["upright", "context"] if net.card.context_size else ["upright"]
+    return ["features", *taps] if kind == "tapped" else taps
 
 
 def export_graph(net, path: Path, kind: str = "features", split: int | None = None) -> None:
-    """Write the graph of ``net`` (``features``, or ``lower`` cut at ``split``) to ``path``.
+    """Write the graph of ``net`` (``features``, or ``lower`` or ``tapped`` cut at ``split``) to ``path``.
 
     Uses torch's TorchScript-based exporter (``dynamo=False``): it needs no
     ``onnxscript`` and handles this network's ops (the quarter turns and the context

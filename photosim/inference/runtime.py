@@ -1,5 +1,5 @@
 """One encoder network run through ONNX Runtime: the features graph, and the lower
-activations at any cut, each loaded from the graph cache or made on first use.
+activations at any cut (alone, or with the features), each loaded from the graph cache or made on first use.
 
 Every graph is checked when it is loaded: a probe batch runs through it and through
 the torch network it was made from, and the two must agree (fp32: cosine >= 0.9999
@@ -62,6 +62,7 @@ class OnnxRuntime:
             np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
         self._calibration = calibration
         self._lower: dict[int, object] = {}
+        self._tapped: dict[int, object] = {}
         self._pool = None  # threads of the lanes after the first (the caller runs the first)
         self.lanes, self._per_lane = lanes_for(threads or default_threads())
         self.key = self.card.backbone_id or _weights_key(net)
@@ -104,6 +105,15 @@ class OnnxRuntime:
         out = self._run(sess, batch)
         return out[0], (out[1] if len(out) > 1 else None)
 
+    def tapped(self, batch: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The features and the activations before block ``split`` in one pass (fp32 graph,
+        made on first use per cut): what a scan keeping taps for fine-tuning runs."""
+        sess = self._tapped.get(split)
+        if sess is None:
+            sess = self._tapped[split] = self._load("tapped", "fp32", split)
+        out = self._run(sess, batch)
+        return out[0], out[1], (out[2] if len(out) > 2 else None)
+
     def set_threads(self, threads: int | None) -> None:
         """Re-open the sessions for ``threads`` threads (None or 0: the default), e.g. one
         on two cores while decode threads use the other (bench_scan.py)."""
@@ -118,6 +128,7 @@ class OnnxRuntime:
         self.lanes = lanes
         self._features = make_session(self.features_path, self._per_lane)  # checked when loaded
         self._lower.clear()  # re-opened on next use
+        self._tapped.clear()
 
     # -- making and checking graphs -------------------------------------------
     def _torch(self, kind: str, x: np.ndarray, split: int | None) -> list[np.ndarray]:
@@ -128,7 +139,10 @@ class OnnxRuntime:
             if kind == "features":
                 return [self.net.features(t).float().numpy()]
             up, ctx = self.net.lower(t, split)
-            return [up.float().numpy()] + ([] if ctx is None else [ctx.float().numpy()])
+            taps = [up.float().numpy()] + ([] if ctx is None else [ctx.float().numpy()])
+            if kind == "tapped":
+                return [self.net.upper(up, ctx, split).float().numpy(), *taps]
+            return taps
 
     def _check(self, sess, kind: str, precision: str, split: int | None) -> str | None:
         """None when the graph agrees with torch on the probe batch, else why not."""
