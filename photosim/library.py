@@ -27,6 +27,7 @@ from .progress import as_token
 from .search import Search
 from .store import Store
 from .store.lock import LibraryLock
+from .store.taps import TapStore
 from .values import AlbumInfo, LibraryInfo, PhotoInfo, ScanReport
 
 __all__ = ["Library", "LibraryLocked", "default_library_path"]
@@ -62,6 +63,7 @@ class Library:
             raise
         self.schema_from, self.schema_version = self.store.schema_from, self.store.schema_version
         self.registry = ModelRegistry(self.path / "models", device=device, readonly=readonly)
+        self.taps = TapStore(self.path / "taps", readonly=readonly)  # standard fine-tuning's inputs
         self._active = ActiveModel(self.store, self.registry)
         self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim), self.store.vectors.chunks,
                                   self.store.vectors.count, lambda: self.store.generation, readonly=readonly)
@@ -121,7 +123,8 @@ class Library:
         meanwhile); photos that could not be read go to a re-scan. Returns (made, unread)."""
         self._writable()
         counts = switch.switch_model(self.store, self.registry, self._active, self._index, model_id,
-                                     progress, cancel)
+                                     progress, cancel, self.taps)
+        self.taps.drop_except({self.backbone_id})  # the old backbone's taps serve no model now
         if counts[1] and self.roots():
             self.rescan(cancel=cancel)
         return counts
@@ -142,17 +145,20 @@ class Library:
 
     # -- scanning -----------------------------------------------------------
     def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int | None = None, workers: int | None = None, paths=None, files=None) -> ScanReport:
+             batch_size: int | None = None, workers: int | None = None, paths=None, files=None,
+             keep_taps: bool = False) -> ScanReport:
         """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
         ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
-        ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again."""
+        ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again;
+        ``keep_taps``: keep what standard fine-tuning learns from too (photosim.store.taps)."""
         from .pipeline.scan import Scan
 
         self._writable()
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.store.roots.add(roots)  # at the start: a cancelled first scan still knows its folder
         return Scan(self.store, self._index, lambda: self.encoder, self.card, roots, progress, cancel, batch_size=batch_size,
-                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files).run()
+                    workers=workers, skip=[str(self.path), *self.store.roots.excluded()], paths=paths, files=files,
+                    taps=self.taps if keep_taps else None).run()
 
     def roots(self) -> list[str]:  # folders that have been scanned into this library
         return self.store.roots.all()
@@ -166,7 +172,7 @@ class Library:
         return self.scan(self.roots(), **kw)
 
     def import_albums(self, folder: str | os.PathLike, *, progress=None, cancel=None) -> list[AlbumInfo]:
-        self._writable()
+        self._writable()  # the scan keeps the albums' taps: a standard fine-tune follows
         return albums.import_albums(self, folder, progress, cancel)
 
     # -- photos and vectors ---------------------------------------------------

@@ -15,7 +15,7 @@ def import_albums(lib, folder, progress=None, cancel=None) -> list:
     if not folder.is_dir():
         raise PhotosimError(f"not a folder: {folder}")
     with lib.store.features.keeping_every_photo():  # whatever the cache keeps: fine-tuning learns from them
-        report = lib.scan([folder], progress=progress, cancel=cancel)
+        report = lib.scan([folder], progress=progress, cancel=cancel, keep_taps=True)
     if report.cancelled:
         raise Cancelled("album import cancelled")
     out = []

@@ -220,8 +220,11 @@ class Scan:
     def __init__(self, store, index, encoder: Callable[[], object], card, roots: list[str],
                  progress: ProgressFn | None, cancel=None, batch_size: int | None = None, workers: int | None = None,
                  skip: Iterable[str] = (), paths: Iterable[str] | None = None,
-                 files: Iterable[str] | None = None):
+                 files: Iterable[str] | None = None, taps=None):
         self.store = store
+        #: a photosim.store.taps.TapStore: keep each photo's activations before the late cut
+        #: too (an album import: standard fine-tuning learns from them without reading again)
+        self.taps = taps
         #: set: read exactly these files again, however unchanged they look (retrying files
         #: that could not be read); one that is gone leaves the library. No folder is listed.
         self.files = None if files is None else sorted({os.path.abspath(os.fspath(f)) for f in files})
@@ -575,7 +578,19 @@ class Scan:
     def _flush(self, batch: list[_Outcome]) -> None:
         enc = self._encoder()
         t = time.perf_counter()
-        feats, vecs = encode(enc, np.stack([o.pixels for o in batch]))
+        pixels = np.stack([o.pixels for o in batch])
+        if self.taps is not None and enc.precision == "fp32":
+            from ..model import late_cut  # torch: loaded with the encoder already
+
+            cut = late_cut(enc.card.architecture)
+            feats, up, ctx = enc.tapped(pixels, cut)
+            vecs = enc.project(feats)
+            if ctx is not None:  # the encoder stacks the quarter turns turn by turn: photo by photo here
+                ctx = ctx.reshape(4, len(batch), *ctx.shape[1:]).swapaxes(0, 1)
+            if self.taps.put(enc.backbone_id, cut, [o.content_hash for o in batch], up, ctx) < len(batch):
+                self.taps = None  # as many as a fine-tune takes are kept: the rest is scanned as usual
+        else:
+            feats, vecs = encode(enc, pixels)
         self.timings["encode"] += time.perf_counter() - t
         t = time.perf_counter()
         with self.store.write() as s:

@@ -1,0 +1,63 @@
+"""The taps a scan keeps for standard fine-tuning (photosim.store.taps)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import photosim.store.taps as taps_mod
+from photosim.store.taps import TapStore
+
+
+def _rows(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, 8, 3, 3)).astype(np.float32),
+            rng.standard_normal((n, 4, 8, 1, 1)).astype(np.float32))
+
+
+def test_taps_come_back_by_content_hash_in_the_order_asked(tmp_path):
+    store = TapStore(tmp_path / "taps")
+    up, ctx = _rows(5)
+    assert store.put("bb", 21, ["a", "b", "c"], up[:3], ctx[:3]) == 3
+    assert store.put("bb", 21, ["d", "e"], up[3:], ctx[3:]) == 2
+    found, got_up, got_ctx = store.get("bb", 21, ["e", "zz", "a", "c"])
+    assert found.tolist() == [True, False, True, True]
+    assert got_up.dtype == np.float16 and got_up.shape == (3, 8, 3, 3) and got_ctx.shape == (3, 4, 8, 1, 1)
+    assert np.allclose(got_up, up[[4, 0, 2]], atol=1e-2) and np.allclose(got_ctx, ctx[[4, 0, 2]], atol=1e-2)
+    assert store.hashes("bb", 21) == set("abcde")
+    # Another backbone or cut holds nothing; a new TapStore on the folder reads the same.
+    assert store.get("other", 21, ["a"])[0].tolist() == [False] and store.hashes("bb", 17) == set()
+    assert TapStore(tmp_path / "taps").hashes("bb", 21) == set("abcde")
+
+
+def test_taps_stop_at_the_cap_and_a_damaged_file_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(taps_mod, "MAX_PHOTOS", 4)
+    store = TapStore(tmp_path / "taps")
+    up, ctx = _rows(6)
+    assert store.put("bb", 3, ["a", "b", "c"], up[:3], ctx[:3]) == 3
+    assert store.put("bb", 3, ["d", "e", "f"], up[3:], ctx[3:]) == 1  # only room for one more
+    assert store.put("bb", 3, ["g"], up[:1], ctx[:1]) == 0
+    assert store.hashes("bb", 3) == set("abcd")
+    first = sorted((tmp_path / "taps").rglob("*.npz"))[0]
+    first.write_bytes(b"not a zip")
+    found, got_up, _ = store.get("bb", 3, ["a", "d"])
+    assert found.tolist() == [False, True] and len(got_up) == 1  # "a" will be read again instead
+    assert store.hashes("bb", 3) == {"d"}
+
+
+def test_taps_without_context_and_dropping_other_backbones(tmp_path):
+    store = TapStore(tmp_path / "taps")
+    up, _ = _rows(2)
+    store.put("old", 5, ["a", "b"], up, None)
+    store.put("new", 5, ["a"], up[:1], None)
+    found, got_up, got_ctx = store.get("old", 5, ["b"])
+    assert found.tolist() == [True] and got_ctx is None and np.allclose(got_up[0], up[1], atol=1e-2)
+    store.drop_except({"new"})
+    assert store.hashes("old", 5) == set() and store.hashes("new", 5) == {"a"}
+    assert store.bytes() > 0
+
+
+def test_a_read_only_library_keeps_no_taps(tmp_path):
+    store = TapStore(tmp_path / "taps", readonly=True)
+    up, ctx = _rows(1)
+    assert store.put("bb", 1, ["a"], up, ctx) == 0
+    assert not (tmp_path / "taps").exists()
