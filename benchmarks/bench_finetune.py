@@ -94,8 +94,10 @@ def _copy_lib(src: Path, name: str) -> Path:
 
 
 @contextmanager
-def _scanned(path: Path | None, folder: Path, name: str) -> Iterator[Path]:
-    """A scratch library of ``folder`` (a copy of ``path`` when given), removed afterwards."""
+def _scanned(path: Path | None, folder: Path, name: str, keep_taps: bool = False) -> Iterator[Path]:
+    """A scratch library of ``folder`` (a copy of ``path`` when given), removed afterwards;
+    ``keep_taps``: scanned as ``photosim finetune --albums`` imports albums (keeping what
+    standard mode learns from)."""
     if path is not None and (path / "library.db").is_file():
         lib_path = _copy_lib(path, name)
         with Library(lib_path) as lib:  # scanned with another encoder: vectors of this one
@@ -107,8 +109,9 @@ def _scanned(path: Path | None, folder: Path, name: str) -> Iterator[Path]:
         lib_path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) / "lib"
         t = time.perf_counter()
         with Library(lib_path) as lib:
-            lib.scan([folder])
-        print(f"[{name}] scanned {folder} in {time.perf_counter() - t:.0f} s", flush=True)
+            lib.scan([folder], keep_taps=keep_taps)
+        print(f"[{name}] scanned {folder} in {time.perf_counter() - t:.0f} s"
+              f"{' (keeping taps)' if keep_taps else ''}", flush=True)
     try:
         yield lib_path
     finally:
@@ -182,6 +185,11 @@ def experiment(name: str, lib_path: Path, test_fraction: float, mode: str, epoch
         print(f"[{name}] validation (held out from the albums): MAP@R {result.before.get('map_at_r', 0):.3f}"
               f" -> {result.after.get('map_at_r', 0):.3f}; fine-tune {train_s:.1f} s, "
               f"accept (re-embed + index) {accept_s:.1f} s, {result.n_train} photos trained", flush=True)
+        if result.estimate:
+            told = result.estimate.stages
+            print(f"[{name}] told up front: fine-tune {result.estimate.finetune_s:.0f} s (real {train_s:.0f} s), "
+                  f"accept {told.get('accept', 0):.0f} s (real {accept_s:.0f} s); stages "
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in told.items()), flush=True)
         return {"before": before, "after": after, "train_s": train_s, "accept_s": accept_s,
                 "validation": {"before": result.before, "after": result.after},
                 "encoder": result.based_on, "albums": len(result.albums)}
@@ -257,7 +265,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=["cifar", "caltech", "timing", "estimate"], action="append")
     ap.add_argument("--estimate-classes", type=int, default=None,
                     help="estimate: only the first N Caltech-101 classes (fewer photos to read)")
-    ap.add_argument("--mode", default="quick")
+    ap.add_argument("--mode", default="quick", choices=["quick", "standard", "thorough"])
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
@@ -275,14 +283,14 @@ def main(argv=None) -> int:
                 with tarfile.open(tar) as tf:
                     tf.extractall(cifar_dir, filter="data")
     if "cifar" in only:
-        with _scanned(args.cifar_lib, cifar_dir / "train", "cifar") as lib_path:
+        with _scanned(args.cifar_lib, cifar_dir / "train", "cifar", args.mode == "standard") as lib_path:
             out["cifar10"] = experiment("cifar10", lib_path, 0.2, args.mode, args.epochs)
         ok = out["cifar10"]["after"]["triplet_accuracy"] > SEED_ARTICLE_TRIPLET_ACCURACY
         print(f"[cifar10] beats the seed article's {SEED_ARTICLE_TRIPLET_ACCURACY}: {ok}", flush=True)
     if "caltech" in only:
         folder = SHARED / "caltech101-dev"
         if folder.is_dir() or args.caltech_lib:
-            with _scanned(args.caltech_lib, folder, "caltech") as lib_path:
+            with _scanned(args.caltech_lib, folder, "caltech", args.mode == "standard") as lib_path:
                 out["caltech101"] = experiment("caltech101", lib_path, 0.5, args.mode, args.epochs)
         else:
             print("Caltech-101 dev not found; skipping", flush=True)

@@ -38,7 +38,7 @@ def test_no_albums_guides_and_folders_become_albums(qtbot, service, tmp_path):
     hint = dlg.albums_hint.text()
     assert "no albums yet" in hint and "at least 4 photos into each of 3 or more albums" in hint
     assert dlg.from_folders_btn.isVisible()
-    for text in (dlg.quick.text(), dlg.thorough.text()):
+    for text in (dlg.quick.text(), dlg.standard.text(), dlg.thorough.text()):
         assert "head" not in text and "blocks" not in text
     import os
 

@@ -549,3 +549,68 @@ def test_a_cache_of_labelled_photos_only_still_fine_tunes_and_accepting_reads_th
     assert "from now on every photo read keeps its features" in said and "library.db compacted: " in said
     with Library(path) as again:
         assert again.feature_cache().policy == "all"
+
+
+def test_standard_learns_the_last_block_from_the_album_scans_taps_and_accepts_from_them(lib, base, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    import photosim.training.thorough as thorough
+    from photosim.card import ModelCard
+    from photosim.imageio import open_image
+    from photosim.model import late_cut
+    from photosim.training import TrainConfig
+
+    cut = late_cut(lib.card.architecture)
+    albums = [p for p in lib.photos() if "/test/" not in p.path.replace("\\", "/")]
+    # The album import kept each album photo's activations before the cut; the held-out
+    # photos, scanned as usual, have none.
+    kept = lib.taps.hashes(lib.backbone_id, cut)
+    assert {p.content_hash for p in albums} <= kept and len(kept) == len(albums) == 24
+    vecs, labels = _heldout(lib, base)
+    before = retrieval_metrics(vecs, labels)
+    untouched = _state(lib)
+    read = []
+    real_views = thorough._views
+    monkeypatch.setattr(thorough, "_views", lambda paths, *a: read.extend(paths) or real_views(paths, *a))
+    result = lib.finetune(mode="standard", epochs=3, config=TrainConfig(val_fraction=0.0))
+    assert read == []  # every labelled photo's input came from its taps
+    _assert_untouched_but_models(lib, untouched)
+    card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
+    assert not card.head_only and card.backbone_id != lib.backbone_id
+    assert card.extra["taps"] == {"backbone_id": lib.backbone_id, "cut": cut}
+    assert card.extra["finetune"]["mode"] == "standard"
+    new = load_file(str(lib.model_dir(result.model_id) / card.weights))
+    old = load_file(str(lib.model_dir(untouched[0]) / lib.card.weights))
+    changed = {int(k.split(".")[1]) for k in old if k.startswith("backbone.") and not torch.equal(new[k], old[k])}
+    assert changed and min(changed) >= cut  # only the blocks from the cut on learnt
+
+    # Accepting it embeds the album photos from their taps and reads only the others.
+    stages = []
+    made, left = lib.use_model(result.model_id, progress=lambda p: stages.append((p.stage, p.total)))
+    assert (made, left) == (len(lib.photos()), 0)
+    assert ("re-embedding from kept activations", 24) in stages and ("reading photos", 12) in stages
+    assert lib.taps.hashes(card.extra["taps"]["backbone_id"], cut) == set()  # no model uses them now
+    # A vector made from taps is the vector a fresh read gives (the taps are float16).
+    enc = lib.encoder
+    for p in albums[:3]:
+        fresh = enc.embed([open_image(p.path)])[0]
+        assert float(fresh @ lib.vector(p.id)) > 0.9999
+    vecs, labels = _heldout(lib, base)
+    after = retrieval_metrics(vecs, labels)
+    assert after["map_at_r"] > before["map_at_r"] + 0.1, (before, after)
+
+
+def test_standard_reads_the_photos_without_taps_and_keeps_theirs(lib, monkeypatch):
+    import photosim.training.thorough as thorough
+    from photosim.model import late_cut
+    from photosim.training import TrainConfig
+
+    cut = late_cut(lib.card.architecture)
+    lib.taps.drop_except(set())  # as a library whose albums were made after their scan
+    read = []
+    real_views = thorough._views
+    monkeypatch.setattr(thorough, "_views", lambda paths, *a: read.extend(paths) or real_views(paths, *a))
+    result = lib.finetune(mode="standard", epochs=1, config=TrainConfig(val_fraction=0.0))
+    assert len(read) == 24 and {lib.photo(p).id for p in read} == set(result.photo_ids)
+    assert len(lib.taps.hashes(lib.backbone_id, cut)) == 24  # kept for accepting the model

@@ -147,12 +147,22 @@ def test_the_estimate_is_sane_and_recorded(lib, base):
         return plan_stages(rates, mode=kw.pop("mode", "quick"), album_sizes=[n // 10] * 10, n_new=n,
                            n_library=n, **kw).total
 
-    for mode in ("quick", "thorough"):
+    for mode in ("quick", "standard", "thorough"):
         times = [total(cpu, n, mode=mode) for n in (100, 1_000, 10_000, 50_000)]
         assert all(t > 0 for t in times) and times == sorted(times) and times[0] < times[-1], times
         assert total(cuda, 10_000, mode=mode) < total(cpu, 10_000, mode=mode)
     assert total(default_rates("cpu:16"), 10_000) < total(cpu, 10_000)
-    assert total(cpu, 10_000, mode="thorough") > total(cpu, 10_000)
+    assert total(cpu, 10_000) < total(cpu, 10_000, mode="standard") < total(cpu, 10_000, mode="thorough")
+    # Standard mode: photos whose taps are kept are neither read for training nor to accept.
+    kept = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=10_000, n_tapped=10_000)
+    none = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=10_000, n_tapped=0)
+    assert kept.stages["read"] == 0 < none.stages["read"] and kept.stages["blocks"] == none.stages["blocks"] > 0
+    # Both end with every labelled photo's taps (the fine-tune keeps those it read): to accept,
+    # only photos outside the albums are read again.
+    assert kept.stages["accept"] == none.stages["accept"]
+    bigger = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=20_000)
+    thorough = plan_stages(cpu, mode="thorough", album_sizes=[1_000] * 10, n_library=10_000)
+    assert kept.stages["accept"] < thorough.stages["accept"] / 5 < bigger.stages["accept"]
     assert duration(42) == "about 40 seconds" and duration(250) == "about 4 minutes"
     assert duration(5400) == "about 1 h 30 min" and duration(75) == "about 75 seconds"
 

@@ -17,9 +17,13 @@ def register(sub, common) -> None:
     p.add_argument("--albums", metavar="DIR", default=None,
                    help="folder whose sub-folders are albums (scanned into the library first); "
                         "default: the albums already in the library")
-    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: 12 quick, 16 for few photos; 6 thorough)")
-    p.add_argument("--mode", choices=["quick", "thorough"], default="quick",
-                   help="quick: the head only, on cached features (seconds); thorough: the last backbone blocks and the head, from the photos themselves (minutes; accepting it re-reads the library)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="training epochs (default: 12 quick, 16 for few photos; 5 standard; 6 thorough)")
+    p.add_argument("--mode", choices=["quick", "standard", "thorough"], default="quick",
+                   help="quick: the head only, on cached features (seconds; accepting it is instant); "
+                        "standard: the head and the network's last block, from what the album import kept "
+                        "(minutes; accepting it re-embeds the library, reading again the photos not kept); "
+                        "thorough: the last blocks from the photos themselves (much longer)")
     p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")
     p.add_argument("--no-activate", action="store_true", help="keep the new model inactive")
     p.add_argument("--seed", type=int, default=0)

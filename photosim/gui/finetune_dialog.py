@@ -220,14 +220,19 @@ class FineTuneDialog(QDialog):
         mb = QVBoxLayout(mode_box)
         self.quick = QRadioButton("Quick: adjusts only the final step (seconds)")
         self.quick.setToolTip("Retrains the projection head on features already computed")
+        self.standard = QRadioButton("Standard: also relearns the last step of how photos are seen\n"
+                                     "(minutes); accepting re-reads the photos outside the albums")
+        self.standard.setToolTip("Also retrains the network's last block, from what the album import kept")
         self.thorough = QRadioButton("Thorough: also relearns how photos are seen; reads every\n"
                                      "photo again (minutes, up to half an hour without a GPU)")
         self.thorough.setToolTip("Also retrains the network's last blocks")
         self.quick.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.quick)
+        group.addButton(self.standard)
         group.addButton(self.thorough)
         mb.addWidget(self.quick)
+        mb.addWidget(self.standard)
         mb.addWidget(self.thorough)
         row = QHBoxLayout()
         row.addWidget(QLabel("Training rounds:"))
@@ -311,7 +316,7 @@ class FineTuneDialog(QDialog):
         self.close_btn.clicked.connect(self.reject)
         # Any change of what would be trained tells the duration again.
         self.album_list.itemChanged.connect(lambda _item: self.update_estimate())
-        self.quick.toggled.connect(lambda _on: self.update_estimate())
+        group.buttonToggled.connect(lambda _b, on: on and self.update_estimate())
         self.marks_check.toggled.connect(lambda _on: self.update_estimate())
         self.epochs.valueChanged.connect(lambda _v: self.update_estimate())
         self._fill_metrics(None)
@@ -382,9 +387,13 @@ class FineTuneDialog(QDialog):
                     "fifth of them, held back"
         return text + "."
 
+    def mode(self) -> str:
+        """The chosen mode: "quick", "standard" or "thorough"."""
+        return "standard" if self.standard.isChecked() else "thorough" if self.thorough.isChecked() else "quick"
+
     # -- the duration, told before Start -------------------------------------
     def _settings(self) -> tuple:
-        mode = "quick" if self.quick.isChecked() else "thorough"
+        mode = self.mode()
         return tuple(self.selected_albums()), mode, self.marks_check.isChecked(), self.epochs.value() or None
 
     def update_estimate(self) -> None:
@@ -464,7 +473,7 @@ class FineTuneDialog(QDialog):
         self.start_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
         self.album_list.setEnabled(not busy)
-        for w in (self.quick, self.thorough, self.epochs, self.close_btn):
+        for w in (self.quick, self.standard, self.thorough, self.epochs, self.close_btn):
             w.setEnabled(not busy)
         self.marks_check.setEnabled(not busy and self._n_marks > 0)
 
@@ -475,7 +484,7 @@ class FineTuneDialog(QDialog):
         self.accept_btn.setEnabled(False)
         self.discard_btn.setEnabled(False)
         albums = self.selected_albums()
-        mode = "quick" if self.quick.isChecked() else "thorough"
+        mode = self.mode()
         epochs = self.epochs.value() or None
         use_marks = self.marks_check.isChecked()
         told = self._estimate[1] if self._estimate and self._estimate[0] == self._settings() else None

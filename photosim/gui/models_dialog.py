@@ -222,6 +222,7 @@ class ModelsDialog(QDialog):
             self.detail.setText("")
         else:
             how = {"quick": "quick fine-tune (the final step retrained)",
+                   "standard": "standard fine-tune (the last network block and the final step retrained)",
                    "thorough": "thorough fine-tune (the last network blocks and the final step retrained)"}
             what = "photosim's own encoder" if m.bundled else how.get(m.mode or "", "fine-tune")
             based = f" of “{self._names.get(m.based_on, m.based_on)}”" if m.based_on else ""

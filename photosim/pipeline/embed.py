@@ -119,3 +119,37 @@ def embed_photos(store, encoder, photo_ids: Sequence[int], progress: ProgressFn 
             emit(progress, "reading photos", seen, len(todo))
     token.check(message)
     return stored + flush()
+
+
+def embed_from_taps(store, encoder, taps, photo_ids: Sequence[int], progress: ProgressFn | None = None,
+                    cancel=None, chunk: int = 256) -> list[int]:
+    """Features and vectors of photos from the taps their parent model's scan kept
+    (``encoder.card.extra["taps"]`` names them: a standard fine-tune changed only the blocks
+    from that cut on), no decoding; returns the ids stored. Photos without taps are left
+    for :func:`embed_photos`."""
+    token = as_token(cancel)
+    spec = encoder.card.extra.get("taps") if isinstance(encoder.card.extra, dict) else None
+    if taps is None or not isinstance(spec, dict) or encoder.precision != "fp32":
+        return []
+    backbone, cut = spec.get("backbone_id"), spec.get("cut")
+    if not isinstance(backbone, str) or not isinstance(cut, int):
+        return []
+    infos = store.photos.photos_by_id(photo_ids)
+    todo = [pid for pid in photo_ids if pid in infos and infos[pid].content_hash]
+    have = taps.hashes(backbone, cut)
+    todo = [pid for pid in todo if infos[pid].content_hash in have]
+    message = "re-embedding cancelled; the active model is unchanged"
+    stored: list[int] = []
+    for start in range(0, len(todo), chunk):
+        token.check(message)
+        ids = todo[start:start + chunk]
+        found, up, ctx = taps.get(backbone, cut, [infos[pid].content_hash for pid in ids])
+        ids = [pid for pid, ok in zip(ids, found) if ok]
+        if not ids:
+            continue
+        feats = encoder.upper(up, ctx, cut)
+        with store.write() as s:
+            store_embeddings(s, store, encoder, ids, feats, encoder.project(feats))
+        stored += ids
+        emit(progress, "re-embedding from kept activations", len(stored), len(todo))
+    return stored

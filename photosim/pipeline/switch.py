@@ -12,7 +12,7 @@ from __future__ import annotations
 from .. import precision as variants
 from ..errors import PhotosimError, UnknownModel
 from ..progress import ProgressFn, emit
-from .embed import embed_photos, project_cached
+from .embed import embed_from_taps, embed_photos, project_cached
 
 
 def reembed(store, encoder, progress: ProgressFn | None = None, cancel=None) -> tuple[int, int]:
@@ -36,10 +36,11 @@ def rebuild_index(index, progress: ProgressFn | None = None) -> None:
 
 
 def switch_model(store, registry, active, index, model_id: str, progress: ProgressFn | None = None,
-                 cancel=None) -> tuple[int, int]:
+                 cancel=None, taps=None) -> tuple[int, int]:
     """Make ``model_id`` active once all its vectors are stored; returns (vectors made,
-    photos that could not be read). Other models' vectors are dropped (they are re-made
-    from cached features on demand)."""
+    photos that could not be read). Vectors come from cached features, else from the
+    taps (``taps``, a TapStore) of a standard fine-tune, else from the photos read
+    again. Other models' vectors are dropped (re-made from cached features on demand)."""
     card = registry.usable(model_id)
     previous = active.encoder_id
     encoder = registry.load(card.id)
@@ -47,8 +48,10 @@ def switch_model(store, registry, active, index, model_id: str, progress: Progre
     if lacking:
         have = store.vectors.photo_ids(card.id)
         todo = [pid for pid in store.photos.ids(status="ok") if pid not in have]
+        tapped = set(embed_from_taps(store, encoder, taps, todo, progress, cancel))
+        todo = [pid for pid in todo if pid not in tapped]
         read = embed_photos(store, encoder, todo, progress, cancel)
-        done, lacking = done + read, lacking - read
+        done, lacking = done + len(tapped) + read, lacking - len(tapped) - read
     if card.id != previous:
         history = store.meta.get("model_history", [])
         store.meta.set("model_history", (history + [previous])[-50:])

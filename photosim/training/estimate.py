@@ -71,6 +71,10 @@ class Rates:
     block_view: float
     #: fixed seconds of a fine-tune (loading the parent's head, writing the model)
     overhead: float
+    #: standard mode: one view in one step of the last block (bfloat16 on CPU)
+    late_block_view: float = 0.0026
+    #: accepting a standard fine-tune: per photo embedded from its taps
+    tap_photo: float = 0.0018
     #: seconds of the load probe (a head step, see probe) when these rates were measured
     probe: float | None = None
     #: "default" (constants), "calibrated" (measured here) or "learnt" (corrected by real runs)
@@ -80,7 +84,9 @@ class Rates:
 #: measured on the 2-core CPU this project is developed on (bundled encoder, ONNX Runtime,
 #: load ~2): the scale every other class is derived from
 _CPU2 = dict(embed_photo=0.045, gather_photo=0.0004, head_step=0.03, pair_step=0.012, eval_pair=4e-8,
-             accept_photo=0.001, read_photo=0.09, block_view=0.011, overhead=0.3)
+             accept_photo=0.001, read_photo=0.09, block_view=0.011, overhead=0.3,
+             # encoder v5, CIFAR-10 albums: 0.42 s a step of 160 views; 18 s for 10,000 photos' taps
+             late_block_view=0.0026, tap_photo=0.0018)
 
 
 def default_rates(key: str) -> Rates:
@@ -91,7 +97,7 @@ def default_rates(key: str) -> Rates:
         decode = 0.02 * 2 / cores  # decoding stays on the CPU
         return Rates(key, embed_photo=decode + 0.002, gather_photo=0.0004, head_step=0.004, pair_step=0.003,
                      eval_pair=2e-9, accept_photo=0.0002, read_photo=decode + 0.004, block_view=0.0004,
-                     overhead=3.0)
+                     overhead=3.0, late_block_view=0.0001, tap_photo=0.0002)
     try:
         cores = int(rest.split("|")[0])
     except ValueError:
@@ -362,11 +368,12 @@ def duration(seconds: float, about: bool = True) -> str:
 
 def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_triplets: int = 0,
                 n_mark_pairs: int = 0, n_new: int = 0, n_library: int = 0, n_thorough: int | None = None,
-                config=None, load: float = 1.0, n_unread: int = 0) -> Estimate:
+                config=None, load: float = 1.0, n_unread: int = 0, n_tapped: int = 0) -> Estimate:
     """The estimate for counts (``album_sizes``: labelled photos per album; ``n_mark_pairs``:
     marked pairs of a marks-only fine-tune, else 0; ``n_new``: photos still to scan or read;
     ``n_library``: photos of the library once scanned; ``n_unread``: those of them whose
-    features the cache does not keep, read again to accept a head-only model)."""
+    features the cache does not keep, read again to accept a head-only model;
+    ``n_tapped``: labelled photos whose taps are kept, which standard mode need not read)."""
     from .finetune import TrainConfig, head_plan, split_validation
     from .pairs import marks_plan
 
@@ -393,18 +400,33 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
         n_val = int(val.sum())
         stages["train"] = plan.epochs * plan.steps * step * f + (plan.epochs + 1) * n_val**2 * rates.eval_pair * f
         counts.update(steps=plan.epochs * plan.steps, held_out=n_val)
-        if mode == "thorough":
-            n_read = int(len(labels) if n_thorough is None else min(n_thorough, len(labels)))
+        if mode != "quick":
+            from .thorough import PLANS
+
+            plan = PLANS[mode]
+            n_used = int(len(labels) if n_thorough is None else min(n_thorough, len(labels)))
             n_albums = max(2, min(16, len(album_sizes)))
-            per = max(2, min(8, cfg.batch_size // (2 * n_albums)))
-            epochs = cfg.epochs if cfg.epochs is not None else 6
-            n_train = int(round(n_read * (1 - cfg.val_fraction)))
+            per = max(2, min(16 // plan.views, cfg.batch_size // (plan.views * n_albums)))
+            epochs = cfg.epochs if cfg.epochs is not None else plan.epochs
+            n_train = int(round(n_used * (1 - cfg.val_fraction)))
             steps = int(np.clip(n_train // (n_albums * per), 25, cfg.max_steps_per_epoch))
-            views = 2 * n_albums * per
-            stages["read"] = n_read * rates.read_photo * f
-            stages["blocks"] = epochs * steps * views * rates.block_view * f
+            views = plan.views * n_albums * per
+            if mode == "standard":  # photos without taps: decoded and run to the cut (most of a scan)
+                n_read = max(0, n_used - n_tapped)
+                stages["read"] = n_read * rates.embed_photo * f
+                stages["blocks"] = epochs * steps * views * rates.late_block_view * f
+            else:
+                n_read = n_used
+                stages["read"] = n_read * rates.read_photo * f
+                stages["blocks"] = epochs * steps * views * rates.block_view * f
             counts.update(read=n_read, block_steps=epochs * steps)
-    if mode == "thorough" and not n_mark_pairs:
+    if mode == "standard" and not n_mark_pairs:
+        from ..store.taps import MAX_PHOTOS
+
+        tapped = min(n_library, max(n_tapped, min(MAX_PHOTOS, len(labels) if n_thorough is None
+                                                  else min(n_thorough, len(labels)))))
+        stages["accept"] = (tapped * rates.tap_photo + (n_library - tapped) * rates.embed_photo) * f + 10.0
+    elif mode == "thorough" and not n_mark_pairs:
         stages["accept"] = n_library * rates.embed_photo * f + 10.0  # a new backbone: its graph, then every photo
     else:
         n_unread = min(n_unread, n_library)  # loading the new model, then the vectors (from features or photos)
@@ -431,7 +453,7 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
     from .triplets import mark_triplets
 
     if mode not in MODES:
-        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick or thorough)")
+        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick, standard or thorough)")
     cfg = config or TrainConfig()
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs)
@@ -477,13 +499,21 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
         now = probe(lib.card, _parent_head_state(lib.model_dir(lib.card.id), lib.card), lib.device)
         load = float(np.clip(now / rates.probe, 0.4, 5.0))
     n_thorough = None
-    if thorough and album_sizes:
+    if mode != "quick" and album_sizes:
         from .thorough import thorough_limit
 
-        n_thorough = thorough_limit(lib.encoder, cfg)
+        n_thorough = thorough_limit(lib.encoder, cfg, mode)
+    n_tapped = 0
+    if mode == "standard" and album_sizes:
+        from ..model import late_cut
+
+        kept = lib.taps.hashes(lib.backbone_id, late_cut(lib.card.architecture))
+        known_ids = [p.id for p in lib.photos(folder=str(root))] if folder is not None else data.photo_ids
+        n_tapped = sum(1 for p in lib.photos_by_id(known_ids).values() if p.content_hash in kept)
+        n_tapped += n_new if folder is not None else 0  # the album import keeps the new photos' taps
     return plan_stages(rates, mode=mode, album_sizes=album_sizes, n_triplets=n_triplets, n_mark_pairs=n_pairs,
                        n_new=n_new, n_library=n_library, n_thorough=n_thorough, config=cfg, load=load,
-                       n_unread=n_unread)
+                       n_unread=n_unread, n_tapped=n_tapped)
 
 
 def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -> Rates | None:
@@ -495,7 +525,8 @@ def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -
         return None
     by_stage = {"scan": ("embed_photo",), "prepare": ("gather_photo",),
                 "train": ("pair_step",) if estimate.marks_only else ("head_step", "eval_pair"),
-                "read": ("read_photo",), "blocks": ("block_view",),
+                "read": ("embed_photo",) if estimate.mode == "standard" else ("read_photo",),
+                "blocks": ("late_block_view",) if estimate.mode == "standard" else ("block_view",),
                 # an accept that read photos the cache lacks says little about the per-photo rate
                 "accept": ("accept_photo",) if estimate.mode == "quick" and not estimate.counts.get("unread") else ()}
     changed = False

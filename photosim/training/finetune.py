@@ -29,16 +29,17 @@ from ..evaluation import retrieval_metrics
 from ..errors import Cancelled, PhotosimError
 from .loop import Diverged, FitResult, MPerClassBatches, TrainProgress, TripletBatches, cosine, fit, is_oom
 
-MODES = ("quick", "thorough")
+MODES = ("quick", "standard", "thorough")
 
 
 @dataclass
 class TrainConfig:
-    #: "quick": the head on cached features (train_head); "thorough": that head first, then
-    #: the last backbone blocks with it, from the photos (thorough.py). Read by runner.finetune.
+    #: "quick": the head on cached features (train_head); "standard": that head first, then
+    #: the last backbone block with it, from the taps or the photos; "thorough": the head,
+    #: then the blocks from 1/32 of the side on (thorough.py). Read by runner.finetune.
     mode: str = "quick"
     #: None: the head 12 (more for few photos: enough for 400 steps, 16 epochs of 25 steps),
-    #: thorough mode's blocks 6
+    #: standard mode's block 5, thorough mode's blocks 6
     epochs: int | None = None
     batch_size: int = 160
     per_album: int = 8

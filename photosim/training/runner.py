@@ -198,7 +198,7 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     """``estimate``: the :class:`~.estimate.Estimate` told the user before (made here when
     None, skipped when False); it is kept in the record beside the real time."""
     if mode not in MODES:
-        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick or thorough)")
+        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick, standard or thorough)")
     t0 = time.perf_counter()
     cancel = as_token(cancel)
     if variants.split(lib.card.id)[1] != "fp32":
@@ -230,8 +230,8 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     if data.marks_only:
         from .pairs import KEEP_PHOTOS, train_pairs
 
-        if mode == "thorough":
-            data.warnings.append("marks alone retrain the head only (thorough mode needs albums)")
+        if mode != "quick":
+            data.warnings.append(f"marks alone retrain the head only ({mode} mode needs albums)")
             mode = cfg.mode = "quick"
         pairs = np.asarray([(rows[a], rows[b]) for a, b in data.positives + data.negatives], np.int64).reshape(-1, 2)
         y = np.asarray([1] * len(data.positives) + [-1] * len(data.negatives), np.int64)
@@ -247,19 +247,19 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     else:
         triplets = np.asarray([(rows[a], rows[p], rows[n]) for a, p, n in mark_triplets(data, random.Random(seed))],
                               dtype=np.int64).reshape(-1, 3)
-        # Quick mode, and stage 1 of thorough mode (seconds): the head on cached features.
+        # Quick mode, and stage 1 of the others (seconds): the head on cached features.
         head_cfg = cfg if mode == "quick" else TrainConfig(**{**asdict(cfg), "epochs": None})
         t = time.perf_counter()
         outcome = train_head(feats, labels, active, head_state, head_cfg, triplets, progress, cancel)
         stage_s["train"] = time.perf_counter() - t
     state = outcome.head_state
     blocks_kept = False
-    if mode == "thorough":
+    if mode != "quick":
         from .thorough import pick_photos, thorough_limit, train_thorough
 
         # Stage 2 (minutes): the last blocks with that head, from the photos.
         first = outcome
-        rows_used = pick_photos(labels, triplets, thorough_limit(lib.encoder, cfg), seed)
+        rows_used = pick_photos(labels, triplets, thorough_limit(lib.encoder, cfg, mode), seed)
         if len(rows_used) < len(data.photo_ids):
             data.warnings.append(f"the network blocks learnt from {len(rows_used):,} of the "
                                  f"{len(data.photo_ids):,} labelled photos, sampled from every album, "
@@ -280,7 +280,9 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         outcome, full = train_thorough(lib.encoder, [infos[pid].path for pid in used_ids], labels[rows_used],
                                        cfg, remap[triplets].reshape(-1, 3), timed, cancel,
                                        head=(replace(active, head=first.head, head_hidden=first.head_hidden,
-                                                     dim=first.dim), first.head_state))
+                                                     dim=first.dim), first.head_state),
+                                       mode=mode, hashes=[infos[pid].content_hash for pid in used_ids],
+                                       taps=lib.taps)
         stage_s["read"] = read_until[0] - t
         stage_s["blocks"] = time.perf_counter() - read_until[0]
         outcome.val_rows = [int(rows_used[r]) for r in outcome.val_rows]  # rows of data again
@@ -310,6 +312,11 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
 
         card.parent, card.head_only = active.id, False
         card.backbone_id = make_backbone_id(card, {k: v for k, v in state.items() if k.startswith("backbone.")})
+        if mode == "standard":  # only blocks from the cut on changed: the parent's taps embed photos
+            from .thorough import PLANS
+
+            card.extra["taps"] = {"backbone_id": lib.encoder.backbone_id,
+                                  "cut": PLANS[mode].cut(active.architecture)}
         what = "the last backbone blocks and the head"
     else:
         card.parent = active.parent if active.head_only else active.id  # owner of the backbone weights
