@@ -154,7 +154,8 @@ def test_the_estimate_is_sane_and_recorded(lib, base):
     assert total(default_rates("cpu:16"), 10_000) < total(cpu, 10_000)
     assert total(cpu, 10_000) < total(cpu, 10_000, mode="standard") < total(cpu, 10_000, mode="thorough")
     # Standard mode: photos whose taps are kept are neither read for training nor to accept.
-    kept = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=10_000, n_tapped=10_000)
+    kept = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=10_000, n_tapped=10_000,
+                       n_tapped_library=10_000)
     none = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=10_000, n_tapped=0)
     assert kept.stages["read"] == 0 < none.stages["read"] and kept.stages["blocks"] == none.stages["blocks"] > 0
     # Both end with every labelled photo's taps (the fine-tune keeps those it read): to accept,

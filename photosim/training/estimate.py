@@ -368,12 +368,14 @@ def duration(seconds: float, about: bool = True) -> str:
 
 def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_triplets: int = 0,
                 n_mark_pairs: int = 0, n_new: int = 0, n_library: int = 0, n_thorough: int | None = None,
-                config=None, load: float = 1.0, n_unread: int = 0, n_tapped: int = 0) -> Estimate:
+                config=None, load: float = 1.0, n_unread: int = 0, n_tapped: int = 0,
+                n_tapped_library: int = 0) -> Estimate:
     """The estimate for counts (``album_sizes``: labelled photos per album; ``n_mark_pairs``:
     marked pairs of a marks-only fine-tune, else 0; ``n_new``: photos still to scan or read;
     ``n_library``: photos of the library once scanned; ``n_unread``: those of them whose
     features the cache does not keep, read again to accept a head-only model;
-    ``n_tapped``: labelled photos whose taps are kept, which standard mode need not read)."""
+    ``n_tapped``: labelled photos whose taps are kept, which standard mode need not read;
+    ``n_tapped_library``: photos of the library with taps, which accepting it need not read)."""
     from .finetune import TrainConfig, head_plan, split_validation
     from .pairs import marks_plan
 
@@ -423,8 +425,9 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
     if mode == "standard" and not n_mark_pairs:
         from ..store.taps import MAX_PHOTOS
 
-        tapped = min(n_library, max(n_tapped, min(MAX_PHOTOS, len(labels) if n_thorough is None
-                                                  else min(n_thorough, len(labels)))))
+        # the library's photos with taps, and those the fine-tune reads (it keeps their taps)
+        read = int(counts.get("read", 0))
+        tapped = min(n_library, max(n_tapped_library, min(MAX_PHOTOS, n_tapped_library + read)))
         stages["accept"] = (tapped * rates.tap_photo + (n_library - tapped) * rates.embed_photo) * f + 10.0
     elif mode == "thorough" and not n_mark_pairs:
         stages["accept"] = n_library * rates.embed_photo * f + 10.0  # a new backbone: its graph, then every photo
@@ -503,17 +506,20 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
         from .thorough import thorough_limit
 
         n_thorough = thorough_limit(lib.encoder, cfg, mode)
-    n_tapped = 0
+    n_tapped = n_tapped_library = 0
     if mode == "standard" and album_sizes:
         from ..model import late_cut
 
         kept = lib.taps.hashes(lib.backbone_id, late_cut(lib.card.architecture))
-        known_ids = [p.id for p in lib.photos(folder=str(root))] if folder is not None else data.photo_ids
-        n_tapped = sum(1 for p in lib.photos_by_id(known_ids).values() if p.content_hash in kept)
-        n_tapped += n_new if folder is not None else 0  # the album import keeps the new photos' taps
+        n_tapped_library = sum(1 for p in lib.photos() if p.content_hash in kept)
+        if folder is not None:  # the album import keeps the new photos' taps
+            n_tapped = sum(1 for p in lib.photos(folder=str(root)) if p.content_hash in kept) + n_new
+            n_tapped_library += n_new
+        else:
+            n_tapped = sum(1 for p in lib.photos_by_id(data.photo_ids).values() if p.content_hash in kept)
     return plan_stages(rates, mode=mode, album_sizes=album_sizes, n_triplets=n_triplets, n_mark_pairs=n_pairs,
                        n_new=n_new, n_library=n_library, n_thorough=n_thorough, config=cfg, load=load,
-                       n_unread=n_unread, n_tapped=n_tapped)
+                       n_unread=n_unread, n_tapped=n_tapped, n_tapped_library=n_tapped_library)
 
 
 def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -> Rates | None:
