@@ -220,12 +220,12 @@ class FineTuneDialog(QDialog):
         mb = QVBoxLayout(mode_box)
         self.quick = QRadioButton("Quick: adjusts only the final step (seconds)")
         self.quick.setToolTip("Retrains the projection head on features already computed")
-        self.standard = QRadioButton("Standard: also relearns the last step of how photos are seen\n"
-                                     "(minutes); accepting re-reads the photos outside the albums")
-        self.standard.setToolTip("Also retrains the network's last block, from what the album import kept")
-        self.thorough = QRadioButton("Thorough: also relearns how photos are seen; reads every\n"
-                                     "photo again (minutes, up to half an hour without a GPU)")
-        self.thorough.setToolTip("Also retrains the network's last blocks")
+        self.standard = QRadioButton("Standard: also relearns how photos are seen, a little (minutes)")
+        self.standard.setToolTip("Also retrains the network's last block, from what making albums from folders "
+                                 "kept of each photo; accepting it reads again the photos outside those albums")
+        self.thorough = QRadioButton("Thorough: relearns more of how photos are seen (up to half an hour)")
+        self.thorough.setToolTip("Also retrains the network's last blocks, reading every labelled photo again; "
+                                 "accepting it reads every photo of the library again")
         self.quick.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.quick)
@@ -278,7 +278,7 @@ class FineTuneDialog(QDialog):
         root.addWidget(self.metrics_box)
         self.examples_area = QScrollArea()
         self.examples_area.setWidgetResizable(True)
-        self.examples_area.setMinimumHeight(2 * (THUMB + 14) + 24)  # scrolls to the third
+        self.examples_area.setMinimumHeight(THUMB + 14 + 24)  # one row at least; scrolls to the others
         self.examples_area.setFrameShape(QFrame.Shape.NoFrame)
         root.addWidget(self.examples_area, 2)
 

@@ -328,7 +328,7 @@ class Estimate:
     @property
     def device_words(self) -> str:
         """"on this CPU (2 cores)", "on the GPU (NVIDIA H200)"."""
-        kind, _, rest = self.device.partition(":")
+        kind, _, rest = self.device.split("|")[0].partition(":")  # the key's backbone is not the device
         if kind == "cuda":
             return f"on the GPU ({rest})"
         return f"on this CPU ({rest} core{'s' if rest != '1' else ''})"
