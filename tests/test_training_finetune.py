@@ -614,3 +614,27 @@ def test_standard_reads_the_photos_without_taps_and_keeps_theirs(lib, monkeypatc
     result = lib.finetune(mode="standard", epochs=1, config=TrainConfig(val_fraction=0.0))
     assert len(read) == 24 and {lib.photo(p).id for p in read} == set(result.photo_ids)
     assert len(lib.taps.hashes(lib.backbone_id, cut)) == 24  # kept for accepting the model
+
+
+def test_cli_standard_fine_tune_and_what_info_says_of_the_taps(base, tmp_path, capsys):
+    import json
+
+    from photosim.cli import main
+
+    shutil.copytree(base / "lib", tmp_path / "lib")
+    lib = str(tmp_path / "lib")
+    assert main(["info", "--library", lib]) == 0
+    assert "taps:      about 1 MB kept from album imports for standard fine-tuning" in capsys.readouterr().out
+    assert main(["finetune", "--mode", "standard", "--epochs", "2", "--json", "--library", lib]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["activated"]
+    assert main(["models", "list", "--library", lib, "--json"]) == 0
+    assert [m["mode"] for m in json.loads(capsys.readouterr().out) if m["active"]] == ["standard"]
+    assert main(["info", "--json", "--library", lib]) == 0
+    info = json.loads(capsys.readouterr().out)
+    # Only the head was kept (no better blocks) keeps the backbone and its taps; new blocks drop them.
+    from photosim import Library
+
+    with Library(lib, readonly=True) as opened:
+        own_backbone = not opened.card.head_only
+    assert (info["taps_bytes"] == 0) == own_backbone

@@ -24,6 +24,7 @@ def run(args) -> int:
         errors, ignored = lib.problems.list(), lib.problems.ignored()
         calibration = lib.duplicate_calibration()
         cache = lib.feature_cache()
+        taps = lib.taps.bytes()
     if args.json:
         d = info.to_dict()  # photos, indexed, errors (a count), encoder_id, encoder_dim, ...
         d["dim"] = info.encoder_dim
@@ -31,6 +32,7 @@ def run(args) -> int:
                                     "keep_both_pairs": calibration.copies,
                                     "not_duplicates_pairs": calibration.different}
         d["feature_cache"] = {"policy": cache.policy, "photos": cache.photos, "bytes": cache.bytes}
+        d["taps_bytes"] = taps
         d["failed"] = [{"path": p.path, "error": p.error} for p in errors]
         d["ignored"] = [{"path": p.path, "error": p.error} for p in ignored]
         out(json.dumps(d, indent=1))
@@ -58,6 +60,9 @@ def run(args) -> int:
     kept = "every photo" if cache.policy == "all" else "labelled photos only"
     size = f"{cache.bytes / 2**30:.1f} GB" if cache.bytes >= 2**30 else f"{cache.bytes / 2**20:.1f} MB"
     out(f"features:  {cache.photos} cached ({kept}), about {size} (`photosim features` to choose)")
+    if taps:
+        out(f"taps:      about {taps / 2**20:.0f} MB kept from album imports for standard fine-tuning "
+            "(dropped once a model of another backbone is accepted)")
     for r in info.roots:
         out(f"folder:    {show(r)}")
     for e in info.excluded:
