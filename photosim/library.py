@@ -25,9 +25,8 @@ from .pipeline import albums, export, features, folders, problems, switch, trash
 from .pipeline.duplicates import Duplicates
 from .progress import as_token
 from .search import Search
-from .store import Store
+from .store import Store, TapStore
 from .store.lock import LibraryLock
-from .store.taps import TapStore
 from .values import AlbumInfo, LibraryInfo, PhotoInfo, ScanReport
 
 __all__ = ["Library", "LibraryLocked", "default_library_path"]
@@ -45,8 +44,7 @@ class Library:
     Use it as a context manager. ``readonly=True`` takes no writer lock and never writes,
     so queries work while another process scans (and on a read-only disk)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False,
-                 device: str | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False, device: str | None = None):
         self.path = Path(path) if path else default_library_path()
         self.readonly, self.device = readonly, device
         self._lock = LibraryLock(self.path / "lock")
@@ -92,8 +90,7 @@ class Library:
     card = _Part("_active")  # the active model's ModelCard
     encoder_id, backbone_id = _Part("_active"), _Part("_active")
     notice = _Part("_active")  # why the library is not on the model it last switched to, or ""
-    encoder = _Part("_active")  # the active encoder, loaded on first use (~1-2 s)
-    encoder_loaded = _Part("_active")
+    encoder, encoder_loaded = _Part("_active"), _Part("_active")  # the active encoder, loaded on first use (~1-2 s)
 
     model_dir = _Part("registry")  # model_dir(id): the folder of a model of this library
     rename_model = _Part("registry")  # rename_model(id, name): its display name (the id stays)
@@ -124,7 +121,6 @@ class Library:
         self._writable()
         counts = switch.switch_model(self.store, self.registry, self._active, self._index, model_id,
                                      progress, cancel, self.taps)
-        self.taps.drop_except({self.backbone_id})  # the old backbone's taps serve no model now
         if counts[1] and self.roots():
             self.rescan(cancel=cancel)
         return counts
@@ -144,13 +140,11 @@ class Library:
         switch.delete_model(self.store, self.registry, model_id, self.encoder_id)
 
     # -- scanning -----------------------------------------------------------
-    def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None,
-             batch_size: int | None = None, workers: int | None = None, paths=None, files=None,
-             keep_taps: bool = False) -> ScanReport:
-        """Add or refresh the photos under ``roots``, only ever reading them (``progress(ScanProgress)``
-        ~10 times a second; a set ``cancel`` stops after the batch, what was committed stays).
-        ``paths``: only those files and folders (a watcher's batch); ``files``: read exactly these again;
-        ``keep_taps``: keep what standard fine-tuning learns from too (photosim.store.taps)."""
+    def scan(self, roots: Sequence[str | os.PathLike], *, progress=None, cancel=None, batch_size: int | None = None,
+             workers: int | None = None, paths=None, files=None, keep_taps: bool = False) -> ScanReport:
+        """Add or refresh the photos under ``roots``, only reading them (``progress(ScanProgress)`` ~10 times a
+        second; a set ``cancel`` stops after the batch, what was committed stays). ``paths``: only those files and
+        folders (a watcher's batch); ``files``: read these again; ``keep_taps``: for fine-tuning (store/taps.py)."""
         from .pipeline.scan import Scan
 
         self._writable()

@@ -164,6 +164,11 @@ def test_the_estimate_is_sane_and_recorded(lib, base):
     bigger = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=20_000)
     thorough = plan_stages(cpu, mode="thorough", album_sizes=[1_000] * 10, n_library=10_000)
     assert kept.stages["accept"] < thorough.stages["accept"] / 5 < bigger.stages["accept"]
+    from photosim.training.estimate import Estimate
+
+    # The rates' key names the backbone too; the words name the device only.
+    assert Estimate({}, "quick", "cpu:2|efficientnet_lite2-gem-288-x").device_words == "on this CPU (2 cores)"
+    assert Estimate({}, "quick", "cuda:NVIDIA H200|x").device_words == "on the GPU (NVIDIA H200)"
     assert duration(42) == "about 40 seconds" and duration(250) == "about 4 minutes"
     assert duration(5400) == "about 1 h 30 min" and duration(75) == "about 75 seconds"
 

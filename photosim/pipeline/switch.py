@@ -56,6 +56,8 @@ def switch_model(store, registry, active, index, model_id: str, progress: Progre
         history = store.meta.get("model_history", [])
         store.meta.set("model_history", (history + [previous])[-50:])
     active.set(card.id)
+    if taps is not None:  # the old backbone's taps serve no model now
+        taps.drop_except({encoder.card.backbone_id})
     store.vectors.keep_only(card.id)  # first: the build's generation is then the one it saves under
     rebuild_index(index, progress)
     return done, lacking

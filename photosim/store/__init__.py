@@ -26,10 +26,11 @@ from .meta import MetaRepo
 from .photos import IgnoredRepo, PhotoRepo
 from .roots import RootRepo
 from .schema import PAGE_SIZE, Photo, Vector, make_engine
+from .taps import TapStore
 from .vectors import FeatureRepo, VectorRepo
 from .verdicts import TrashLogRepo, VerdictRepo
 
-__all__ = ["Store"]
+__all__ = ["Store", "TapStore"]
 
 _VECTOR_TABLES = {"photos", "vectors"}
 
