@@ -301,30 +301,19 @@ class Encoder:
     def lower(self, batch: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Activations before backbone block ``split`` (float32; see EncoderNet.lower) for a
         preprocessed batch: through ONNX Runtime (a graph per cut) on CPU, else torch."""
-        if self.runtime is not None and split not in self._torch_cuts:
-            try:
-                with self._lock:
-                    return self.runtime.lower(batch, split)
-            except Exception as exc:  # noqa: BLE001 - that cut's graph failed: torch gives the same
-                self.notice = (f"ONNX Runtime could not run the first {split} blocks "
-                               f"({str(exc).strip() or type(exc).__name__}), so they run in PyTorch")
-                self._torch_cuts.add(split)
-        import torch
-
-        with self._lock, torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
-            if self.device == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            up, ctx = self.net.lower(x, split)
-            return up.float().cpu().numpy(), None if ctx is None else ctx.float().cpu().numpy()
+        return self._at_cut("lower", batch, split)
 
     def tapped(self, batch: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``features(batch)`` and ``lower(batch, split)`` in one pass (the activations a
         fine-tune trains the blocks from ``split`` on); ONNX Runtime on CPU, else torch."""
+        return self._at_cut("tapped", batch, split)
+
+    def _at_cut(self, kind: str, batch: np.ndarray, split: int) -> tuple:
+        """``lower`` or ``tapped``: the runtime's graph of that cut, else (or once it failed) torch."""
         if self.runtime is not None and split not in self._torch_cuts:
             try:
                 with self._lock:
-                    return self.runtime.tapped(batch, split)
+                    return getattr(self.runtime, kind)(batch, split)
             except Exception as exc:  # noqa: BLE001 - that cut's graph failed: torch gives the same
                 self.notice = (f"ONNX Runtime could not run the network cut at block {split} "
                                f"({str(exc).strip() or type(exc).__name__}), so it runs in PyTorch")
@@ -336,9 +325,8 @@ class Encoder:
             if self.device == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             up, ctx = self.net.lower(x, split)
-            feats = self.net.upper(up, ctx, split)
-            return (feats.float().cpu().numpy(), up.float().cpu().numpy(),
-                    None if ctx is None else ctx.float().cpu().numpy())
+            taps = (up.float().cpu().numpy(), None if ctx is None else ctx.float().cpu().numpy())
+            return taps if kind == "lower" else (self.net.upper(up, ctx, split).float().cpu().numpy(), *taps)
 
     def upper(self, upright: np.ndarray, context: np.ndarray | None, split: int) -> np.ndarray:
         """Pooled features from activations before block ``split`` (``context``: (n, 4, C, h, w),

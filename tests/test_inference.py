@@ -90,6 +90,24 @@ def test_tapped_graph_gives_the_features_and_the_activations_at_the_cut_in_one_p
     assert _cos(half, feats).min() >= 0.9999
 
 
+def test_a_cut_whose_graph_fails_runs_in_torch_with_a_notice(photos, torch_encoder, monkeypatch):
+    from photosim.model import late_cut
+
+    enc = Encoder.load(backend="onnx")
+    cut = late_cut(enc.card.architecture)
+
+    def broken(*_a):
+        raise RuntimeError("damaged graph")
+
+    monkeypatch.setattr(enc.runtime, "tapped", broken)
+    batch = np.stack([enc.preprocess(im) for im in photos[:2]])
+    feats, up, ctx = enc.tapped(batch, cut)
+    assert "could not run the network cut at block" in enc.notice and "damaged graph" in enc.notice
+    assert _cos(feats, torch_encoder.features(batch)).min() >= 0.9999
+    want_up, want_ctx = torch_encoder.lower(batch, cut)
+    assert _cos(up, want_up).min() >= 0.9999 and _cos(ctx, want_ctx).min() >= 0.9999
+
+
 def test_thread_count_can_change_without_changing_vectors(photos):
     enc = Encoder.load(backend="onnx")
     batch = np.stack([enc.preprocess(im) for im in photos[:2]])
