@@ -8,7 +8,6 @@ library in seconds.
 
 from __future__ import annotations
 
-import math
 
 import hashlib
 import json
@@ -163,16 +162,15 @@ def deep_cut(architecture: str) -> int:
 
 
 def late_cut(architecture: str) -> int:
-    """The backbone block where standard fine-tuning cuts: the last inverted-residual
-    block (MobileNetV2 17 of 19, EfficientNet-Lite the last before the 1x1 head conv),
-    so each training step runs that block, the head conv, the pooling and the head."""
+    """The backbone block where standard fine-tuning cuts. EfficientNet-Lite: the block
+    after :func:`deep_cut`, the first whose input is already at 1/32 of the side (9x9 at
+    288 px), so the taps kept of each photo are as small as any cut's (49 KB for
+    Lite2) while every block at that scale learns (Lite2: blocks 17-21; cutting at 19 or
+    at the last block 21 learnt less, see :data:`photosim.training.thorough.PLANS`).
+    MobileNetV2: its last inverted-residual block, 17 of 19."""
     if architecture == "mobilenet_v2":
         return 17
-    from .efficientnet_lite import STAGES, VARIANTS
-
-    _width, depth, _ = VARIANTS[architecture]
-    repeats = [r if i in (0, len(STAGES) - 1) else int(math.ceil(depth * r)) for i, (r, *_rest) in enumerate(STAGES)]
-    return sum(repeats)  # the stem is block 0: the last repeat is block sum(repeats)
+    return deep_cut(architecture) + 1
 
 
 def _reverse(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -551,7 +551,7 @@ def test_a_cache_of_labelled_photos_only_still_fine_tunes_and_accepting_reads_th
         assert again.feature_cache().policy == "all"
 
 
-def test_standard_learns_the_last_block_from_the_album_scans_taps_and_accepts_from_them(lib, base, monkeypatch):
+def test_standard_learns_the_last_blocks_from_the_album_scans_taps_and_accepts_from_them(lib, base, monkeypatch):
     import torch
     from safetensors.torch import load_file
 
@@ -584,6 +584,11 @@ def test_standard_learns_the_last_block_from_the_album_scans_taps_and_accepts_fr
     old = load_file(str(lib.model_dir(untouched[0]) / lib.card.weights))
     changed = {int(k.split(".")[1]) for k in old if k.startswith("backbone.") and not torch.equal(new[k], old[k])}
     assert changed and min(changed) >= cut  # only the blocks from the cut on learnt
+    assert cut in changed and len(lib.encoder.net.backbone) - 1 in changed
+    # ... all but their depthwise convolutions' weights (their gradient is most of a bfloat16 step)
+    depthwise = {f"{name}.weight" for name, m in lib.encoder.net.named_modules()
+                 if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1}
+    assert depthwise and all(torch.equal(new[k], old[k]) for k in depthwise)
 
     # Accepting it embeds the album photos from their taps and reads only the others.
     stages = []

@@ -163,7 +163,8 @@ def test_the_estimate_is_sane_and_recorded(lib, base):
     assert kept.stages["accept"] == none.stages["accept"]
     bigger = plan_stages(cpu, mode="standard", album_sizes=[1_000] * 10, n_library=20_000)
     thorough = plan_stages(cpu, mode="thorough", album_sizes=[1_000] * 10, n_library=10_000)
-    assert kept.stages["accept"] < thorough.stages["accept"] / 5 < bigger.stages["accept"]
+    # (from taps, the five blocks at 1/32 of the side run again: a fifth of reading the photos)
+    assert kept.stages["accept"] < thorough.stages["accept"] / 4 < bigger.stages["accept"]
     from photosim.training.estimate import Estimate
 
     # The rates' key names the backbone too; the words name the device only.

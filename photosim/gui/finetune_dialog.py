@@ -221,7 +221,7 @@ class FineTuneDialog(QDialog):
         self.quick = QRadioButton("Quick: adjusts only the final step (seconds)")
         self.quick.setToolTip("Retrains the projection head on features already computed")
         self.standard = QRadioButton("Standard: also relearns how photos are seen, a little (minutes)")
-        self.standard.setToolTip("Also retrains the network's last block, from what making albums from folders "
+        self.standard.setToolTip("Also retrains the network's last blocks, from what making albums from folders "
                                  "kept of each photo; accepting it reads again the photos outside those albums")
         self.thorough = QRadioButton("Thorough: relearns more of how photos are seen (up to half an hour)")
         self.thorough.setToolTip("Also retrains the network's last blocks, reading every labelled photo again; "

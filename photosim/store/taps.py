@@ -1,6 +1,6 @@
 """Taps: the activations before one backbone block, kept for the photos a fine-tune learns from.
 
-Standard fine-tuning trains the last backbone block and the head. Its input is the
+Standard fine-tuning trains the last backbone blocks and the head. Its input is the
 output of the blocks before the cut, which a scan computes anyway: a scan asked to
 keep taps (an album import) writes them here, so the fine-tune need not read those
 photos again, and accepting its model re-embeds them from their taps instead of

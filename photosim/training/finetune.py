@@ -35,11 +35,11 @@ MODES = ("quick", "standard", "thorough")
 @dataclass
 class TrainConfig:
     #: "quick": the head on cached features (train_head); "standard": that head first, then
-    #: the last backbone block with it, from the taps or the photos; "thorough": the head,
+    #: the backbone blocks at 1/32 of the side with it, from the taps or the photos; "thorough": the head,
     #: then the blocks from 1/32 of the side on (thorough.py). Read by runner.finetune.
     mode: str = "quick"
     #: None: the head 12 (more for few photos: enough for 400 steps, 16 epochs of 25 steps),
-    #: standard mode's block 5, thorough mode's blocks 6
+    #: standard mode's blocks 3, thorough mode's blocks 6
     epochs: int | None = None
     batch_size: int = 160
     per_album: int = 8
