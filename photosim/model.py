@@ -8,7 +8,6 @@ library in seconds.
 
 from __future__ import annotations
 
-
 import hashlib
 import json
 
