@@ -206,6 +206,15 @@ def test_rates_are_cached_per_device_and_corrected_by_real_runs(tmp_path, monkey
     assert kept.accept_photo == rates.accept_photo
     again = plan_stages(load_rates("cpu:2"), mode="quick", album_sizes=[100] * 10, n_library=1000)
     assert told.stages["train"] < again.stages["train"] < 2 * told.stages["train"]
+    # A standard fine-tune's accept from taps corrects the taps' rate, only when every photo had
+    # taps and the blocks were kept (else it ran something else than the rate describes).
+    std = dict(mode="standard", album_sizes=[100] * 10, n_library=1000, n_tapped=1000, n_tapped_library=1000)
+    for kept_blocks, n_library, moved in ((1, 1000, True), (0, 1000, False), (1, 2000, False)):
+        before = load_rates("cpu:2")
+        told = plan_stages(before, **{**std, "n_library": n_library})  # 2000: half the library read again
+        told.counts["blocks_kept"] = kept_blocks  # what the fine-tune records
+        after = learn(told, {"accept": 3 * told.stages["accept"]})
+        assert (after.tap_photo > before.tap_photo) is moved and after.embed_photo == before.embed_photo
     # A damaged cache is as good as none: the next estimate calibrates again.
     cache_file().write_text("{not json")
     assert load_rates("cpu:2") is None

@@ -431,6 +431,7 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
         read = int(counts.get("read", 0))
         tapped = min(n_library, max(n_tapped_library, min(MAX_PHOTOS, n_tapped_library + read)))
         stages["accept"] = (tapped * rates.tap_photo + (n_library - tapped) * rates.embed_photo) * f + 10.0
+        counts.update(accept_read=n_library - tapped)
     elif mode == "thorough" and not n_mark_pairs:
         stages["accept"] = n_library * rates.embed_photo * f + 10.0  # a new backbone: its graph, then every photo
     else:
@@ -524,6 +525,17 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
                        n_unread=n_unread, n_tapped=n_tapped, n_tapped_library=n_tapped_library)
 
 
+def _accept_rates(estimate: Estimate) -> tuple[str, ...]:
+    """The rate an accept's real duration corrects: only where one rate made almost all of
+    it (an accept that also read photos says little about the per-photo rate)."""
+    counts = estimate.counts
+    if estimate.mode == "quick" or estimate.marks_only:
+        return ("accept_photo",) if not counts.get("unread") else ()
+    if estimate.mode == "standard" and counts.get("blocks_kept") and counts.get("accept_read") == 0:
+        return ("tap_photo",)  # every photo embedded from its taps
+    return ()  # a head-only result accepts from features, not as told; thorough reads every photo
+
+
 def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -> Rates | None:
     """Correct the cached rates of the estimate's device by the stages' real durations
     (seconds per stage, measured at the estimate's load): each stage's rates move ``weight``
@@ -535,8 +547,7 @@ def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -
                 "train": ("pair_step",) if estimate.marks_only else ("head_step", "eval_pair"),
                 "read": ("embed_photo",) if estimate.mode == "standard" else ("read_photo",),
                 "blocks": ("late_block_view",) if estimate.mode == "standard" else ("block_view",),
-                # an accept that read photos the cache lacks says little about the per-photo rate
-                "accept": ("accept_photo",) if estimate.mode == "quick" and not estimate.counts.get("unread") else ()}
+                "accept": _accept_rates(estimate)}
     changed = False
     for stage, real in measured.items():
         told = estimate.stages.get(stage)

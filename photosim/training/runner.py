@@ -299,6 +299,8 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     if estimate:
         from .estimate import learn
 
+        if mode != "quick":  # what accepting it will run: the blocks' vectors, or the head's
+            estimate.counts["blocks_kept"] = int(blocks_kept)
         learn(estimate, stage_s)
 
     model_id = new_model_id()
