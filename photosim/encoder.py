@@ -109,7 +109,7 @@ class Encoder:
         self.device = device
         self.runtime = runtime  # photosim.inference.OnnxRuntime, or None: torch
         self.notice = notice
-        self._torch_cuts: set[int] = set()  # cuts whose lower graph failed: torch runs them
+        self._torch_cuts: set = set()  # cuts (or ("upper", cut)) whose graph failed: torch runs them
         self._lock = threading.Lock()  # one forward pass at a time (GUI + scan threads)
         # (x / 255 - mean) / std as one multiply and one subtraction (equal within 5e-7)
         mean = np.asarray(card.mean, dtype=np.float64).reshape(3, 1, 1)
@@ -330,20 +330,30 @@ class Encoder:
 
     def upper(self, upright: np.ndarray, context: np.ndarray | None, split: int) -> np.ndarray:
         """Pooled features from activations before block ``split`` (``context``: (n, 4, C, h, w),
-        photo by photo, or None), in torch: a model whose blocks from ``split`` on are new
-        embeds photos from taps with it (photosim.store.taps)."""
+        photo by photo, or None): a model whose blocks from ``split`` on are new embeds
+        photos from taps with it (photosim.store.taps). ONNX Runtime on CPU (an ``upper``
+        graph per cut), else, or once that graph failed, torch."""
         import torch
 
+        c = None
+        if context is not None:  # turn by turn, as lower() gives them
+            c = np.ascontiguousarray(np.swapaxes(np.asarray(context, np.float32), 0, 1))
+            c = c.reshape(-1, *c.shape[2:])
+        if self.runtime is not None and ("upper", split) not in self._torch_cuts:
+            try:
+                with self._lock:
+                    return self.runtime.upper(upright, c, split)
+            except Exception as exc:  # noqa: BLE001 - that graph failed: torch gives the same
+                self.notice = (f"ONNX Runtime could not run the network's blocks from {split} on "
+                               f"({str(exc).strip() or type(exc).__name__}), so they run in PyTorch")
+                self._torch_cuts.add(("upper", split))
         with self._lock, torch.inference_mode():
             u = torch.from_numpy(np.asarray(upright, dtype=np.float32)).to(self.device)
-            c = None
-            if context is not None:  # turn by turn, as lower() gives them
-                c = torch.from_numpy(np.ascontiguousarray(np.swapaxes(np.asarray(context, np.float32), 0, 1)))
-                c = c.reshape(-1, *c.shape[2:]).to(self.device)
+            ct = None if c is None else torch.from_numpy(c).to(self.device)
             if self.device == "cpu":
                 u = u.contiguous(memory_format=torch.channels_last)
-                c = None if c is None else c.contiguous(memory_format=torch.channels_last)
-            return self.net.upper(u, c, split).float().cpu().numpy()
+                ct = None if ct is None else ct.contiguous(memory_format=torch.channels_last)
+            return self.net.upper(u, ct, split).float().cpu().numpy()
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """Head + L2 normalisation; features are rounded to float16 first, exactly as

@@ -90,6 +90,37 @@ def test_tapped_graph_gives_the_features_and_the_activations_at_the_cut_in_one_p
     assert _cos(half, feats).min() >= 0.9999
 
 
+def test_upper_graph_gives_the_features_from_kept_taps_as_torch_does_over_lanes_and_falls_back(photos,
+                                                                                               torch_encoder,
+                                                                                               monkeypatch):
+    from photosim.model import late_cut
+
+    monkeypatch.delenv(session.LANES_ENV, raising=False)
+    enc = Encoder.load(backend="onnx")
+    cut = late_cut(enc.card.architecture)
+    batch = np.stack([enc.preprocess(im) for im in photos[:7]])
+    feats, up, ctx = enc.tapped(batch, cut)
+    photo_first = ctx.reshape(4, len(batch), *ctx.shape[1:]).swapaxes(0, 1).astype(np.float16)
+    up16 = up.astype(np.float16)  # as kept on disk
+    want = torch_encoder.upper(up16, photo_first, cut)
+    enc.set_threads(3)  # three lanes: slices of 3, 2 and 2 photos, each with its own turns
+    assert enc.runtime.lanes == 3
+    got = enc.upper(up16, photo_first, cut)
+    assert enc.notice == "" and cut in enc.runtime._upper  # ONNX Runtime ran it
+    assert got.shape == want.shape == feats.shape
+    assert _cos(got, want).min() >= 0.9999 and _cos(got, feats).min() >= 0.9999
+    alone = np.concatenate([enc.upper(up16[i:i + 1], photo_first[i:i + 1], cut) for i in range(len(batch))])
+    assert np.abs(alone - got).max() < 1e-3  # rows in order
+    # A failing graph: torch gives the same features, with a notice.
+    def broken(*_a):
+        raise RuntimeError("damaged graph")
+
+    monkeypatch.setattr(enc.runtime, "upper", broken)
+    again = enc.upper(up16, photo_first, cut)
+    assert "could not run the network's blocks from" in enc.notice and "damaged graph" in enc.notice
+    assert _cos(again, want).min() >= 0.9999
+
+
 def test_a_cut_whose_graph_fails_runs_in_torch_with_a_notice(photos, torch_encoder, monkeypatch):
     from photosim.model import late_cut
 

@@ -29,6 +29,20 @@ def test_taps_come_back_by_content_hash_in_the_order_asked(tmp_path):
     assert TapStore(tmp_path / "taps").hashes("bb", 21) == set("abcde")
 
 
+def test_taps_are_read_file_by_file_each_photo_once(tmp_path):
+    store = TapStore(tmp_path / "taps")
+    up, ctx = _rows(6)
+    store.put("bb", 21, ["a", "b", "c"], up[:3], ctx[:3])
+    store.put("bb", 21, ["d", "a", "e"], up[3:], ctx[3:])  # "a" again, in a later file
+    (sorted((tmp_path / "taps").rglob("*.npz"))[0].parent / "000009.npz").write_bytes(b"damaged")
+    parts = list(store.each("bb", 21, {"a", "c", "e", "zz"}))
+    assert [hs for hs, _, _ in parts] == [["a", "c"], ["e"]]  # the damaged file skipped
+    (h1, u1, c1), (h2, u2, c2) = parts
+    assert u1.dtype == np.float16 and u1.shape == (2, 8, 3, 3) and c1.shape == (2, 4, 8, 1, 1)
+    assert np.allclose(u1, up[[0, 2]], atol=1e-2) and np.allclose(c2, ctx[[5]], atol=1e-2)
+    assert list(store.each("bb", 21, set())) == [] and list(store.each("other", 21, {"a"})) == []
+
+
 def test_taps_stop_at_the_cap_and_a_damaged_file_is_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(taps_mod, "MAX_PHOTOS", 4)
     store = TapStore(tmp_path / "taps")

@@ -1,5 +1,6 @@
-"""One encoder network run through ONNX Runtime: the features graph, and the lower
-activations at any cut (alone, or with the features), each loaded from the graph cache or made on first use.
+"""One encoder network run through ONNX Runtime: the features graph, the lower
+activations at any cut (alone, or with the features) and the features from those
+activations, each loaded from the graph cache or made on first use.
 
 Every graph is checked when it is loaded: a probe batch runs through it and through
 the torch network it was made from, and the two must agree (fp32: cosine >= 0.9999
@@ -63,6 +64,7 @@ class OnnxRuntime:
         self._calibration = calibration
         self._lower: dict[int, object] = {}
         self._tapped: dict[int, object] = {}
+        self._upper: dict[int, object] = {}
         self._pool = None  # threads of the lanes after the first (the caller runs the first)
         self.lanes, self._per_lane = lanes_for(threads or default_threads())
         self.key = self.card.backbone_id or _weights_key(net)
@@ -114,6 +116,45 @@ class OnnxRuntime:
         out = self._run(sess, batch)
         return out[0], out[1], (out[2] if len(out) > 2 else None)
 
+    def upper(self, upright: np.ndarray, context: np.ndarray | None, split: int) -> np.ndarray:
+        """Pooled features from the activations before block ``split`` (``lower``'s outputs:
+        ``context`` turn by turn, or None), fp32 graph made on first use per cut. Accepting
+        a standard fine-tune re-embeds its photos' kept taps with it."""
+        sess = self._upper.get(split)
+        if sess is None:
+            sess = self._upper[split] = self._load("upper", "fp32", split)
+        return self._run_upper(sess, upright, context)
+
+    def _run_upper(self, sess, upright: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        """``sess`` on taps, photos split over the lanes: each lane gets its photos' rows
+        of every turn (upright: ``rotations`` turns, context: 4)."""
+        turns = max(1, int(self.card.rotations))
+        up = np.asarray(upright, dtype=np.float32)
+        n = len(up) // turns
+        ctx = None if context is None else np.asarray(context, dtype=np.float32)
+
+        def feed(a: int, b: int) -> dict:
+            def rows(x, k):
+                x = x.reshape(k, n, *x.shape[1:])[:, a:b]
+                return np.ascontiguousarray(x.reshape(k * (b - a), *x.shape[2:]))
+            out = {"upright": rows(up, turns)}
+            if ctx is not None:
+                out["context"] = rows(ctx, 4)
+            return out
+
+        lanes = min(self.lanes, n)
+        if lanes <= 1:
+            return sess.run(None, feed(0, n))[0]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.lanes - 1, thread_name_prefix="photosim-ort-lane")
+        bounds = np.linspace(0, n, lanes + 1).astype(int)
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        others = [self._pool.submit(sess.run, None, feed(a, b)) for a, b in spans[1:]]
+        outs = [sess.run(None, feed(*spans[0]))] + [f.result() for f in others]
+        return np.concatenate([out[0] for out in outs])
+
     def set_threads(self, threads: int | None) -> None:
         """Re-open the sessions for ``threads`` threads (None or 0: the default), e.g. one
         on two cores while decode threads use the other (bench_scan.py)."""
@@ -129,6 +170,7 @@ class OnnxRuntime:
         self._features = make_session(self.features_path, self._per_lane)  # checked when loaded
         self._lower.clear()  # re-opened on next use
         self._tapped.clear()
+        self._upper.clear()
 
     # -- making and checking graphs -------------------------------------------
     def _torch(self, kind: str, x: np.ndarray, split: int | None) -> list[np.ndarray]:
@@ -139,6 +181,8 @@ class OnnxRuntime:
             if kind == "features":
                 return [self.net.features(t).float().numpy()]
             up, ctx = self.net.lower(t, split)
+            if kind == "upper":
+                return [self.net.upper(up, ctx, split).float().numpy()]
             taps = [up.float().numpy()] + ([] if ctx is None else [ctx.float().numpy()])
             if kind == "tapped":
                 return [self.net.upper(up, ctx, split).float().numpy(), *taps]
@@ -146,7 +190,11 @@ class OnnxRuntime:
 
     def _check(self, sess, kind: str, precision: str, split: int | None) -> str | None:
         """None when the graph agrees with torch on the probe batch, else why not."""
-        got = sess.run(None, {"pixels": self._probe})
+        if kind == "upper":  # fed the probe's own taps
+            taps = self._torch("lower", self._probe, split)
+            got = sess.run(None, dict(zip(["upright", "context"], taps)))
+        else:
+            got = sess.run(None, {"pixels": self._probe})
         want = self._torch(kind, self._probe, split)
         if len(got) != len(want):
             return f"the graph gives {len(got)} outputs, not {len(want)}"

@@ -135,21 +135,38 @@ def embed_from_taps(store, encoder, taps, photo_ids: Sequence[int], progress: Pr
     if not isinstance(backbone, str) or not isinstance(cut, int):
         return []
     infos = store.photos.photos_by_id(photo_ids)
-    todo = [pid for pid in photo_ids if pid in infos and infos[pid].content_hash]
     have = taps.hashes(backbone, cut)
-    todo = [pid for pid in todo if infos[pid].content_hash in have]
+    by_hash: dict[str, list[int]] = {}  # exact copies share a hash, and so a tap
+    for pid in photo_ids:
+        h = infos[pid].content_hash if pid in infos else None
+        if h and h in have:
+            by_hash.setdefault(h, []).append(pid)
+    total = sum(len(v) for v in by_hash.values())
     message = "re-embedding cancelled; the active model is unchanged"
     stored: list[int] = []
-    for start in range(0, len(todo), chunk):
-        token.check(message)
-        ids = todo[start:start + chunk]
-        found, up, ctx = taps.get(backbone, cut, [infos[pid].content_hash for pid in ids])
-        ids = [pid for pid, ok in zip(ids, found) if ok]
-        if not ids:
-            continue
+    pending: list = []  # (hashes, upright, context) read, not yet embedded
+
+    def flush() -> None:
+        hs = [h for part in pending for h in part[0]]
+        up = np.concatenate([part[1] for part in pending])
+        ctx = None if pending[0][2] is None else np.concatenate([part[2] for part in pending])
+        pending.clear()
         feats = encoder.upper(up, ctx, cut)
+        rows = [i for i, h in enumerate(hs) for _ in by_hash[h]]
+        ids = [pid for h in hs for pid in by_hash[h]]
+        feats = feats[rows]
         with store.write() as s:
             store_embeddings(s, store, encoder, ids, feats, encoder.project(feats))
-        stored += ids
-        emit(progress, "re-embedding from kept activations", len(stored), len(todo))
+        stored.extend(ids)
+        emit(progress, "re-embedding from kept activations", len(stored), total)
+
+    token.check(message)
+    for part in taps.each(backbone, cut, set(by_hash)):
+        pending.append(part)
+        if sum(len(p[0]) for p in pending) >= chunk:
+            token.check(message)
+            flush()
+    if pending:
+        token.check(message)
+        flush()
     return stored

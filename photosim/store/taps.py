@@ -56,6 +56,31 @@ class TapStore:
                 continue  # a damaged file: its photos are read again when needed
         return out
 
+    def each(self, backbone_id: str, cut: int, hashes: set[str]):
+        """The taps of ``hashes`` file by file, one pass over the files: yields
+        ``(found hashes, upright, context)`` (float16; context (n, 4, C, h, w) or None) for
+        every file holding some of them, each hash once. What accepting a model re-embeds
+        from (:func:`photosim.pipeline.embed.embed_from_taps`): ``get`` on many small
+        groups would open every file for each group."""
+        seen: set[str] = set()
+        for path in self._chunks(backbone_id, cut):
+            try:
+                with np.load(path) as f:
+                    hs = f["hashes"].tolist()
+                    rows, here = [], set()
+                    for j, h in enumerate(hs):
+                        if h in hashes and h not in seen and h not in here:
+                            rows.append(j)
+                            here.add(h)
+                    if not rows:
+                        continue
+                    up = np.asarray(f["upright"][rows])
+                    ctx = np.asarray(f["context"][rows]) if "context" in f.files else None
+            except (OSError, ValueError, KeyError, IndexError):
+                continue  # a damaged file: its photos are read again
+            seen |= here
+            yield [hs[j] for j in rows], up, ctx
+
     def put(self, backbone_id: str, cut: int, hashes: list[str], upright: np.ndarray,
             context: np.ndarray | None) -> int:
         """Keep the taps of ``hashes`` (rows of ``upright``; ``context``: (n, 4, C, h, w), the
