@@ -174,6 +174,12 @@ def test_dialog_thorough_reads_the_photos_then_trains(qtbot, albums_lib, service
     dlg._on_progress(TrainProgress.of("preparing", 0, 2, 3, 20, None, 1.0, 6.0))
     assert dlg.status.text().startswith("Reading labelled photos: 3 / 20")
     assert (dlg.progress.value(), dlg.progress.maximum()) == (3, 20)
+    from dataclasses import replace
+
+    from photosim.training.thorough import FROM_TAPS  # standard mode, from an album import's taps
+    dlg._on_progress(replace(TrainProgress.of("preparing", 0, 2, 20, 20, None, 1.0, None), detail=FROM_TAPS))
+    assert dlg.status.text() == "Loading the activations their scan kept: 20 / 20"
+    dlg._on_progress(TrainProgress.of("preparing", 0, 2, 3, 20, None, 1.0, 6.0))
     if SHOT:
         dlg.grab().save(SHOT.replace(".png", "-thorough-reading.png"))
     dlg.thorough.setChecked(True)

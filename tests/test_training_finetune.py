@@ -573,8 +573,11 @@ def test_standard_learns_the_last_blocks_from_the_album_scans_taps_and_accepts_f
     read = []
     real_views = thorough._views
     monkeypatch.setattr(thorough, "_views", lambda paths, *a: read.extend(paths) or real_views(paths, *a))
-    result = lib.finetune(mode="standard", epochs=3, config=TrainConfig(val_fraction=0.0))
+    said = []
+    result = lib.finetune(mode="standard", epochs=3, config=TrainConfig(val_fraction=0.0),
+                          progress=lambda p: p.stage == "preparing" and said.append((p.detail, p.done)))
     assert read == []  # every labelled photo's input came from its taps
+    assert said[-1] == (thorough.FROM_TAPS, 24) and {d for d, _ in said} == {thorough.FROM_TAPS}
     _assert_untouched_but_models(lib, untouched)
     card = ModelCard.load(lib.model_dir(result.model_id) / "card.json")
     assert not card.head_only and card.backbone_id != lib.backbone_id
@@ -616,7 +619,10 @@ def test_standard_reads_the_photos_without_taps_and_keeps_theirs(lib, monkeypatc
     read = []
     real_views = thorough._views
     monkeypatch.setattr(thorough, "_views", lambda paths, *a: read.extend(paths) or real_views(paths, *a))
-    result = lib.finetune(mode="standard", epochs=1, config=TrainConfig(val_fraction=0.0))
+    said = []
+    result = lib.finetune(mode="standard", epochs=1, config=TrainConfig(val_fraction=0.0),
+                          progress=lambda p: p.stage == "preparing" and said.append((p.detail, p.done)))
+    assert said[-1] == (thorough.READING, 24)  # the photos were read, not loaded
     assert len(read) == 24 and {lib.photo(p).id for p in read} == set(result.photo_ids)
     assert len(lib.taps.hashes(lib.backbone_id, cut)) == 24  # kept for accepting the model
 

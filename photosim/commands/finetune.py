@@ -60,7 +60,7 @@ def run(args) -> int:
         if live:
             eta = f"{p.eta:4.0f} s" if p.eta is not None else "-"
             if p.stage == "preparing":  # thorough mode reads the labelled photos first (minutes)
-                sys.stderr.write(f"\rreading labelled photos {p.step}/{p.steps}  ETA {eta}   ")
+                sys.stderr.write(f"\r{p.detail or 'reading labelled photos'} {p.step}/{p.steps}  ETA {eta}   ")
             else:
                 loss = f"{p.loss:.4f}" if p.loss is not None else "-"
                 sys.stderr.write(f"\repoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  loss {loss}  ETA {eta}   ")

@@ -531,12 +531,13 @@ class FineTuneDialog(QDialog):
         if not isinstance(p, TrainProgress):  # re-embedding for the switch
             show_progress(self.progress, self.status, p)
             return
-        if p.stage == "preparing":  # thorough mode reads every labelled photo once first
+        if p.stage == "preparing":  # standard and thorough modes read (or load) every labelled photo first
             self.curve.mark_stage("last blocks")
             self.progress.setRange(0, max(1, p.steps))
             self.progress.setValue(p.step)
             eta = f" · about {p.eta:.0f} s left" if p.eta is not None else ""
-            self.status.setText(f"Reading labelled photos: {p.step} / {p.steps}{eta}")
+            what = p.detail or "reading labelled photos"  # or loading the taps their scan kept
+            self.status.setText(f"{what[:1].upper()}{what[1:]}: {p.step} / {p.steps}{eta}")
             return
         total = p.epochs * p.steps
         self.progress.setRange(0, max(1, total))

@@ -20,6 +20,7 @@ the library (from taps where there are some, else decoding the photos again).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -62,6 +63,11 @@ def _views(paths: list, seed: int, bad: list[int], views: int = 2, rows=None):
         yield [img, edits.random_edit(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rng, VIEW_EDITS)]
 
 
+#: What the "preparing" stage says it does: reading photos, or loading their kept taps.
+READING = "reading labelled photos"
+FROM_TAPS = "loading the activations their scan kept"
+
+
 def _activations(encoder, paths: list, plan: BlocksPlan, seed: int, bad: list[int], progress, cancel,
                  hashes: list | None, taps) -> Activations:
     """The activations before the plan's cut of every photo: for one-view plans from
@@ -72,11 +78,13 @@ def _activations(encoder, paths: list, plan: BlocksPlan, seed: int, bad: list[in
     if plan.views != 1 or taps is None or hashes is None:
         return cache_activations(encoder, _views(paths, seed, bad, plan.views), split=cut, n=n,
                                  progress=progress, cancel=cancel)
+    if progress:
+        progress(0, FROM_TAPS)
     found, up, ctx = taps.get(encoder.backbone_id, cut, [h or "" for h in hashes])
     missing = np.flatnonzero(~found)
     had = int(found.sum())
     if progress:
-        progress(had)
+        progress(had, FROM_TAPS if had == n else READING)
     read = None
     if len(missing):
         read = cache_activations(encoder, _views(paths, seed, bad, 1, missing.tolist()), split=cut,
@@ -231,11 +239,12 @@ def _train(
     rng = np.random.default_rng(config.seed)
     val_mask = split_validation(labels, config.val_fraction, rng)
 
-    def preparing(i: int) -> None:
+    def preparing(i: int, what: str = READING) -> None:
         if progress:
             elapsed = time.perf_counter() - t0
-            progress(TrainProgress.of("preparing", 0, epochs, i, n, None, elapsed,
-                                      elapsed / i * (n - i) if i else None))
+            p = TrainProgress.of("preparing", 0, epochs, i, n, None, elapsed,
+                                 elapsed / i * (n - i) if i and what == READING else None)
+            progress(dataclasses.replace(p, detail=what))
 
     bad: list[int] = []
     n = len(paths)
