@@ -165,6 +165,14 @@ class Library:
     def rescan(self, **kw) -> ScanReport:
         return self.scan(self.roots(), **kw)
 
+    def drop_taps(self) -> int:
+        """Delete the taps album imports kept (a standard fine-tune then reads its photos, and
+        accepting one re-reads them); returns the bytes freed."""
+        self._writable()
+        freed = self.taps.bytes()
+        self.taps.drop_except(set())
+        return freed
+
     def import_albums(self, folder: str | os.PathLike, *, progress=None, cancel=None) -> list[AlbumInfo]:
         self._writable()  # the scan keeps the albums' taps: a standard fine-tune follows
         return albums.import_albums(self, folder, progress, cancel)

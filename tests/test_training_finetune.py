@@ -636,6 +636,17 @@ def test_cli_standard_fine_tune_and_what_info_says_of_the_taps(base, tmp_path, c
     lib = str(tmp_path / "lib")
     assert main(["info", "--library", lib]) == 0
     assert "taps:      about 1 MB kept from album imports for standard fine-tuning" in capsys.readouterr().out
+    assert main(["features", "--library", lib]) == 0
+    assert "taps: about 1 MB kept from album imports" in capsys.readouterr().out
+    # Dropping them (a copy of the library: the fine-tune below learns from the taps).
+    shutil.copytree(tmp_path / "lib", tmp_path / "dropped")
+    assert main(["features", "--drop-taps", "--json", "--library", str(tmp_path / "dropped")]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["taps_bytes"] == 0 and said["taps_freed"] > 500_000
+    assert main(["features", "--drop-taps", "--library", str(tmp_path / "dropped")]) == 0
+    assert "dropped the taps of standard fine-tuning (0 KB)" in capsys.readouterr().out
+    assert main(["info", "--library", str(tmp_path / "dropped")]) == 0
+    assert "taps:" not in capsys.readouterr().out
     assert main(["finetune", "--mode", "standard", "--epochs", "2", "--json", "--library", lib]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["activated"]

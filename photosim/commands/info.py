@@ -62,7 +62,7 @@ def run(args) -> int:
     out(f"features:  {cache.photos} cached ({kept}), about {size} (`photosim features` to choose)")
     if taps:
         out(f"taps:      about {taps / 2**20:.0f} MB kept from album imports for standard fine-tuning "
-            "(dropped once a model of another backbone is accepted)")
+            "(dropped once a model of another backbone is accepted; `photosim features --drop-taps` now)")
     for r in info.roots:
         out(f"folder:    {show(r)}")
     for e in info.excluded:
