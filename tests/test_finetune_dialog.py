@@ -69,10 +69,13 @@ def test_dialog_trains_compares_and_accepts(qtbot, albums_lib, service):
     dlg = _open(qtbot, FineTuneDialog(service))
     assert dlg.selected_albums() == ["cool", "warm"]
     assert "1 similar and 0 not-similar marks; mark at least 20 of each" in dlg.marks_hint.text()
-    # The duration is told before Start, and the real one after.
-    qtbot.waitUntil(lambda: dlg.estimate_label.text().startswith("This will take about"), timeout=60_000)
+    # The duration is told before Start, and the real one after. The default, Automatic, picks
+    # standard mode: on a library of album imports it costs seconds more than quick.
+    assert dlg.auto.isChecked() and dlg.mode() == "auto"
+    qtbot.waitUntil(lambda: "This will take about" in dlg.estimate_label.text(), timeout=60_000)
+    assert dlg.estimate_label.text().startswith("Automatic picks Standard: it learns much more than quick for about")
     _train(qtbot, dlg)
-    assert dlg.result is not None
+    assert dlg.result is not None and dlg.result.record.mode == "standard"
     assert dlg.curve.losses and dlg.curve.val
     assert "(estimated about" in dlg.status.text() and dlg.result.record.estimated_s > 0
     assert lib.encoder_id == bundled  # nothing changes before Accept
@@ -136,7 +139,8 @@ def test_dialog_from_marks_alone_says_what_it_has_and_refuses_what_it_cannot_che
     hint = dlg.marks_hint.text()
     assert hint.startswith("4 similar and 3 not-similar marks and 1 'not duplicates' verdict; mark at least 20 "
                            "of each for a useful result") and "marks alone" in hint
-    qtbot.waitUntil(lambda: dlg.estimate_label.text().startswith("This will take about"), timeout=60_000)
+    qtbot.waitUntil(lambda: "This will take about" in dlg.estimate_label.text(), timeout=60_000)
+    assert dlg.estimate_label.text().startswith("Automatic picks Quick: marks alone retrain the head only. ")
     _train(qtbot, dlg)
     r = dlg.result
     assert r.marks_only and r.n_val == 0  # too few of a kind to hold any out

@@ -227,19 +227,22 @@ def test_cli_finetune_and_models(base, tmp_path, capsys):
     lib = str(tmp_path / "lib")
     assert main(["finetune", "--albums", str(base / "photos"), "--epochs", "3", "--json",
                  "--library", lib]) == 0
-    out = json.loads(capsys.readouterr().out)
+    said = capsys.readouterr()
+    out = json.loads(said.out)
+    # The default mode, auto, picks standard: on album imports it costs seconds more than quick.
+    assert "photosim: mode standard: it learns much more than quick for about " in said.err
     assert out["activated"] and out["after"]["map_at_r"] > out["before"]["map_at_r"]
     assert main(["models", "list", "--library", lib, "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
     assert [m["active"] for m in models] == [False, True]
-    assert [m["mode"] for m in models] == [None, "quick"]
+    assert [m["mode"] for m in models] == [None, "standard"]
     assert main(["models", "list", "--library", lib]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed[1].startswith("* Tuned on 2 albums, ") and " quick from " in listed[1]  # its name first
+    assert listed[1].startswith("* Tuned on 2 albums, ") and " standard from " in listed[1]  # its name first
     assert f"  [{out['model_id']}]  " in listed[1]
     assert main(["models", "revert", "--library", lib]) == 0
     assert main(["models", "use", out["model_id"], "--library", lib]) == 0
-    assert main(["finetune", "--epochs", "1", "--no-activate", "--library", lib]) == 0
+    assert main(["finetune", "--mode", "quick", "--epochs", "1", "--no-activate", "--library", lib]) == 0
     capsys.readouterr()
     assert main(["models", "list", "--library", lib, "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
@@ -625,6 +628,25 @@ def test_standard_reads_the_photos_without_taps_and_keeps_theirs(lib, monkeypatc
     assert said[-1] == (thorough.READING, 24)  # the photos were read, not loaded
     assert len(read) == 24 and {lib.photo(p).id for p in read} == set(result.photo_ids)
     assert len(lib.taps.hashes(lib.backbone_id, cut)) == 24  # kept for accepting the model
+
+
+def test_auto_picks_standard_where_it_costs_little_more_than_quick_else_quick_and_says_why(lib, monkeypatch):
+    import photosim.training.choose as choose
+    from photosim.training.estimate import estimate_finetune
+
+    choice = choose.choose_mode(lib)
+    assert choice.mode == "standard" and choice.estimate.mode == "standard"
+    assert choice.reason.startswith("it learns much more than quick for about ")
+    quick = estimate_finetune(lib, mode="quick")
+    assert 0 < choice.estimate.total - quick.total <= choose.EXTRA_BUDGET_S
+    # Without taps accepting standard reads every photo again; past the budget, quick.
+    lib.taps.drop_except(set())
+    monkeypatch.setattr(choose, "EXTRA_BUDGET_S", 1.0)
+    choice = choose.choose_mode(lib)
+    assert choice.mode == "quick" and choice.estimate.mode == "quick"
+    n = len(lib.photos()) - sum(a.count for a in lib.albums())  # the fine-tune keeps the albums' taps
+    assert n == 12 and choice.reason.startswith("standard would take about ")
+    assert choice.reason.endswith(f"longer here (accepting it would read {n:,} photos again)")
 
 
 def test_cli_standard_fine_tune_and_what_info_says_of_the_taps(base, tmp_path, capsys):

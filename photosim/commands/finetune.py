@@ -18,10 +18,12 @@ def register(sub, common) -> None:
                    help="folder whose sub-folders are albums (scanned into the library first); "
                         "default: the albums already in the library")
     p.add_argument("--epochs", type=positive_int, default=None,
-                   help="training epochs (default: 12 quick, 16 for few photos; 5 standard; 6 thorough)")
-    p.add_argument("--mode", choices=["quick", "standard", "thorough"], default="quick",
-                   help="quick: the head only, on cached features (seconds; accepting it is instant); "
-                        "standard: the head and the network's last block, from what the album import kept "
+                   help="training epochs (default: 12 quick, 16 for few photos; 3 standard; 6 thorough)")
+    p.add_argument("--mode", choices=["auto", "quick", "standard", "thorough"], default="auto",
+                   help="auto (default): standard where the estimate says it takes at most 10 minutes more "
+                        "than quick, else quick; "
+                        "quick: the head only, on cached features (seconds; accepting it is instant); "
+                        "standard: the head and the network's last five blocks, from what the album import kept "
                         "(minutes; accepting it re-embeds the library, reading again the photos not kept); "
                         "thorough: the last blocks from the photos themselves (much longer)")
     p.add_argument("--no-marks", action="store_true", help="ignore similar / not similar marks")
@@ -72,12 +74,18 @@ def run(args) -> int:
             sys.stderr.flush()
 
     with open_library(args, readonly=False, create=bool(args.albums)) as lib:
+        from ..training.choose import AUTO, choose_mode
         from ..training.estimate import duration, estimate_finetune, learn
 
         # Told before anything starts (bad labels fail here, with the fine-tune's own sentence).
-        told = estimate_finetune(lib, None, folder=args.albums, mode=args.mode, use_marks=not args.no_marks,
-                                 epochs=args.epochs) if args.albums else \
-            estimate_finetune(lib, mode=args.mode, use_marks=not args.no_marks, epochs=args.epochs)
+        mode = args.mode
+        if mode == AUTO:
+            choice = choose_mode(lib, None, folder=args.albums, use_marks=not args.no_marks, epochs=args.epochs)
+            mode, told = choice.mode, choice.estimate
+            print(f"photosim: mode {mode}: {choice.reason}", file=sys.stderr, flush=True)
+        else:
+            told = estimate_finetune(lib, None, folder=args.albums, mode=mode, use_marks=not args.no_marks,
+                                     epochs=args.epochs)
         stages = None if not args.no_activate else [k for k in told.stages if k != "accept"]
         print(f"photosim: fine-tuning will take {told.words(stages)}", file=sys.stderr, flush=True)
         t_start = t_scan = time.perf_counter()  # the estimate itself is not part of what it estimates
@@ -85,7 +93,7 @@ def run(args) -> int:
         scan_s = time.perf_counter() - t_scan
         names = [a.name for a in albums] if albums is not None else None
         try:
-            result = lib.finetune(names, use_marks=not args.no_marks, mode=args.mode, epochs=args.epochs,
+            result = lib.finetune(names, use_marks=not args.no_marks, mode=mode, epochs=args.epochs,
                                   seed=args.seed, progress=progress, estimate=told)
         except (KeyboardInterrupt, Cancelled):
             sys.stderr.write("\n")

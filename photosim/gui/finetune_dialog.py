@@ -218,6 +218,9 @@ class FineTuneDialog(QDialog):
 
         mode_box = QGroupBox("Training")
         mb = QVBoxLayout(mode_box)
+        self.auto = QRadioButton("Automatic: Standard where it takes little longer, else Quick")
+        self.auto.setToolTip("Standard learns much more; it is chosen when the estimate says it takes at most "
+                             "10 minutes longer than Quick (accepting it re-embeds the whole library)")
         self.quick = QRadioButton("Quick: adjusts only the final step (seconds)")
         self.quick.setToolTip("Retrains the projection head on features already computed")
         self.standard = QRadioButton("Standard: also relearns how photos are seen, a little (minutes)")
@@ -226,11 +229,13 @@ class FineTuneDialog(QDialog):
         self.thorough = QRadioButton("Thorough: relearns more of how photos are seen (up to half an hour)")
         self.thorough.setToolTip("Also retrains the network's last blocks, reading every labelled photo again; "
                                  "accepting it reads every photo of the library again")
-        self.quick.setChecked(True)
+        self.auto.setChecked(True)
         group = QButtonGroup(self)
+        group.addButton(self.auto)
         group.addButton(self.quick)
         group.addButton(self.standard)
         group.addButton(self.thorough)
+        mb.addWidget(self.auto)
         mb.addWidget(self.quick)
         mb.addWidget(self.standard)
         mb.addWidget(self.thorough)
@@ -388,7 +393,9 @@ class FineTuneDialog(QDialog):
         return text + "."
 
     def mode(self) -> str:
-        """The chosen mode: "quick", "standard" or "thorough"."""
+        """The chosen mode: "auto", "quick", "standard" or "thorough"."""
+        if self.auto.isChecked():
+            return "auto"
         return "standard" if self.standard.isChecked() else "thorough" if self.thorough.isChecked() else "quick"
 
     # -- the duration, told before Start -------------------------------------
@@ -409,8 +416,10 @@ class FineTuneDialog(QDialog):
         gen = self._estimate_gen
 
         def estimate(lib):
-            from photosim.training import estimate_finetune
+            from photosim.training import choose_mode, estimate_finetune
 
+            if mode == "auto":
+                return choose_mode(lib, list(albums), use_marks=use_marks, epochs=epochs)
             return estimate_finetune(lib, list(albums), mode=mode, use_marks=use_marks, epochs=epochs)
 
         def done(result=None, error=None):
@@ -420,10 +429,14 @@ class FineTuneDialog(QDialog):
                 self._estimate = None
                 self.estimate_label.setText(error_text(error, "Estimating"))
                 return
+            chose = ""
+            if mode == "auto":  # a ModeChoice
+                chose = f"Automatic picks {result.mode.capitalize()}: {result.reason}. "
+                result = result.estimate
             self._estimate = (settings, result)
             accept = result.stages.get("accept", 0.0)
             self.estimate_label.setText(
-                f"This will take {result.words([k for k in result.stages if k != 'accept'])} "
+                f"{chose}This will take {result.words([k for k in result.stages if k != 'accept'])} "
                 f"{result.device_words}; accepting the result then takes {self._duration(accept)}.")
 
         self.service.call(estimate, done, name="estimating the duration", owner=self)
@@ -473,7 +486,7 @@ class FineTuneDialog(QDialog):
         self.start_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
         self.album_list.setEnabled(not busy)
-        for w in (self.quick, self.standard, self.thorough, self.epochs, self.close_btn):
+        for w in (self.auto, self.quick, self.standard, self.thorough, self.epochs, self.close_btn):
             w.setEnabled(not busy)
         self.marks_check.setEnabled(not busy and self._n_marks > 0)
 
@@ -488,6 +501,8 @@ class FineTuneDialog(QDialog):
         epochs = self.epochs.value() or None
         use_marks = self.marks_check.isChecked()
         told = self._estimate[1] if self._estimate and self._estimate[0] == self._settings() else None
+        if mode == "auto" and told is not None:
+            mode = told.mode  # what the estimate shown chose
         self.curve.clear()
         self._fill_metrics(None)
         self._set_examples([])
@@ -498,10 +513,16 @@ class FineTuneDialog(QDialog):
         def job(lib, job):
             from photosim.training import example_queries
 
+            from photosim.training import choose_mode
+
             if previous is not None:  # the result of the last run, never accepted
                 lib.delete_model(previous)
-            result = lib.finetune(albums, use_marks=use_marks, mode=mode, epochs=epochs,
-                                  progress=job.report, cancel=job.token, estimate=told)
+            run_mode, estimate = mode, told
+            if run_mode == "auto":  # started before its estimate came
+                choice = choose_mode(lib, albums, use_marks=use_marks, epochs=epochs)
+                run_mode, estimate = choice.mode, choice.estimate
+            result = lib.finetune(albums, use_marks=use_marks, mode=run_mode, epochs=epochs,
+                                  progress=job.report, cancel=job.token, estimate=estimate)
             try:
                 examples = example_queries(lib, result)
                 ids = {e["query"] for e in examples}
