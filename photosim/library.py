@@ -101,7 +101,8 @@ class Library:
 
     def finetune(self, albums: Sequence[str] | None = None, **kw):
         """Train a new *inactive* model on albums (default: all) and marks; see
-        :func:`photosim.training.runner.finetune`. Accept it with :meth:`use_model`."""
+        :func:`photosim.training.runner.finetune` (``mode``: "quick" by default here, "auto"
+        as the CLI and the dialog choose). Accept it with :meth:`use_model`."""
         from .training.runner import finetune
 
         self._writable()

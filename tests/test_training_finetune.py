@@ -647,6 +647,10 @@ def test_auto_picks_standard_where_it_costs_little_more_than_quick_else_quick_an
     n = len(lib.photos()) - sum(a.count for a in lib.albums())  # the fine-tune keeps the albums' taps
     assert n == 12 and choice.reason.startswith("standard would take about ")
     assert choice.reason.endswith(f"longer here (accepting it would read {n:,} photos again)")
+    # The Python API takes "auto" too, and says what it chose.
+    result = lib.finetune(mode="auto", epochs=1)
+    assert result.record.mode == "quick"
+    assert result.warnings[0].startswith("automatic mode chose quick: standard would take about ")
 
 
 def test_cli_standard_fine_tune_and_what_info_says_of_the_taps(base, tmp_path, capsys):

@@ -196,7 +196,17 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
              progress: Callable[[TrainProgress], None] | None = None,
              cancel=None, config: TrainConfig | None = None, estimate=None) -> FineTuneResult:
     """``estimate``: the :class:`~.estimate.Estimate` told the user before (made here when
-    None, skipped when False); it is kept in the record beside the real time."""
+    None, skipped when False); it is kept in the record beside the real time. ``mode``: one
+    of :data:`~.finetune.MODES`, or "auto" (what the CLI and the dialog default to: standard
+    where it costs little more than quick, see :mod:`.choose`)."""
+    auto_note = None
+    if mode == "auto":
+        from .choose import choose_mode
+
+        choice = choose_mode(lib, albums, use_marks=use_marks, epochs=epochs, config=config)
+        mode, auto_note = choice.mode, f"automatic mode chose {choice.mode}: {choice.reason}"
+        if estimate is None:
+            estimate = choice.estimate
     if mode not in MODES:
         raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick, standard or thorough)")
     t0 = time.perf_counter()
@@ -221,6 +231,8 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         read_lacking_features(lib, lacking, progress, cancel)
         stage_s["scan"] = time.perf_counter() - t0
     data, feats = gather(lib, albums, use_marks)
+    if auto_note:
+        data.warnings.insert(0, auto_note)
     active = lib.card
     parent_dir = lib.model_dir(active.id)
     head_state = _parent_head_state(parent_dir, active)
