@@ -5,7 +5,8 @@ Graphs are made from a model's weights on first use (seconds) and kept in
 folder a caller names. A file's name carries everything its content depends on:
 the backbone id (a hash of the backbone's weights and input pipeline, see
 :func:`photosim.model.make_backbone_id`), the graph kind (``features``, or
-``lower14`` for the activations before block 14), the precision and
+``lower14`` for the activations before block 14, ``tapped17`` for both at once,
+``upper17`` for the features from the activations before block 17), the precision and
 :data:`FORMAT_VERSION`. Files are written atomically (temporary file, then
 rename), so a reader never sees half a graph; a damaged one is rebuilt by the
 caller (:mod:`photosim.inference.runtime`).
