@@ -68,7 +68,7 @@ class Library:
         self._search, self._folders = Search(self.store, self._index, self._active), folders.Folders(self.store, self._index)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
         self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
-        self._features = features.FeatureCache(self.store, self._active, self._writable)
+        self._features = features.FeatureCache(self.store, self._active, self._writable, self.taps)
         self.problems = problems.Problems(self.store, lambda paths, **kw: self.scan([], files=paths, **kw))
 
     def __enter__(self) -> Library:
@@ -100,9 +100,8 @@ class Library:
         return self.registry.list(self.encoder_id)
 
     def finetune(self, albums: Sequence[str] | None = None, **kw):
-        """Train a new *inactive* model on albums (default: all) and marks; see
-        :func:`photosim.training.runner.finetune` (``mode``: "quick" by default here, "auto"
-        as the CLI and the dialog choose). Accept it with :meth:`use_model`."""
+        """Train a new *inactive* model on albums (default: all) and marks (mode "quick", or "auto" as the
+        CLI and dialog do); see :func:`photosim.training.runner.finetune`. Accept it with :meth:`use_model`."""
         from .training.runner import finetune
 
         self._writable()
@@ -165,14 +164,6 @@ class Library:
 
     def rescan(self, **kw) -> ScanReport:
         return self.scan(self.roots(), **kw)
-
-    def drop_taps(self) -> int:
-        """Delete the taps album imports kept (a standard fine-tune then reads its photos, and
-        accepting one re-reads them); returns the bytes freed."""
-        self._writable()
-        freed = self.taps.bytes()
-        self.taps.drop_except(set())
-        return freed
 
     def import_albums(self, folder: str | os.PathLike, *, progress=None, cancel=None) -> list[AlbumInfo]:
         self._writable()  # the scan keeps the albums' taps: a standard fine-tune follows
@@ -246,7 +237,7 @@ class Library:
     vectors = _Part("_exchange")  # every indexed photo and its vector (same order)
     export_vectors = _Part("_exchange")  # paths, vectors and encoder_id to an .npz file (atomically)
     import_vectors = _Part("_exchange")  # photos and vectors from such a file; an ImportReport
-    feature_cache, set_feature_cache = _Part("_features"), _Part("_features")  # what it keeps; "all"|"labelled"
+    feature_cache, set_feature_cache, drop_taps = _Part("_features"), _Part("_features"), _Part("_features")  # "all"|"labelled"; taps
 
     def info(self) -> LibraryInfo:
         enc = self.encoder if self.encoder_loaded else None

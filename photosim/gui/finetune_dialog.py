@@ -1,7 +1,8 @@
 """The fine-tune dialog: teach photosim what "similar" means to this user.
 
-Pick albums (and see how many similar / not similar marks exist), choose quick or
-thorough, start; a live loss curve and validation metrics follow the training,
+Pick albums (and see how many similar / not similar marks exist), choose a mode
+(Automatic by default: standard where it takes little longer than quick, see
+photosim.training.choose; or quick, standard, thorough), start; a live loss curve and validation metrics follow the training,
 which runs as an exclusive :class:`LibraryService` job with the engine's progress
 and cancel token. At the end the dialog compares the active model and the new one
 (metrics and a few held-out example queries side by side) and the user accepts
@@ -513,16 +514,11 @@ class FineTuneDialog(QDialog):
         def job(lib, job):
             from photosim.training import example_queries
 
-            from photosim.training import choose_mode
-
             if previous is not None:  # the result of the last run, never accepted
                 lib.delete_model(previous)
-            run_mode, estimate = mode, told
-            if run_mode == "auto":  # started before its estimate came
-                choice = choose_mode(lib, albums, use_marks=use_marks, epochs=epochs)
-                run_mode, estimate = choice.mode, choice.estimate
-            result = lib.finetune(albums, use_marks=use_marks, mode=run_mode, epochs=epochs,
-                                  progress=job.report, cancel=job.token, estimate=estimate)
+            # mode "auto" only when started before its estimate came: the fine-tune chooses then
+            result = lib.finetune(albums, use_marks=use_marks, mode=mode, epochs=epochs,
+                                  progress=job.report, cancel=job.token, estimate=told)
             try:
                 examples = example_queries(lib, result)
                 ids = {e["query"] for e in examples}

@@ -17,8 +17,8 @@ ROW_BYTES = 40
 
 
 class FeatureCache:
-    def __init__(self, store, active, writable):
-        self._store, self._active, self._writable = store, active, writable
+    def __init__(self, store, active, writable, taps=None):
+        self._store, self._active, self._writable, self._taps = store, active, writable, taps
 
     def feature_cache(self) -> FeatureCacheInfo:
         """What the cache keeps for the active backbone, and its size."""
@@ -37,3 +37,14 @@ class FeatureCache:
         if compact:
             self._store.features.compact()
         return dropped
+
+    def drop_taps(self) -> int:
+        """Delete the taps album imports keep for standard fine-tuning (photosim.store.taps):
+        a standard fine-tune then reads its photos, and accepting one reads them again.
+        Returns the bytes freed."""
+        self._writable()
+        if self._taps is None:
+            return 0
+        freed = self._taps.bytes()
+        self._taps.drop_except(set())
+        return freed
