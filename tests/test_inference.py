@@ -254,6 +254,34 @@ def test_cache_folder_default_and_env(monkeypatch, tmp_path):
     assert root.name == "onnx" and "photosim" in str(root)
 
 
+def test_the_graph_cache_keeps_its_budget_dropping_the_graphs_used_longest_ago(tmp_path, monkeypatch, photos,
+                                                                                torch_encoder):
+    import os
+
+    root = tmp_path / "graphs"
+    root.mkdir()
+    for age, name in ((300, "old.features.fp32.v3.onnx"), (200, "older-format.features.fp32.v2.onnx"),
+                      (100, "recent.features.fp32.v3.onnx")):
+        (root / name).write_bytes(b"x" * 1000)
+        os.utime(root / name, (1e9 - age, 1e9 - age))
+    (root / "busy.features.fp32.v3.onnx.1234.tmp.onnx").write_bytes(b"x" * 5000)  # another writer's
+    assert cache.prune(root, max_bytes=10_000) == []  # within the budget: nothing goes
+    gone = cache.prune(root, keep=root / "old.features.fp32.v3.onnx", max_bytes=1500)
+    assert [p.name for p in gone] == ["older-format.features.fp32.v2.onnx", "recent.features.fp32.v3.onnx"]
+    assert (root / "old.features.fp32.v3.onnx").exists() and (root / "busy.features.fp32.v3.onnx.1234.tmp.onnx").exists()
+    # Making a graph prunes the cache to the budget; the new graph stays.
+    monkeypatch.setattr(cache, "MAX_BYTES", 1)
+    enc = Encoder.load(backend="onnx", cache_dir=root)
+    assert enc.backend == "onnxruntime" and enc.notice == ""
+    assert [p.name for p in root.glob("*.onnx") if ".tmp." not in p.name] == [enc.runtime.features_path.name]
+    # A graph pruned while its encoder runs is made again when a session is re-opened.
+    enc.runtime.features_path.unlink()
+    enc.set_threads(1)
+    assert enc.runtime.features_path.is_file() and enc.notice == ""
+    batch = np.stack([enc.preprocess(im) for im in photos[:2]])
+    assert _cos(enc.features(batch), torch_encoder.features(batch)).min() >= 0.9999
+
+
 def test_atomic_write_leaves_nothing_when_making_fails(tmp_path):
     target = tmp_path / "g.onnx"
 

@@ -10,6 +10,11 @@ the backbone id (a hash of the backbone's weights and input pipeline, see
 :data:`FORMAT_VERSION`. Files are written atomically (temporary file, then
 rename), so a reader never sees half a graph; a damaged one is rebuilt by the
 caller (:mod:`photosim.inference.runtime`).
+
+Every fine-tune with a backbone of its own adds its graphs (about 33 MB for a standard
+fine-tune of encoder v5), so the cache keeps at most :data:`MAX_BYTES`: a graph is
+touched whenever it is loaded, and once a new one is written those used longest ago go
+first (:func:`prune`); one needed again is made again, in seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from pathlib import Path
 FORMAT_VERSION = 3
 
 ENV = "PHOTOSIM_CACHE_DIR"
+#: Most bytes of graphs the cache keeps (the bundled encoder's graphs are about 50 MB).
+MAX_BYTES = 1 << 30
 
 
 def cache_root(override: str | os.PathLike | None = None) -> Path:
@@ -58,3 +65,44 @@ def write_atomically(path: Path, make: Callable[[Path], None]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _graphs(root: Path) -> list[Path]:
+    """The finished graph files under ``root`` (not another writer's temporary files)."""
+    return [p for p in Path(root).glob("*.onnx") if ".tmp." not in p.name]
+
+
+def touch(path: Path) -> None:
+    """Mark a graph as used now (what :func:`prune` keeps longest); best effort."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune(root: Path, keep: Path | None = None, max_bytes: int | None = None) -> list[Path]:
+    """Delete the graphs used longest ago until the cache holds at most ``max_bytes``
+    (default :data:`MAX_BYTES`), never ``keep``; returns those deleted. A file another
+    process holds open where the platform refuses is skipped."""
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    sized = []
+    for p in _graphs(root):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        sized.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in sized)
+    removed: list[Path] = []
+    for _, size, p in sorted(sized, key=lambda t: t[0]):
+        if total <= limit:
+            break
+        if keep is not None and p == Path(keep):
+            continue
+        try:
+            p.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(p)
+    return removed

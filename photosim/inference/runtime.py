@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import cache_root, graph_path, write_atomically
+from .cache import cache_root, graph_path, prune, touch, write_atomically
 from .export import export_graph
 from .session import default_threads, lanes_for, make_session
 
@@ -167,7 +167,7 @@ class OnnxRuntime:
             self._pool.shutdown(wait=False)
             self._pool = None
         self.lanes = lanes
-        self._features = make_session(self.features_path, self._per_lane)  # checked when loaded
+        self._features = self._load("features", self.precision, None)  # made again if pruned meanwhile
         self._lower.clear()  # re-opened on next use
         self._tapped.clear()
         self._upper.clear()
@@ -226,11 +226,15 @@ class OnnxRuntime:
         why = "no graph"
         for attempt in range(2):
             try:
-                if attempt or not path.is_file():
+                built = attempt or not path.is_file()
+                if built:
                     self._build(kind, precision, split, path)
                 sess = make_session(path, self._per_lane)
                 why = self._check(sess, kind, precision, split)
                 if why is None:
+                    touch(path)  # used now: pruning keeps it longest
+                    if built:
+                        prune(self.root, keep=path)
                     return sess
             except GraphUnusable as exc:
                 why = str(exc)
