@@ -239,11 +239,23 @@ def _train(
     rng = np.random.default_rng(config.seed)
     val_mask = split_validation(labels, config.val_fraction, rng)
 
+    # (time, photos done) when reading photos began, for the time left: photos loaded from
+    # their taps first (seconds for thousands) say nothing of how long reading the rest takes
+    reading_since: list = []
+    loaded: list = []
+
     def preparing(i: int, what: str = READING) -> None:
         if progress:
-            elapsed = time.perf_counter() - t0
-            p = TrainProgress.of("preparing", 0, epochs, i, n, None, elapsed,
-                                 elapsed / i * (n - i) if i and what == READING else None)
+            now = time.perf_counter()
+            if what == FROM_TAPS:
+                loaded.append(i)
+            elif not reading_since:
+                reading_since.append((now, i) if loaded else (t0, 0))
+            eta = None
+            if what == READING and i > reading_since[0][1]:
+                since, done = reading_since[0]
+                eta = (now - since) / (i - done) * (n - i)
+            p = TrainProgress.of("preparing", 0, epochs, i, n, None, now - t0, eta)
             progress(dataclasses.replace(p, detail=what))
 
     bad: list[int] = []
