@@ -19,6 +19,7 @@ first (:func:`prune`); one needed again is made again, in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -74,10 +75,8 @@ def _graphs(root: Path) -> list[Path]:
 
 def touch(path: Path) -> None:
     """Mark a graph as used now (what :func:`prune` keeps longest); best effort."""
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path)
-    except OSError:
-        pass
 
 
 def prune(root: Path, keep: Path | None = None, max_bytes: int | None = None) -> list[Path]:

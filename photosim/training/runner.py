@@ -199,6 +199,11 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     None, skipped when False); it is kept in the record beside the real time. ``mode``: one
     of :data:`~.finetune.MODES`, or "auto" (what the CLI and the dialog default to: standard
     where it costs little more than quick, see :mod:`.choose`)."""
+    if mode not in MODES and mode != "auto":
+        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (auto, quick, standard or thorough)")
+    if variants.split(lib.card.id)[1] != "fp32":
+        raise PhotosimError("fine-tuning needs the model at full precision: turn off the faster, less "
+                            "precise int8 setting first (photosim models precision fp32). Nothing was changed.")
     auto_note = None
     if mode == "auto":
         from .choose import choose_mode
@@ -207,13 +212,8 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
         mode, auto_note = choice.mode, f"automatic mode chose {choice.mode}: {choice.reason}"
         if estimate is None:
             estimate = choice.estimate
-    if mode not in MODES:
-        raise PhotosimError(f"unknown fine-tuning mode {mode!r} (quick, standard or thorough)")
     t0 = time.perf_counter()
     cancel = as_token(cancel)
-    if variants.split(lib.card.id)[1] != "fp32":
-        raise PhotosimError("fine-tuning needs the model at full precision: turn off the faster, less "
-                            "precise int8 setting first (photosim models precision fp32). Nothing was changed.")
     cfg = config or TrainConfig()
     cfg.mode, cfg.seed = mode, seed
     if epochs is not None:
