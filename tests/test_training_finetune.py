@@ -612,6 +612,17 @@ def test_standard_learns_the_last_blocks_from_the_album_scans_taps_and_accepts_f
     assert after["map_at_r"] > before["map_at_r"] + 0.1, (before, after)
 
 
+def test_standard_validates_the_blocks_once_an_epoch_the_start_being_the_heads_own_figure(lib, monkeypatch):
+    import photosim.training.thorough as thorough
+
+    passes = []
+    real = thorough.upper_features
+    monkeypatch.setattr(thorough, "upper_features", lambda *a, **k: passes.append(1) or real(*a, **k))
+    result = lib.finetune(mode="standard", epochs=2)
+    assert result.n_val > 0 and len(passes) == 2  # epochs 1 and 2; epoch 0 is the head's result
+    assert [h["epoch"] for h in result.history] == [1, 2] and "map_at_r" in result.after
+
+
 def test_standard_reads_the_photos_without_taps_and_keeps_theirs(lib, monkeypatch):
     import photosim.training.thorough as thorough
     from photosim.model import late_cut

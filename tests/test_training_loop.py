@@ -121,6 +121,32 @@ def test_fit_never_returns_worse_than_the_start():
     assert run.best_epoch == 2 and run.best == {} and run.start == {}
 
 
+def test_fit_takes_the_starting_metrics_when_known_and_still_keeps_that_start_if_best():
+    model, step, evaluate = _toy()
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        model.bias.zero_()  # already perfect
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return evaluate()
+
+    def noisy():
+        return ((model(torch.ones(4, 1)) - 5.0) ** 2).mean()
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    known = evaluate()
+    run = fit(model, opt, noisy, epochs=3, steps=3, evaluate=counted, start=known)
+    assert len(calls) == 3  # one per epoch: the start was not evaluated again
+    assert run.start == known and run.best_epoch == 0 and run.best == known
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in start.items())  # the start kept
+    calls.clear()
+    fit(model, opt, noisy, epochs=2, steps=1, evaluate=counted)
+    assert len(calls) == 3  # unknown: the start is evaluated first
+
+
 def test_fit_stops_on_nan_and_on_cancel_in_any_spelling():
     model, step, evaluate = _toy()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -294,7 +294,9 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
                                        head=(replace(active, head=first.head, head_hidden=first.head_hidden,
                                                      dim=first.dim), first.head_state),
                                        mode=mode, hashes=[infos[pid].content_hash for pid in used_ids],
-                                       taps=lib.taps)
+                                       taps=lib.taps,
+                                       head_metrics=(remap[np.asarray(first.val_rows, np.int64)].tolist(),
+                                                     first.after))
         stage_s["read"] = read_until[0] - t
         stage_s["blocks"] = time.perf_counter() - read_until[0]
         outcome.val_rows = [int(rows_used[r]) for r in outcome.val_rows]  # rows of data again

@@ -219,12 +219,16 @@ def _train(
     mode: str = "thorough",
     hashes: list | None = None,
     taps=None,
+    head_metrics: tuple | None = None,
 ) -> tuple[TrainOutcome, dict]:
     """Train a copy of ``encoder``'s network on the photos at ``paths`` (album index per photo,
     -1 = only in marks) as ``mode``'s plan says, starting from ``head`` = (card, ``head.*``
     tensors) when given: a head already fitted on cached features lets the blocks learn from
     a good start. ``hashes`` (content hash per photo) and ``taps`` (a TapStore): where the
-    standard plan finds its input. Returns the outcome and the complete state dict."""
+    standard plan finds its input. ``head_metrics``: (held-out rows, metrics) of that head
+    from its own training; when the rows are the ones held out here they stand for the
+    starting net's validation (the same head on the same photos: a pass of the blocks
+    saved, about 11 s for 1,600 photos on 2 cores). Returns the outcome and the complete state dict."""
     import copy
 
     import torch
@@ -309,8 +313,12 @@ def _train(
         steps_per_epoch=int(np.clip(len(train_rows) // (n_albums * per), 25, config.max_steps_per_epoch)),
     )
     try:
+        known = None
+        if head_metrics is not None and head_metrics[1] and list(head_metrics[0]) == val_rows.tolist():
+            known = dict(head_metrics[1])
         run = train_blocks(net, acts.take(train_rows), train_labels, bt, device=device, triplets=triplets,
-                           valid=valid if len(val_rows) else None, progress=progress, cancel=cancel)
+                           valid=valid if len(val_rows) else None, progress=progress, cancel=cancel,
+                           start_metrics=known)
     except ValueError as exc:  # too few labels left to learn from
         raise PhotosimError(f"{exc}. Nothing was changed.") from None
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}

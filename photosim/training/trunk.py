@@ -190,9 +190,10 @@ def train_blocks(
     valid: Callable[[object], dict] | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
     cancel=None,
+    start_metrics: dict | None = None,
 ) -> FitResult:
     """Train ``net``'s blocks from ``train_from`` on and its head, in place, with
-    :func:`photosim.training.loop.fit`.
+    :func:`photosim.training.loop.fit` (``start_metrics``: the starting net's ``valid`` metrics, if known).
 
     The configured loss and miner on album labels (``MPerClassSampler`` batches; rows
     labelled -1 take part only through ``triplets``, explicit (anchor, positive, negative)
@@ -267,7 +268,7 @@ def train_blocks(
         # train_mode False: frozen batch-norm statistics; gradients still flow
         return fit(net, opt, step, epochs=cfg.epochs, steps=steps, schedule=cosine(opt, steps * cfg.epochs),
                    evaluate=(lambda: valid(net)) if valid is not None else None, train_mode=False,
-                   progress=progress, cancel=cancel)
+                   progress=progress, cancel=cancel, start=start_metrics)
     finally:
         for p in net.parameters():
             p.requires_grad_(False)

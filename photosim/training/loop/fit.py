@@ -50,13 +50,15 @@ def fit(
     hooks: Sequence[Hook] = (),
     progress: Callable[[TrainProgress], None] | None = None,
     cancel=None,
+    start: dict | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` × ``steps`` steps; ``step()`` returns the loss of one
     batch (a tensor; one that needs no gradient, when a batch had nothing to learn, only
     counts). ``schedule`` is stepped after every step. With ``evaluate`` (→ metrics, higher
     ``score`` better) the model ends in the state of its best epoch, else its last.
     ``train_mode`` is the mode each epoch runs in (False: batch-norm statistics frozen).
-    Raises :class:`~photosim.errors.Cancelled` (``cancel``: anything
+    ``start``: the starting model's metrics when they are known already (``evaluate`` is
+    then not run before the first epoch). Raises :class:`~photosim.errors.Cancelled` (``cancel``: anything
     :func:`photosim.progress.as_token` takes) and :class:`~.guards.Diverged`."""
     token = as_token(cancel)
     t0 = time.perf_counter()
@@ -70,7 +72,7 @@ def fit(
             progress(TrainProgress.of(stage, epoch, epochs, at, steps, loss, elapsed, eta, val))
 
     token.check("training cancelled")
-    result = FitResult(start=evaluate() if evaluate is not None else {})
+    result = FitResult(start=(start if start is not None else evaluate()) if evaluate is not None else {})
     best = KeepBest(score)
     if evaluate is not None:
         best.offer(0, result.start, model)
