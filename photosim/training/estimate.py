@@ -249,6 +249,13 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     head_state = _parent_head_state(lib.model_dir(card.id), card)
     rates.probe = probe(card, head_state, lib.device)
     rates.head_step = time_head_steps(card, head_state, 13, lib.device)
+    # The standard mode's network steps run at this machine's speed too (they are not timed
+    # here): scaled by how much faster or slower than the table its head steps ran. Not by
+    # the photos' rate, which is mostly decoding for real photos and none for tiny ones (on
+    # CIFAR-10 that scaling told 85 s for a 150 s fine-tune).
+    speed = float(np.clip(rates.head_step / default_rates(key).head_step, 0.25, 4.0))
+    rates.late_block_view *= speed
+    rates.tap_photo *= speed
     rates.pair_step = time_pair_steps(card, head_state, lib.device)
     v = np.random.default_rng(0).standard_normal((500, card.dim)).astype(np.float32)
     t = time.perf_counter()
@@ -275,11 +282,6 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
         # a scan decodes on half the cores beside the forward passes (pipeline/scan.py)
         workers = max(1, (os.cpu_count() or 2) // 2)
         rates.embed_photo = decode / len(images) / workers + forward
-        # The standard mode's network steps run at this machine's speed too: scaled by how
-        # much faster or slower than the table its forward pass ran (they are not timed here).
-        speed = float(np.clip(rates.embed_photo / default_rates(key).embed_photo, 0.25, 4.0))
-        rates.late_block_view *= speed
-        rates.tap_photo *= speed
         if thorough:
             rates.read_photo, rates.block_view = _time_lower(enc, images[:2], decode / len(images))
     rates.source = "calibrated"
