@@ -68,7 +68,8 @@ Measured 2026-12-02, encoder photosim-lite2-gem288-v5 (ONNX Runtime in lanes rea
   (``--only caltech --mode standard``): MAP@R 0.763 -> 0.857, R@1 0.942 -> 0.943; fine-tune 53 s.
   Accepting through ONNX Runtime's upper graph (2026-12-02 12:45, a middling hour, fresh rates
   cache): CIFAR-10 0.954 again; scan 174 s, fine-tune 172 s (told 142 s), accept 30 s (told
-  33 s): 6 min 16 s end to end.
+  33 s): 6 min 16 s end to end. Without validating the blocks' starting net again, rates scaled by
+  the head steps (13:45): scan 150 s, fine-tune 154 s (told 115 s), accept 31 s (told 29 s): 5 min 35 s.
 """
 
 from __future__ import annotations
