@@ -81,13 +81,8 @@ class OnnxRuntime:
         lanes = min(self.lanes, len(x))
         if lanes <= 1:
             return sess.run(None, {"pixels": x})
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=self.lanes - 1, thread_name_prefix="photosim-ort-lane")
         parts = np.array_split(x, lanes)
-        others = [self._pool.submit(sess.run, None, {"pixels": part}) for part in parts[1:]]
-        outs = [sess.run(None, {"pixels": parts[0]})] + [f.result() for f in others]
+        outs = self._in_lanes(sess, [{"pixels": part} for part in parts])
         joined = []
         for i in range(len(outs[0])):
             pieces = [out[i] for out in outs]
@@ -95,6 +90,16 @@ class OnnxRuntime:
             joined.append(np.concatenate([p.reshape(k, len(part), *p.shape[1:]) for p, part in zip(pieces, parts)],
                                          axis=1).reshape(k * len(x), *pieces[0].shape[1:]))
         return joined
+
+    def _in_lanes(self, sess, feeds: list[dict]) -> list[list[np.ndarray]]:
+        """``sess`` on each feed at once: the first on the calling thread, the others on the
+        lanes' threads; the outputs in the feeds' order."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.lanes - 1, thread_name_prefix="photosim-ort-lane")
+        others = [self._pool.submit(sess.run, None, feed) for feed in feeds[1:]]
+        return [sess.run(None, feeds[0])] + [f.result() for f in others]
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         return self._run(self._features, batch)[0]
@@ -145,14 +150,8 @@ class OnnxRuntime:
         lanes = min(self.lanes, n)
         if lanes <= 1:
             return sess.run(None, feed(0, n))[0]
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=self.lanes - 1, thread_name_prefix="photosim-ort-lane")
         bounds = np.linspace(0, n, lanes + 1).astype(int)
-        spans = list(zip(bounds[:-1], bounds[1:]))
-        others = [self._pool.submit(sess.run, None, feed(a, b)) for a, b in spans[1:]]
-        outs = [sess.run(None, feed(*spans[0]))] + [f.result() for f in others]
+        outs = self._in_lanes(sess, [feed(a, b) for a, b in zip(bounds[:-1], bounds[1:])])
         return np.concatenate([out[0] for out in outs])
 
     def set_threads(self, threads: int | None) -> None:

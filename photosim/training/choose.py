@@ -41,12 +41,10 @@ def choose_mode(lib, albums: Sequence[str] | None = None, *, folder: str | os.Pa
     :func:`.estimate.estimate_finetune` takes it). Raises what the estimate raises for labels
     that cannot be fine-tuned on."""
     kw = {"folder": folder, "use_marks": use_marks, "config": config}
-    quick = estimate_finetune(lib, albums, mode="quick", **kw)  # no epochs: quick's own default
+    quick = estimate_finetune(lib, albums, mode="quick", epochs=epochs, **kw)
     if quick.marks_only:
         return ModeChoice("quick", "marks alone retrain the head only", quick)
     standard = estimate_finetune(lib, albums, mode="standard", epochs=epochs, **kw)
-    if epochs is not None:
-        quick = estimate_finetune(lib, albums, mode="quick", epochs=epochs, **kw)
     extra = standard.total - quick.total
     if extra <= EXTRA_BUDGET_S:
         return ModeChoice("standard", f"it learns much more than quick for {duration(extra)} more",

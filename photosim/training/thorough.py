@@ -20,7 +20,6 @@ the library (from taps where there are some, else decoding the photos again).
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -259,8 +258,7 @@ def _train(
             if what == READING and i > reading_since[0][1]:
                 since, done = reading_since[0]
                 eta = (now - since) / (i - done) * (n - i)
-            p = TrainProgress.of("preparing", 0, epochs, i, n, None, now - t0, eta)
-            progress(dataclasses.replace(p, detail=what))
+            progress(TrainProgress.of("preparing", 0, epochs, i, n, None, now - t0, eta, detail=what))
 
     bad: list[int] = []
     n = len(paths)

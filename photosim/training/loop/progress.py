@@ -21,8 +21,8 @@ class TrainProgress(Progress):
 
     @classmethod
     def of(cls, stage: str, epoch: int, epochs: int, step: int, steps: int, loss: float | None,
-           elapsed: float, eta: float | None, val: dict | None = None) -> TrainProgress:
-        return cls(stage, step, steps, "", epoch, epochs, loss, elapsed, eta, val)
+           elapsed: float, eta: float | None, val: dict | None = None, detail: str = "") -> TrainProgress:
+        return cls(stage, step, steps, detail, epoch, epochs, loss, elapsed, eta, val)
 
     @property
     def step(self) -> int:
