@@ -155,6 +155,12 @@ class Config:
     scenes: Path | None = None
     cifar: Path | None = None
     compare: list = field(default_factory=list)
+    #: the card's input step (photosim.frames): flat frames trimmed before embedding. The
+    #: head is trained on untrimmed features either way (the "features" card), so the
+    #: weights do not depend on it; what ships is measured with it.
+    trim_frames: int = 1
+    #: earlier backbone ids over the same weights (see ModelCard.same_weights_as)
+    same_weights_as: list = field(default_factory=list)
     cifar_per_class: int = 100
     cifar_offset: int = 500
     extra: dict = field(default_factory=dict)
@@ -398,6 +404,7 @@ def build_head_card(cfg: Config) -> ModelCard:
         pooling=cfg.pooling, gem_p=cfg.gem_p, input_size=cfg.input_size, rotations=cfg.rotations,
         context_size=cfg.context_size, feature_dim=feature_card(cfg).feature_dim,
         head=cfg.head, head_hidden=cfg.head_hidden, dim=cfg.dim,
+        trim_frames=cfg.trim_frames, same_weights_as=list(cfg.same_weights_as),
         **({"context_dims": cfg.context_dims, "context_topk": cfg.context_topk,
             "context_weight": cfg.context_weight} if cfg.head == "split" else {}),
     )
@@ -679,7 +686,10 @@ def run(cfg: Config) -> ModelCard:
         f"photosim's own encoder: ImageNet {backbone_name} at {cfg.input_size} px with {pooling_how} "
         f"of the upright photo; {'; '.join(how) + '; ' if how else ''}frozen backbone and "
         f"{head_how}; {trained_part} trained with metric learning (multi-similarity loss and miner on "
-        f"{' and '.join(losses_on) or 'nothing'}). Output: L2-normalised vectors."
+        f"{' and '.join(losses_on) or 'nothing'}). "
+        + ("A flat frame around the picture (a border, a caption in it) is trimmed before embedding. "
+           if cfg.trim_frames else "")
+        + "Output: L2-normalised vectors."
     )
     card.extra.update({
         "training": {
@@ -785,6 +795,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="first photo of each CIFAR class reported (sweep_encoder.py chooses on the first 100)")
     ap.add_argument("--compare", type=Path, action="append", default=[],
                     help="another encoder directory to measure the same way (repeatable)")
+    ap.add_argument("--trim-frames", type=int, choices=(0, 1), default=1,
+                    help="1: the encoder trims flat frames before embedding (photosim.frames)")
+    ap.add_argument("--same-weights-as", action="append", default=[],
+                    help="an earlier backbone id over these same weights (repeatable; see the card)")
     ap.add_argument("--smoke", action="store_true", help="tiny quick run (tests)")
     a = ap.parse_args(argv)
     cfg = Config(
@@ -799,6 +813,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         instance_weight=a.instance_weight, near_dup_sample=a.near_dup_sample, model_id=a.model_id,
         skip_baseline=a.skip_baseline, architecture=a.architecture, scenes=a.scenes, cifar=a.cifar,
         cifar_per_class=a.cifar_per_class, cifar_offset=a.cifar_offset, compare=list(a.compare),
+        trim_frames=a.trim_frames, same_weights_as=list(a.same_weights_as),
     )
     if a.smoke:
         cfg.epochs = min(cfg.epochs, 1)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from .errors import ModelUnusable, PhotosimError
 
-CARD_FORMAT = 1
+#: The newest card format this photosim reads. A card is written with the oldest format
+#: that holds all it says (:meth:`ModelCard.needed_format`), so older photosims keep reading
+#: the cards they can use and refuse, with a sentence, those whose input pipeline they lack.
+CARD_FORMAT = 2
 
 #: A model id is a name: letters, digits, ``.``, ``_``, ``-``; starting with a letter or
 #: digit, not ending with a dot, at most 128 characters. Never a path: no separator,
@@ -69,6 +72,9 @@ _CHECKS = {
                 and os.path.basename(v) == v and "/" not in v and "\\" not in v,
                 "a file name inside the model's folder"),
     "backbone_id": (lambda v: isinstance(v, str), "a string"),
+    "trim_frames": (lambda v: v in (0, 1) and _is_int(v), "0 or 1"),
+    "same_weights_as": (lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+                        "a list of backbone ids"),
     "parent": (lambda v: v is None or valid_model_id(v), "null or a model name"),
     "head_only": (lambda v: isinstance(v, bool), "true or false"),
     "format": (_is_int, "a whole number"),
@@ -132,8 +138,16 @@ class ModelCard:
     #: (each model has its own scale; measured on edited copies by the training script).
     duplicate_threshold: float = 0.95
     weights: str = "encoder.safetensors"
+    #: 1: a flat frame around the picture (a border, a caption in it) is trimmed before
+    #: the photo is embedded (photosim.frames, rule version 1); 0: off. Part of the input
+    #: pipeline, so of ``backbone_id``; a card with it needs card format 2.
+    trim_frames: int = 0
     #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.
     backbone_id: str = ""
+    #: Backbone ids of earlier input pipelines over these very weights (an upgrade that only
+    #: changed the input, e.g. v5 -> v5.1 trimming frames): head-only fine-tunes made on them
+    #: still load these weights, with their own card's input pipeline.
+    same_weights_as: list[str] = field(default_factory=list)
     #: For fine-tuned models: the model whose backbone weights are reused.
     parent: str | None = None
     #: Head-only models store just the head; the backbone comes from ``parent``.
@@ -214,8 +228,13 @@ class ModelCard:
         return default_model_name(len(albums) if isinstance(albums, list) else 0,
                                   marks if _is_int(marks) else 0, ft.get("created"))
 
+    def needed_format(self) -> int:
+        """The oldest card format that holds what this card says (2: frames trimmed)."""
+        return 2 if self.trim_frames else 1
+
     def to_json(self) -> str:
         data = asdict(self)
+        data["format"] = self.needed_format()
         extra = data.pop("extra")
         data.update(extra)
         return json.dumps(data, indent=2, sort_keys=False) + "\n"

@@ -11,6 +11,7 @@ from PIL import Image
 
 from .card import ModelCard
 from .errors import ModelUnusable
+from .frames import trim_frame
 
 _HERE = Path(__file__).resolve().parent
 
@@ -33,21 +34,28 @@ def pick_device(preferred: str | None = None) -> str:
 
 def _parent_dir(card: ModelCard, resolve_parent: Callable[[str], Path] | None) -> Path:
     """Where a head-only model's backbone lives: its parent, or, when that is gone (an
-    upgrade replaced the bundled encoder), any bundled encoder with the same backbone id:
-    the backbone weights are then identical, so the fine-tune still works."""
+    upgrade replaced the bundled encoder), any bundled encoder with the same backbone id
+    or the same weights (see :func:`_same_weights`): the fine-tune then still works."""
     try:
         found = resolve_parent(card.parent) if resolve_parent else bundled_model_dir()
-        if ModelCard.load(found / "card.json").backbone_id == card.backbone_id:
+        if _same_weights(ModelCard.load(found / "card.json"), card):
             return found
     except Exception:  # noqa: BLE001 - unknown parent: try the bundled one below
         found = None
     bundled = bundled_model_dir()
-    if ModelCard.load(bundled / "card.json").backbone_id == card.backbone_id:
+    if _same_weights(ModelCard.load(bundled / "card.json"), card):
         return bundled
     if found is not None:
         return found
     raise ValueError(f"the backbone of {card.id} (from {card.parent}) is no longer installed: this photosim "
                      "ships another encoder; fine-tune again from the same albums")
+
+
+def _same_weights(parent: ModelCard, card: ModelCard) -> bool:
+    """Whether ``parent``'s backbone weights are those ``card`` was made on: the same backbone
+    id, or one the parent lists as an earlier input pipeline over its weights (the fine-tune
+    then runs them with its own card's pipeline, as it always did)."""
+    return card.backbone_id == parent.backbone_id or card.backbone_id in parent.same_weights_as
 
 
 def backbone_problem(card: ModelCard, resolve_parent: Callable[[str], Path] | None) -> str | None:
@@ -274,10 +282,13 @@ class Encoder:
 
     # -- inference --------------------------------------------------------
     def preprocess(self, image: Image.Image) -> np.ndarray:
-        """PIL RGB → normalised CHW float32 at the encoder's input size (thread-safe)."""
+        """PIL RGB → normalised CHW float32 at the encoder's input size (thread-safe), its
+        flat frame trimmed first where the card says so (:mod:`photosim.frames`)."""
         size = self.card.input_size
         if image.mode != "RGB":
             image = image.convert("RGB")
+        if self.card.trim_frames:
+            image = trim_frame(image)
         if image.size != (size, size):
             image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
         out = np.empty((3, size, size), dtype=np.float32)

@@ -27,6 +27,8 @@ def make_backbone_id(card: ModelCard, backbone_state: dict[str, torch.Tensor]) -
         pipeline.append(f"rotations={card.rotations}")
     if card.context_size:
         pipeline.append(f"context_size={card.context_size}")
+    if card.trim_frames:
+        pipeline.append(f"trim_frames={card.trim_frames}")
     h.update(json.dumps(pipeline).encode())
     for key in sorted(backbone_state):
         h.update(key.encode())

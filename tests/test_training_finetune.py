@@ -414,6 +414,18 @@ def test_a_fine_tune_outlives_its_parent_when_the_backbone_is_the_same(lib):
     (model_dir / "card.json").write_text(json.dumps(card))
     got = Encoder.load(model_dir, resolve_parent=lib.model_dir).embed([image])
     assert np.allclose(got, want, atol=1e-6)
+    # A fine-tune made on the same weights under an earlier input pipeline (v5, before frames
+    # were trimmed) still loads them, and keeps its own pipeline: its vectors stay as they were.
+    from photosim.card import ModelCard
+    from photosim.encoder import bundled_model_dir
+
+    bundled = ModelCard.load(bundled_model_dir() / "card.json")
+    assert bundled.same_weights_as
+    card.update(backbone_id=bundled.same_weights_as[0], trim_frames=0)
+    (model_dir / "card.json").write_text(json.dumps(card))
+    old = Encoder.load(model_dir, resolve_parent=lib.model_dir)
+    assert old.card.trim_frames == 0 and old.backbone_id == bundled.same_weights_as[0]
+    assert {m.id: m for m in lib.models()}[result.model_id].problem == ""  # listed as usable
     card["backbone_id"] = "mobilenet_v2-gem-224-0000000000000000"  # a backbone nobody has
     (model_dir / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelUnusable, match="no longer installed"):  # a sentence for the user
