@@ -10,14 +10,15 @@ different photo 10 times in 160; with the frames trimmed, never (``photosim/card
 A side counts as a frame when, walking in from the edge:
 
 * its outermost line is flat (nearly all of it within :data:`TOLERANCE` of one colour);
-* the lines after it are mostly that colour (:data:`BAND`: a caption in the frame is allowed);
+* the lines after it are mostly that colour (:data:`BAND`: a caption in the frame is allowed)
+  and keep it (:data:`DRIFT`: a sky's smooth gradient is flat along each line, not inwards);
 * the picture then begins sharply: the line where it does is mostly another colour
   (:data:`PICTURE`) while one of the three lines before it is still almost all frame
   (:data:`SHARP`). A flat background that gives way to an object's outline (a product shot
   on white) thins out line by line and is left alone;
 * the frame is at least 1 % of the side (and two lines) and at most a quarter of it.
 
-What is left must keep at least 40 % of the photo. Trimming depends only on the pixels, so an
+What is left must keep at least 40 % of the photo, and photos under 64 px are left alone. Trimming depends only on the pixels, so an
 original and its resized, re-encoded or turned copies trim alike.
 """
 
@@ -36,21 +37,29 @@ BAND = 0.6
 PICTURE = 0.5
 #: one of the three lines before the picture has at least this share
 SHARP = 0.9
+#: the frame's lines keep its colour: their median within this of the outermost line's
+#: (JPEG moves a dark frame's colour by up to 12 in one channel)
+DRIFT = 14
 #: a frame is at most this share of the side, and at least MIN_DEPTH of it
 MAX_DEPTH = 0.25
 MIN_DEPTH = 0.01
 #: what is left keeps at least this share of the area
 MIN_AREA = 0.4
+#: photos whose shorter side is smaller are left alone: in a 32 px photo two flat lines of sky
+#: are "a frame" (17 % of CIFAR-10's photos were trimmed, and its triplet accuracy fell 0.006)
+MIN_SIDE = 64
 
 
 def _depth(lines: np.ndarray) -> int:
-    """How many of ``lines`` (lines × pixels × 3, int16; the outermost first) are a frame."""
+    """How many of ``lines`` (lines × pixels × 3, uint8; the outermost first) are a frame."""
     n = len(lines)
+    outer = lines[0].astype(np.int16)
+    colour = np.median(outer, axis=0)
+    if (np.abs(outer - colour).max(axis=1) <= TOLERANCE).mean() < OUTER:
+        return 0  # most photos end here: their edge is not flat
     limit = max(1, int(n * MAX_DEPTH))
-    colour = np.median(lines[0], axis=0)
-    share = (np.abs(lines[:limit + 1] - colour).max(axis=2) <= TOLERANCE).mean(axis=1)
-    if share[0] < OUTER:
-        return 0
+    band = lines[:limit + 1].astype(np.int16)
+    share = (np.abs(band - colour).max(axis=2) <= TOLERANCE).mean(axis=1)
     inside = np.flatnonzero(share < PICTURE)
     if not len(inside):
         return 0  # flat as far as a frame may reach: not a frame (or not one we can tell)
@@ -61,15 +70,20 @@ def _depth(lines: np.ndarray) -> int:
         return 0
     if share[max(0, d - 3):d].max() < SHARP:
         return 0
+    # flat inwards too: the lines of a frame keep its colour, where a sky's smooth gradient
+    # drifts away from it line by line until it leaves the tolerance all at once (the three
+    # lines next to the picture may carry its blur or a resize's ringing)
+    if np.abs(np.median(band[:max(1, d - 3)], axis=1) - colour).max() > DRIFT:
+        return 0
     return d
 
 
 def frame_box(image: Image.Image) -> tuple[int, int, int, int] | None:
     """The picture inside a flat frame as (left, top, right, bottom), or None when ``image``
     has no frame (see the module's docstring)."""
-    a = np.asarray(image.convert("RGB"), dtype=np.int16)
+    a = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     h, w = a.shape[:2]
-    if h < 16 or w < 16:
+    if min(h, w) < MIN_SIDE:
         return None
     cols = a.transpose(1, 0, 2)
     top, bottom, left, right = _depth(a), _depth(a[::-1]), _depth(cols), _depth(cols[::-1])

@@ -58,8 +58,9 @@ def test_photos_without_a_frame_are_left_as_they_are():
     assert frame_box(Image.new("RGB", (200, 150), (250, 250, 250))) is None
     tiny = ImageOps.expand(draw_scene(2, (100, 80)), border=(60, 60, 60, 60), fill=(255, 255, 255))
     assert frame_box(tiny) is None
-    # too small to tell
-    assert frame_box(Image.new("RGB", (12, 12))) is None
+    # too small to tell: a tiny photo (CIFAR-10's are 32 px) is left as it is, framed or not
+    assert frame_box(framed(draw_scene(5).resize((40, 30)), (255, 255, 255), 6, caption=False)) is None
+    assert frame_box(framed(draw_scene(5).resize((120, 90)), (255, 255, 255), 6, caption=False)) is not None
 
 
 def test_only_the_framed_sides_are_trimmed():
