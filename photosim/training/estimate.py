@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 #: format of the cache file; other versions are ignored
-VERSION = 1
+VERSION = 2  # 2: standard mode's validation passes are rates of their own (late_val_photo)
 #: the stages, in the order they run, and what each is called in words
 STAGES = {"scan": "reading new photos", "prepare": "loading features", "train": "training",
           "read": "reading the labelled photos", "blocks": "training the last blocks", "accept": "accepting"}
@@ -75,6 +75,8 @@ class Rates:
     late_block_view: float = 0.0115
     #: accepting a standard fine-tune: per photo embedded from its taps
     tap_photo: float = 0.004
+    #: standard mode: one held-out photo through the blocks in float32, each epoch's validation
+    late_val_photo: float = 0.007
     #: seconds of the load probe (a head step, see probe) when these rates were measured
     probe: float | None = None
     #: "default" (constants), "calibrated" (measured here) or "learnt" (corrected by real runs)
@@ -89,7 +91,9 @@ _CPU2 = dict(embed_photo=0.045, gather_photo=0.0004, head_step=0.03, pair_step=0
              # views on an hour whose embed_photo measured 0.051 (scaled here to this table's
              # 0.045); 39 s to accept 10,000 photos from their taps (ONNX Runtime's upper graph)
              # on an hour whose embed_photo measured 0.035
-             late_block_view=0.0115, tap_photo=0.004)
+             late_block_view=0.0115, tap_photo=0.004,
+             # 1,600 held-out CIFAR-10 photos validated in 11-14 s an epoch (2026-12-02)
+             late_val_photo=0.007)
 
 
 def default_rates(key: str) -> Rates:
@@ -100,7 +104,7 @@ def default_rates(key: str) -> Rates:
         decode = 0.02 * 2 / cores  # decoding stays on the CPU
         return Rates(key, embed_photo=decode + 0.002, gather_photo=0.0004, head_step=0.004, pair_step=0.003,
                      eval_pair=2e-9, accept_photo=0.0002, read_photo=decode + 0.004, block_view=0.0004,
-                     overhead=3.0, late_block_view=0.0001, tap_photo=0.0002)
+                     overhead=3.0, late_block_view=0.0001, tap_photo=0.0002, late_val_photo=0.00005)
     try:
         cores = int(rest.split("|")[0])
     except ValueError:
@@ -238,7 +242,8 @@ def probe(card, head_state: dict, device: str | None = None) -> float:
 def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rates:
     """Measure this machine's rates (a few seconds): decode and embed up to 16 of ``photos``
     (else the int8 calibration photos shipped with photosim), ten head steps, a marks step,
-    a validation, and in ``thorough`` mode two photos through the lower blocks in torch."""
+    a validation, a standard-mode validation of synthetic activations, and in ``thorough`` mode
+    two photos through the lower blocks in torch."""
     from ..evaluation import retrieval_metrics
     from ..imageio import PhotoError, read_photo
     from .runner import _parent_head_state
@@ -249,13 +254,18 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     head_state = _parent_head_state(lib.model_dir(card.id), card)
     rates.probe = probe(card, head_state, lib.device)
     rates.head_step = time_head_steps(card, head_state, 13, lib.device)
-    # The standard mode's network steps run at this machine's speed too (they are not timed
-    # here): scaled by how much faster or slower than the table its head steps ran. Not by
-    # the photos' rate, which is mostly decoding for real photos and none for tiny ones (on
-    # CIFAR-10 that scaling told 85 s for a 150 s fine-tune).
+    # The standard mode's training steps run at this machine's speed too (timing them here
+    # would take half a minute on 2 cores): scaled by how much faster or slower than the table
+    # its head steps ran. Not by the photos' rate, which is mostly decoding for real photos and
+    # none for tiny ones (on CIFAR-10 that scaling told 85 s for a 150 s fine-tune). Its
+    # validation passes are timed (a second or two): left out, they made the estimate of a
+    # CIFAR-10 fine-tune a third short (132 s told, 199 s real).
     speed = float(np.clip(rates.head_step / default_rates(key).head_step, 0.25, 4.0))
     rates.late_block_view *= speed
     rates.tap_photo *= speed
+    from .thorough import time_validation
+
+    rates.late_val_photo = time_validation(lib.encoder, "standard")
     rates.pair_step = time_pair_steps(card, head_state, lib.device)
     v = np.random.default_rng(0).standard_normal((500, card.dim)).astype(np.float32)
     t = time.perf_counter()
@@ -426,7 +436,11 @@ def plan_stages(rates: Rates, *, mode: str, album_sizes: Sequence[int] = (), n_t
             if mode == "standard":  # photos without taps: decoded and run to the cut (most of a scan)
                 n_read = max(0, n_used - n_tapped)
                 stages["read"] = n_read * rates.embed_photo * f
-                stages["blocks"] = epochs * steps * views * rates.late_block_view * f
+                # each epoch then validates on the held-out photos (the start's figure is the
+                # head's own): the blocks in float32, then the pairwise metrics
+                n_held = int(round(n_val * n_used / max(1, len(labels))))
+                validate = n_held * rates.late_val_photo + n_held**2 * rates.eval_pair
+                stages["blocks"] = epochs * (steps * views * rates.late_block_view + validate) * f
             else:
                 n_read = n_used
                 stages["read"] = n_read * rates.read_photo * f
@@ -554,7 +568,7 @@ def learn(estimate: Estimate, measured: dict[str, float], weight: float = 0.5) -
     by_stage = {"scan": ("embed_photo",), "prepare": ("gather_photo",),
                 "train": ("pair_step",) if estimate.marks_only else ("head_step", "eval_pair"),
                 "read": ("embed_photo",) if estimate.mode == "standard" else ("read_photo",),
-                "blocks": ("late_block_view",) if estimate.mode == "standard" else ("block_view",),
+                "blocks": ("late_block_view", "late_val_photo") if estimate.mode == "standard" else ("block_view",),
                 "accept": _accept_rates(estimate)}
     changed = False
     for stage, real in measured.items():

@@ -201,6 +201,48 @@ def pick_photos(labels: np.ndarray, triplets: np.ndarray, limit: int, seed: int 
     return np.flatnonzero(keep)
 
 
+def block_training(plan: BlocksPlan, config: TrainConfig, epochs: int, train_labels: np.ndarray) -> BlockTraining:
+    """How ``plan`` trains the blocks on photos labelled ``train_labels`` (album per photo)."""
+    n_albums = max(2, min(16, len(np.unique(train_labels[train_labels >= 0]))))
+    # a batch of config.batch_size rows: each photo's views count
+    per = max(2, min(16 // plan.views, config.batch_size // (plan.views * n_albums)))
+    return BlockTraining(
+        epochs=epochs, loss="triplet" if config.loss == "triplet" else "multisimilarity",
+        # Every violating triplet at a wider margin, and the mirrored view labelled with its
+        # album only (as its own identity group it would push same-album photos apart).
+        margin=max(config.margin, 0.2), triplets="all", instance_weight=0.0,
+        lr_blocks=config.lr * plan.lr_blocks, lr_head=config.lr * plan.lr_head, bf16=plan.bf16,
+        train_depthwise=plan.depthwise,
+        weight_decay=config.weight_decay, seed=config.seed,
+        batch_classes=n_albums, batch_images=per,
+        # an epoch sees every photo once; few photos still get enough steps to learn
+        steps_per_epoch=int(np.clip(len(train_labels) // (n_albums * per), 25, config.max_steps_per_epoch)),
+    )
+
+
+def time_validation(encoder, mode: str = "standard", n: int = 48) -> float:
+    """Seconds per held-out photo of a validation pass of ``mode``'s blocks on this machine:
+    ``n`` photos' synthetic activations of the encoder's shapes at the plan's cut through
+    the blocks in float32, as validation runs them (the second of two passes: the first
+    sets up the kernels for that batch size)."""
+    import torch
+
+    cut = PLANS[mode].cut(encoder.card.architecture)
+    size = encoder.card.input_size
+    with torch.inference_mode():
+        u, c = encoder.net.lower(torch.zeros(1, 3, size, size, device=encoder.device), cut)
+    rng = np.random.default_rng(0)
+
+    def fake(shape):
+        return np.abs(rng.standard_normal((n, 1) + tuple(shape), dtype=np.float32)).astype(np.float16)
+
+    acts = Activations(cut, fake(u.shape[1:]), None if c is None else fake(c.shape))
+    upper_features(encoder.net, acts, device=encoder.device)
+    t = time.perf_counter()
+    upper_features(encoder.net, acts, device=encoder.device)
+    return (time.perf_counter() - t) / n
+
+
 def train_thorough(*args, **kw) -> tuple[TrainOutcome, dict]:
     """Train a copy of the encoder's network (see :func:`_train`); cancel, a diverging loss,
     too few labels or running out of memory raise with a sentence for the user, having
@@ -295,21 +337,7 @@ def _train(
         return {k: float(v) for k, v in retrieval_metrics(emb, labels[val_rows]).items()}
 
     train_labels = labels[train_rows]
-    n_albums = max(2, min(16, len(np.unique(train_labels[train_labels >= 0]))))
-    # a batch of config.batch_size rows: each photo's views count
-    per = max(2, min(16 // plan.views, config.batch_size // (plan.views * n_albums)))
-    bt = BlockTraining(
-        epochs=epochs, loss="triplet" if config.loss == "triplet" else "multisimilarity",
-        # Every violating triplet at a wider margin, and the mirrored view labelled with its
-        # album only (as its own identity group it would push same-album photos apart).
-        margin=max(config.margin, 0.2), triplets="all", instance_weight=0.0,
-        lr_blocks=config.lr * plan.lr_blocks, lr_head=config.lr * plan.lr_head, bf16=plan.bf16,
-        train_depthwise=plan.depthwise,
-        weight_decay=config.weight_decay, seed=config.seed,
-        batch_classes=n_albums, batch_images=per,
-        # an epoch sees every photo once; few photos still get enough steps to learn
-        steps_per_epoch=int(np.clip(len(train_rows) // (n_albums * per), 25, config.max_steps_per_epoch)),
-    )
+    bt = block_training(plan, config, epochs, train_labels)
     try:
         known = None
         if head_metrics is not None and head_metrics[1] and list(head_metrics[0]) == val_rows.tolist():
