@@ -144,9 +144,10 @@ class ModelCard:
     trim_frames: int = 0
     #: Id of the backbone + pooling + input pipeline; cached features are keyed by it.
     backbone_id: str = ""
-    #: Backbone ids of earlier input pipelines over these very weights (an upgrade that only
-    #: changed the input, e.g. v5 -> v5.1 trimming frames): head-only fine-tunes made on them
-    #: still load these weights, with their own card's input pipeline.
+    #: Backbone ids of these very weights under the same input pipeline without trimming
+    #: frames (v5, for v5.1): head-only fine-tunes made on them still load these weights,
+    #: with their own card's pipeline; and a photo without a frame, whose features are the
+    #: same under both, keeps its cached ones through the upgrade (photosim.pipeline.scan).
     same_weights_as: list[str] = field(default_factory=list)
     #: For fine-tuned models: the model whose backbone weights are reused.
     parent: str | None = None

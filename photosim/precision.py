@@ -52,8 +52,10 @@ def split(model_id: str) -> tuple[str, str]:
 
 def variant_card(base: ModelCard, precision: str) -> ModelCard:
     """The card of ``base`` run at ``precision``: its id and cached-features key carry
-    the variant's tag; everything else (threshold, dimension, input) is the model's."""
+    the variant's tag; everything else (threshold, dimension, input) is the model's, but
+    ``same_weights_as``: another input pipeline's int8 graph is calibrated on other inputs,
+    so its features are not this one's even where the inputs agree."""
     t = tag(precision)
     if not t:
         return base
-    return dataclasses.replace(base, id=f"{base.id}@{t}", backbone_id=f"{base.backbone_id}@{t}")
+    return dataclasses.replace(base, id=f"{base.id}@{t}", backbone_id=f"{base.backbone_id}@{t}", same_weights_as=[])

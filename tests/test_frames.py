@@ -121,3 +121,52 @@ def test_trimming_is_part_of_the_input_pipeline_its_ids_and_its_card_format(tmp_
     (tmp_path / "card.json").write_text(json.dumps(bad))
     with pytest.raises(Exception, match="trim_frames"):
         ModelCard.load(tmp_path / "card.json")
+
+
+def test_upgrading_from_v5_reads_every_photo_but_embeds_only_the_framed_ones(tmp_path, monkeypatch):
+    """v5 -> v5.1 only added trimming: a photo without a frame has the same features under
+    both, so the upgrade's re-scan decodes each photo (to look for a frame) and runs the
+    encoder only on the framed ones; the others' v5 features are projected."""
+    import os
+
+    import photosim.encoder as encoder_module
+    from photosim import Library
+    from photosim.imageio import open_image
+    from photosim.pipeline import scan as scan_module
+
+    monkeypatch.setenv("PHOTOSIM_BACKEND", "torch")  # no ONNX graph to make for the old backbone id
+    real = bundled_model_dir()
+    card = ModelCard.load(real / "card.json")
+    old = tmp_path / "v5"
+    old.mkdir()
+    replace(card, id="photosim-lite2-gem288-v5", trim_frames=0, backbone_id=card.same_weights_as[0],
+            same_weights_as=[]).save(old / "card.json")
+    (old / card.weights).symlink_to(real / card.weights)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        draw_scene(30 + i, (480, 360)).save(photos / f"plain{i}.jpg", quality=90)
+    framed(draw_scene(33, (480, 360)), (255, 255, 255), 30).save(photos / "framed.jpg", quality=90)
+
+    monkeypatch.setattr(encoder_module, "bundled_model_dir", lambda: old)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([photos])
+        assert lib.encoder_id == "photosim-lite2-gem288-v5"
+        framed_v5 = lib.vector(next(p.id for p in lib.photos() if p.name == "framed.jpg"))
+    monkeypatch.setattr(encoder_module, "bundled_model_dir", lambda: real)
+    embedded: list[str] = []
+    flush = scan_module.Scan._flush
+
+    def counting(self, batch):
+        embedded.extend(os.path.basename(o.path) for o in batch)
+        return flush(self, batch)
+
+    monkeypatch.setattr(scan_module.Scan, "_flush", counting)
+    with Library(tmp_path / "lib") as lib:
+        report = lib.scan([photos])
+        assert lib.encoder_id == card.id
+        assert embedded == ["framed.jpg"] and report.reembedded == 3
+        for p in lib.photos():  # every vector is v5.1's own
+            want = lib.encoder.embed([open_image(p.path)])[0]
+            assert float(np.dot(lib.vector(p.id), want)) > 0.999, p.name
+        assert float(np.dot(lib.vector(next(p.id for p in lib.photos() if p.name == "framed.jpg")), framed_v5)) < 0.99

@@ -25,6 +25,7 @@ from sqlalchemy import LargeBinary, and_, exists, or_, select, type_coerce
 
 from .. import precision
 from ..errors import Cancelled, PhotoError, PhotosimError, PhotoVanished
+from ..frames import frame_box
 from ..imageio import decode_bytes, hash_bytes, is_supported, read_file
 from ..progress import as_token
 from ..store.photos import folder_range
@@ -53,6 +54,9 @@ class _Outcome:
     content_hash: str | None = None
     meta: object = None
     pixels: np.ndarray | None = None  # preprocessed encoder input
+    #: the backbone id whose cached features hold for this photo as they are (it has no
+    #: frame, and they were made by the same weights without trimming): no inference needed
+    reuse: str | None = None
     error: str | None = None
     vanished: bool = False
     timings: dict = field(default_factory=dict)
@@ -245,6 +249,9 @@ class Scan:
         cores = os.cpu_count() or 2
         int8 = precision.split(card.id)[1] == "int8"
         self.workers = workers or (cores if int8 else max(1, cores // 2))
+        self._workers_given = workers is not None
+        #: photo id -> backbone id of its reusable untrimmed features (see _untrimmed_features)
+        self._unframed_reuse: dict[int, str] = {}
         self.report = ScanReport(roots=self.roots)
         self.state = ScanProgress(stage="listing")
         self._t0 = time.perf_counter()
@@ -322,7 +329,11 @@ class Scan:
         # (the encoder changed) where there are some, else read them.
         feat_ids = self._with_features(backbone_id, [pid for _, pid in unembedded])
         to_project = [pid for _, pid in unembedded if pid in feat_ids]
-        to_read.extend((item, pid) for item, pid in unembedded if pid not in feat_ids)
+        rest = [(item, pid) for item, pid in unembedded if pid not in feat_ids]
+        self._unframed_reuse = self._untrimmed_features([pid for _, pid in rest])
+        if 2 * len(self._unframed_reuse) > len(to_read) + len(rest) and not self._workers_given:
+            self.workers = os.cpu_count() or 2  # mostly decoding, little inference: every core decodes
+        to_read.extend(rest)
         self.report.unchanged = self.state.unchanged
         # Rows whose path was not listed: moved away or deleted. A listed file with
         # the same content hash claims the row (and its vector) instead of a new one.
@@ -385,6 +396,19 @@ class Scan:
         moved = {item.path for item in claims.values()}
         return [(item, row_id) for item, row_id in to_read if item.path not in moved]
 
+    def _untrimmed_features(self, ids: list[int]) -> dict[int, str]:
+        """Photos (of ``ids``) with cached features of this encoder's weights without trimming
+        (its card's ``same_weights_as``: an upgrade that only added trimming frames, v5 to
+        v5.1) -> that backbone id. Those features are this encoder's too for a photo without
+        a frame, which decoding it tells (much cheaper than running the encoder)."""
+        out: dict[int, str] = {}
+        if not self.card.trim_frames:
+            return out
+        for alias in self.card.same_weights_as:
+            for pid in self._with_features(alias, [i for i in ids if i not in out]):
+                out[pid] = alias
+        return out
+
     def _with_features(self, backbone_id: str, ids: list[int]) -> set[int]:
         out: set[int] = set()
         with self.store.read() as s:
@@ -418,7 +442,11 @@ class Scan:
                 return out  # a move or a copy: the vector already exists
             image, out.meta = decode_bytes(data, name=item.path)
             del data
-            out.pixels = self._encoder().preprocess(image)
+            alias = self._unframed_reuse.get(row_id) if row_id is not None else None
+            if alias is not None and frame_box(image) is None:
+                out.reuse = alias
+            else:
+                out.pixels = self._encoder().preprocess(image)
             out.timings["decode"] = time.perf_counter() - t1
         except PhotoVanished:
             out.vanished = True
@@ -448,6 +476,7 @@ class Scan:
                 )
         pending: deque[Future] = deque()
         batch: list[_Outcome] = []
+        reused: list[_Outcome] = []
         it = iter(to_read)
         window = self.batch_size * 3
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="photosim-decode") as pool:
@@ -479,6 +508,11 @@ class Scan:
                     if len(batch) >= self.batch_size:
                         self._flush(batch)
                         batch = []
+                elif out.reuse is not None:
+                    reused.append(out)
+                    if len(reused) >= 256:
+                        self._flush_reused(reused)
+                        reused = []
                 elif not self._record_without_pixels(out):
                     # Its twin disappeared meanwhile: decode it after all.
                     retry = self._work(_Listed(out.path, out.size, out.mtime_ns), out.row_id, set())
@@ -489,6 +523,8 @@ class Scan:
                 self._emit()
             if batch and not self._cancelled():
                 self._flush(batch)
+            if reused and not self._cancelled():
+                self._flush_reused(reused)
 
     def _record_without_pixels(self, out: _Outcome) -> bool:
         """Errors, vanished files, moves and copies: no inference needed.
@@ -603,6 +639,24 @@ class Scan:
         self.state.done += len(batch)
         for o in batch:
             o.pixels = None
+
+    def _flush_reused(self, outs: list[_Outcome]) -> None:
+        """Photos whose untrimmed features hold (see :meth:`_untrimmed_features`): those
+        features stored under this encoder's backbone id, projected, indexed."""
+        enc = self._encoder()
+        t = time.perf_counter()
+        for alias in {o.reuse for o in outs}:
+            ids, feats = self.store.features.load(alias, enc.card.feature_dim,
+                                                  [o.row_id for o in outs if o.reuse == alias], dtype=np.float16)
+            if not ids:
+                continue
+            vecs = enc.project(feats)
+            with self.store.write() as s:
+                store_embeddings(s, self.store, enc, ids, feats, vecs)
+            self.index.add(ids, vecs)
+            self.report.reembedded += len(ids)
+        self.timings["db"] += time.perf_counter() - t
+        self.state.done += len(outs)
 
     def _remove_missing(self) -> None:
         ids = [r.id for r in self.missing.values()]

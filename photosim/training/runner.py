@@ -322,6 +322,7 @@ def finetune(lib, albums: Sequence[str] | None = None, *, use_marks: bool = True
     card.id = model_id
     card.head, card.head_hidden, card.dim = outcome.head, outcome.head_hidden, outcome.dim
     card.weights = "encoder.safetensors"
+    card.same_weights_as = []  # the parent's history, not this model's (its weights are its parent's or its own)
     if blocks_kept:
         # a backbone of its own: complete weights, a new backbone id
         from ..model import make_backbone_id
