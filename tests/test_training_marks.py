@@ -199,6 +199,21 @@ def test_the_estimate_is_sane_and_recorded(lib, base):
     assert estimate_finetune(lib).source == "learnt"
 
 
+def test_calibration_times_standard_modes_blocks_and_their_validation(lib, tmp_path, monkeypatch):
+    """Standard mode's steps and validations are timed on this machine's blocks, not derived
+    from the head steps' speed (which told a CIFAR-10 fine-tune 28 % short)."""
+    from photosim.training import thorough
+    from photosim.training.estimate import calibrate
+
+    per_view, per_val = thorough.time_blocks(lib.encoder)
+    # a view's forward and backward in a step cost more than its forward alone in validation
+    assert 0 < per_val < per_view < 1.0, (per_view, per_val)
+    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(thorough, "time_blocks", lambda encoder, mode="standard": (0.125, 0.0625))
+    rates = calibrate(lib)
+    assert (rates.late_block_view, rates.late_val_photo) == (0.125, 0.0625) and rates.source == "calibrated"
+
+
 def test_rates_are_cached_per_device_and_corrected_by_real_runs(tmp_path, monkeypatch):
     from photosim.training.estimate import cache_file, default_rates, learn, load_rates, plan_stages, save_rates
 

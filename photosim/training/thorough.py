@@ -220,27 +220,43 @@ def block_training(plan: BlocksPlan, config: TrainConfig, epochs: int, train_lab
     )
 
 
-def time_validation(encoder, mode: str = "standard", n: int = 48) -> float:
-    """Seconds per held-out photo of a validation pass of ``mode``'s blocks on this machine:
-    ``n`` photos' synthetic activations of the encoder's shapes at the plan's cut through
-    the blocks in float32, as validation runs them (the second of two passes: the first
-    sets up the kernels for that batch size)."""
+def time_blocks(encoder, mode: str = "standard", albums: int = 5, steps: int = 4) -> tuple[float, float]:
+    """This machine's speed at ``mode``'s blocks, on synthetic activations of the encoder's
+    shapes at the plan's cut (nothing is kept): seconds per view of a training step (``albums``
+    × 16 views a step, batched as :func:`block_training` does; the fastest of the steps after
+    the first, which sets the kernels up: the one least disturbed, as the estimate's probe
+    measures the load of the moment apart), and per photo of a validation pass (48 photos
+    through the blocks in float32, as validation runs them; the second of two passes).
+    On the 2-core CPU: 0.0078-0.0099 s a view (a CIFAR-10 fine-tune's 120 steps of 160 views
+    ran at 0.0074), 3-5 s in all; once, in a benchmark's process, the median gave 0.0144."""
+    import copy
+
     import torch
 
-    cut = PLANS[mode].cut(encoder.card.architecture)
+    plan = PLANS[mode]
+    cut = plan.cut(encoder.card.architecture)
     size = encoder.card.input_size
     with torch.inference_mode():
         u, c = encoder.net.lower(torch.zeros(1, 3, size, size, device=encoder.device), cut)
+    labels = np.repeat(np.arange(albums), 16 // plan.views)
     rng = np.random.default_rng(0)
 
-    def fake(shape):
-        return np.abs(rng.standard_normal((n, 1) + tuple(shape), dtype=np.float32)).astype(np.float16)
+    def fake(n, shape):
+        return np.abs(rng.standard_normal((n, plan.views) + tuple(shape), dtype=np.float32)).astype(np.float16)
 
-    acts = Activations(cut, fake(u.shape[1:]), None if c is None else fake(c.shape))
-    upper_features(encoder.net, acts, device=encoder.device)
+    acts = Activations(cut, fake(len(labels), u.shape[1:]), None if c is None else fake(len(labels), c.shape))
+    net = copy.deepcopy(encoder.net).float().to(encoder.device)
+    cfg = block_training(plan, TrainConfig(), 1, labels)
+    cfg.steps_per_epoch = max(2, steps)
+    marks: list[float] = []
+    train_blocks(net, acts, labels, cfg, device=encoder.device,
+                 progress=lambda p: marks.append(time.perf_counter()) if p.stage == "training" else None)
+    per_view = float(np.min(np.diff(marks))) / (len(labels) * plan.views)
+    val = Activations(cut, fake(48, u.shape[1:])[:, :1], None if c is None else fake(48, c.shape)[:, :1])
+    upper_features(net, val, device=encoder.device)
     t = time.perf_counter()
-    upper_features(encoder.net, acts, device=encoder.device)
-    return (time.perf_counter() - t) / n
+    upper_features(net, val, device=encoder.device)
+    return per_view, (time.perf_counter() - t) / 48
 
 
 def train_thorough(*args, **kw) -> tuple[TrainOutcome, dict]:
