@@ -242,7 +242,7 @@ def probe(card, head_state: dict, device: str | None = None) -> float:
 def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rates:
     """Measure this machine's rates (a few seconds): decode and embed up to 16 of ``photos``
     (else the int8 calibration photos shipped with photosim), ten head steps, a marks step,
-    a validation, standard mode's blocks on synthetic activations (three training steps and a
+    a validation, standard mode's blocks on synthetic activations (four training steps and a
     validation), and in ``thorough`` mode two photos through the lower blocks in torch."""
     from ..evaluation import retrieval_metrics
     from ..imageio import PhotoError, read_photo
@@ -254,8 +254,8 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     head_state = _parent_head_state(lib.model_dir(card.id), card)
     rates.probe = probe(card, head_state, lib.device)
     rates.head_step = time_head_steps(card, head_state, 13, lib.device)
-    # Standard mode's blocks are timed (3-5 s: three steps of 80 views and a validation of 48
-    # photos, on synthetic taps). Scaled by the head steps' speed instead, they were told 28 %
+    # Standard mode's blocks are timed (3-5 s: four steps of 80 views, the fastest of the last
+    # three kept, and a validation of 48 photos, on synthetic taps). Scaled by the head steps' speed instead, they were told 28 %
     # short on CIFAR-10 (head steps are small matrix products, the blocks convolutions in
     # bfloat16); by the photos' rate, which is mostly decoding for real photos and none for
     # tiny ones, 43 % short; and with its validation passes left out, a third short. Accepting

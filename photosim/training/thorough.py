@@ -227,8 +227,9 @@ def time_blocks(encoder, mode: str = "standard", albums: int = 5, steps: int = 4
     the first, which sets the kernels up: the one least disturbed, as the estimate's probe
     measures the load of the moment apart), and per photo of a validation pass (48 photos
     through the blocks in float32, as validation runs them; the second of two passes).
-    On the 2-core CPU: 0.0078-0.0099 s a view (a CIFAR-10 fine-tune's 120 steps of 160 views
-    ran at 0.0074), 3-5 s in all; once, in a benchmark's process, the median gave 0.0144."""
+    On the 2-core CPU: 0.0065-0.0099 s a view (a CIFAR-10 fine-tune's 120 steps of 160 views
+    ran at 0.0074), 3-5 s in all; once, in a benchmark's process, the median of the steps
+    gave 0.0144 (and the estimate +45 %)."""
     import copy
 
     import torch
