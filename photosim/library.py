@@ -68,7 +68,7 @@ class Library:
         self._search, self._folders = Search(self.store, self._index, self._active), folders.Folders(self.store, self._index)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
         self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
-        self._features = features.FeatureCache(self.store, self._active, self._writable, self.taps)
+        self._features = features.FeatureCache(self.store, self._active, self._writable, self.taps, self.registry)
         self.problems = problems.Problems(self.store, lambda paths, **kw: self.scan([], files=paths, **kw))
 
     def __enter__(self) -> Library:

@@ -75,3 +75,33 @@ def test_a_read_only_library_keeps_no_taps(tmp_path):
     up, ctx = _rows(1)
     assert store.put("bb", 1, ["a"], up, ctx) == 0
     assert not (tmp_path / "taps").exists()
+
+
+def test_taps_no_model_can_use_go_when_the_library_opens(tmp_path):
+    """An upgrade that replaced the bundled encoder (v5 -> v5.1) leaves the album imports' taps
+    of the old backbone behind: the library drops them on opening, keeping the active
+    backbone's and those a model still accepts from (a standard fine-tune's card names them)."""
+    import json
+
+    from photosim import Library
+    from photosim.encoder import bundled_model_dir
+
+    with Library(tmp_path / "lib") as lib:
+        active = lib.backbone_id
+        bundled = json.loads((bundled_model_dir() / "card.json").read_text())
+    # a model whose accept reads the taps of "parent-bb" (what a standard fine-tune's card says)
+    folder = tmp_path / "lib" / "models" / "ft-20261202-000000-abcdef"
+    folder.mkdir(parents=True)
+    card = {**bundled, "id": folder.name, "parent": bundled["id"], "head_only": True,
+            "taps": {"backbone_id": "parent-bb", "cut": 17}}
+    (folder / "card.json").write_text(json.dumps(card))
+    store = TapStore(tmp_path / "lib" / "taps")
+    up, ctx = _rows(1)
+    for backbone in (active, "parent-bb", "old-bb"):
+        assert store.put(backbone, 17, ["a"], up, ctx) == 1
+    with Library(tmp_path / "lib", readonly=True):
+        pass  # a read-only library deletes nothing
+    assert TapStore(tmp_path / "lib" / "taps").backbones() == {active, "parent-bb", "old-bb"}
+    with Library(tmp_path / "lib") as lib:
+        assert lib.taps.backbones() == {active, "parent-bb"}
+        assert lib.taps.hashes(active, 17) == {"a"}

@@ -17,8 +17,30 @@ ROW_BYTES = 40
 
 
 class FeatureCache:
-    def __init__(self, store, active, writable, taps=None):
+    def __init__(self, store, active, writable, taps=None, registry=None):
         self._store, self._active, self._writable, self._taps = store, active, writable, taps
+        if taps is not None and registry is not None and not taps.readonly:
+            self._drop_stale_taps(registry)
+
+    def _drop_stale_taps(self, registry) -> None:
+        """Taps no model of the library can use go when it opens: those of a backbone that is
+        neither the active one, nor a model's, nor the one a standard fine-tune is accepted
+        from (its card's ``taps``). An upgrade that replaced the bundled encoder (v5 -> v5.1)
+        left its album imports' taps behind, up to 1 GB that nothing would read."""
+        kept = self._taps.backbones()
+        if kept <= {self._active.backbone_id}:
+            return  # the usual case: nothing but the active backbone's (or none), no card read
+        used = {self._active.backbone_id}
+        for model in registry.list(self._active.encoder_id):
+            used.add(model.backbone_id)
+            try:
+                taps = registry.card(model.id).extra.get("taps")
+            except Exception:  # noqa: BLE001 - an unreadable card keeps nothing alive
+                continue
+            if isinstance(taps, dict) and isinstance(taps.get("backbone_id"), str):
+                used.add(taps["backbone_id"])
+        if kept - used:
+            self._taps.drop_except(used)
 
     def feature_cache(self) -> FeatureCacheInfo:
         """What the cache keeps for the active backbone, and its size."""

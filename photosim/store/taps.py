@@ -147,6 +147,12 @@ class TapStore:
     def bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*.npz")) if self.root.is_dir() else 0
 
+    def backbones(self) -> set[str]:
+        """The backbone ids taps are kept for."""
+        if not self.root.is_dir():
+            return set()
+        return {f.name.rsplit("-b", 1)[0] for f in self.root.iterdir() if f.is_dir()}
+
     def drop_except(self, backbone_ids: set[str]) -> None:
         """Delete the taps of every backbone not in ``backbone_ids``."""
         if self.readonly or not self.root.is_dir():
