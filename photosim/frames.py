@@ -5,7 +5,7 @@ that frame with every other framed copy in the library, and the encoder sees the
 much as the picture. With 160 framed copies of 160 photos in one library (the duplicates
 benchmark's "border" edit), a framed copy's nearest neighbour was another framed copy of a
 different photo 10 times in 160; with the frames trimmed, never (``photosim/card.py``:
-``trim_frames``; the README's Duplicates section has the figures).
+``trim_frames``; the README's "The bundled encoder" has the figures).
 
 A side counts as a frame when, walking in from the edge:
 
@@ -18,8 +18,9 @@ A side counts as a frame when, walking in from the edge:
   on white) thins out line by line and is left alone;
 * the frame is at least 1 % of the side (and two lines) and at most a quarter of it.
 
-What is left must keep at least 40 % of the photo, and photos under 64 px are left alone. Trimming depends only on the pixels, so an
-original and its resized, re-encoded or turned copies trim alike.
+What is left must keep at least 40 % of the photo, and photos under 64 px are left alone.
+Trimming depends only on the pixels, so an original and its resized, re-encoded or turned
+copies trim alike.
 """
 
 from __future__ import annotations
