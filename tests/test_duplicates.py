@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -120,7 +121,12 @@ def test_tiers_copies_are_near_other_shots_are_stacks(tmp_path, scene_photos):
             names = {p.name for p in g.photos}
             assert names <= truth[seed] and f"s{seed}_other.jpg" not in names
             assert len(names) >= 6  # the original and at least five of its six copies
-            assert g.keeper.name in (f"s{seed}_original.jpg", f"s{seed}_copy_border.jpg")  # the most pixels
+            # the bordered copy has the most pixels, but only by its frame: the original is kept
+            assert g.keeper.name == f"s{seed}_original.jpg"
+            framed = g.reasons[[p.name for p in g.photos].index(f"s{seed}_copy_border.jpg")]
+            # its frame is 1 - 800×600 / 914×714 = 26 % of it, measured on the aligned reduced decodes
+            assert re.fullmatch(rf"keeper is the same picture without the frame s{seed}_copy_border\.jpg adds "
+                                r"\(2[5-7]% of it\)", framed[-1]), framed
             for p, r in zip(g.photos[1:], g.reasons[1:]):
                 assert r[0].startswith("same photo:") and r[1].startswith("keeper is ")
         assert not any(p.name.endswith("_other.jpg") for g in groups for p in g.photos)
@@ -133,6 +139,40 @@ def test_tiers_copies_are_near_other_shots_are_stacks(tmp_path, scene_photos):
         # a photo gone since the scan is left out of verification, nothing fails
         os.remove(root / "s12_copy_half.jpg")
         assert all(p.name != "s12_copy_half.jpg" for g in lib.duplicates() if g.tier == "near" for p in g.photos[1:])
+
+
+def test_a_framed_photo_is_kept_when_no_copy_is_its_picture_alone(tmp_path):
+    """The keeper gives way only to a copy that is its picture without its frame, at the same
+    resolution: a crop inside the frame, or a smaller copy, does not take a framed photo's
+    place (the framed one holds more of the picture)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    original = draw_scene(31, (1280, 960)).crop((100, 80, 1100, 830)).resize((800, 600))
+    edits = copies_of(original)
+    edits["border"].save(root / "framed.jpg", quality=92)
+    edits["crop"].save(root / "crop.jpg", quality=80)
+    edits["half"].save(root / "half.jpg", quality=80)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        [g] = [g for g in lib.duplicates() if g.tier == "near"]
+        assert g.keeper.name == "framed.jpg" and {p.name for p in g.photos} == {"framed.jpg", "crop.jpg", "half.jpg"}
+        assert not any("without the frame" in r for rs in g.reasons for r in rs)
+
+
+def test_a_crop_that_leaves_out_a_flat_sky_does_not_take_the_photos_place(tmp_path):
+    """What a larger photo holds round a crop of it may be flat (a clear sky above): that is
+    more of the scene, not a frame, since the crop's edge there is the same sky."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    photo = draw_scene(32, (1280, 960)).crop((100, 80, 1100, 830)).resize((800, 600))
+    photo.paste((170, 195, 235), (0, 0, 800, 200))  # a clear sky over the top third
+    photo.save(root / "photo.jpg", quality=92)
+    photo.crop((0, 120, 800, 600)).save(root / "without_sky.jpg", quality=92)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        [g] = [g for g in lib.duplicates() if g.tier == "near"]
+        assert [p.name for p in g.photos] == ["photo.jpg", "without_sky.jpg"]
+        assert g.reasons[1][-1].startswith("keeper is larger")
 
 
 def test_no_chaining_every_member_is_a_verified_copy_of_its_keeper(tmp_path):

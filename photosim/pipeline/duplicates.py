@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PhotosimError
+from ..frames import PICTURE, TOLERANCE
 from ..progress import ProgressFn, as_token, emit
 from ..values import CopyMatch, DuplicateGroup, DuplicateGroups, PhotoInfo
 from . import keeper as _keeper
@@ -64,6 +65,11 @@ TIERS = ("duplicates", "exact", "near", "similar")
 COVERS = 0.97
 #: Content resolutions this close (ratio) count as the same.
 SAME_RESOLUTION = 0.1
+#: A keeper adds only a frame round a copy's picture when this share of what lies outside
+#: that picture is flat (a caption in the frame is allowed) and the picture begins sharply
+#: (``_flat_around``; on the validation half of ``bench_duplicates.py --copies 6``, a
+#: bordered copy's frame was found round its original 85 % of the time, round its crop never).
+FLAT_SHARE = 0.85
 #: Threads that verify pairs (OpenCV and the JPEG decoder release the GIL); None: one per
 #: core this process may use. 1 verifies in the calling thread.
 VERIFY_WORKERS: int | None = None
@@ -248,6 +254,29 @@ class Duplicates:
 def _full_per_look(photo, look) -> float:
     """The photo's own pixels per pixel of its look (decoded reduced)."""
     return max(photo.width or 0, photo.height or 0) / max(look.gray.shape) or 1.0
+
+
+def _flat_around(gray: np.ndarray, shape, matrix) -> bool:
+    """Whether ``gray`` holds only a flat frame round a picture of ``shape`` that ``matrix``
+    maps into it (a border, a caption in it, a canvas), not more of a scene: as in
+    :mod:`photosim.frames`, the frame is flat (:data:`FLAT_SHARE` of what lies outside the
+    picture within ``TOLERANCE`` of its median colour) and the picture begins sharply (less
+    than ``PICTURE`` of its edge in the frame's colour: a crop of a smooth sky is no frame)."""
+    h, w = shape
+    inside = cv2.warpAffine(np.ones((h, w), np.uint8), matrix, gray.shape[::-1], flags=cv2.INTER_NEAREST)
+    band = np.ones((7, 7), np.uint8)  # the picture's edge, blurred by resizing and alignment
+    outside = (cv2.dilate(inside, band) == 0).astype(np.uint8)
+    values = gray[outside > 0].astype(np.int16)
+    if values.size < 0.01 * gray.size:
+        return False
+    colour = np.median(values)
+    # the picture's edge where the frame lies beyond it (a crop below a sky is sky at its top)
+    near = cv2.dilate(outside, np.ones((21, 21), np.uint8)) > 0
+    edge = gray[(inside > 0) & (cv2.erode(inside, band) == 0) & near].astype(np.int16)
+    if not edge.size:
+        return False
+    return (float(np.mean(np.abs(values - colour) <= TOLERANCE)) >= FLAT_SHARE
+            and float(np.mean(np.abs(edge - colour) <= TOLERANCE)) < PICTURE)
 
 
 class _Holds:
@@ -523,14 +552,54 @@ class _Run:
             assigned.update(found)
             for pid in (keep.id, *found):  # never a keeper nor a candidate again
                 ahead.done_with(pid)
-                self.looks.forget(pid)
             if len(found) + 1 > MAX_GROUP:
                 self.notices.append(f"a group of {len(found) + 1} copies of {keep.path} was refused: too many "
                                     "for copies of one photo; look at them by hand")
+                for pid in (keep.id, *found):
+                    self.looks.forget(pid)
                 continue
+            keep, found, framed = self._unframed(keep, look, found)
+            verified.update(_pair(keep.id, p) for p in found)
+            for pid in (keep.id, *found):
+                self.looks.forget(pid)
             photos = [keep] + _keeper.rank([self.info[p] for p in found], self.rules)
-            groups.append(self._group("near", photos, {p: [c.describe()] for p, c in found.items()}))
+            groups.append(self._group("near", photos, {p: [c.describe()] for p, c in found.items()}, framed=framed))
         return groups, verified
+
+    def _unframed(self, keep, look, found):
+        """(keeper, its copies' checks, {photo id: share of it that is frame}): a keeper that
+        beat a copy on resolution only by a flat frame it adds round the same picture (a
+        border, a caption in it, a canvas) gives way to that copy, when every other copy is
+        verified against it too (those the user said are not duplicates of it are left out);
+        the framed photo then stays in the group as a copy."""
+        picks = {}
+        for pid, check in found.items():
+            other = self.info[pid]
+            if _keeper.deciding_rule(keep, other, self.rules) != "resolution":
+                continue
+            other_look = self.looks.get(pid)
+            if other_look is None or check.matrix is None:
+                continue
+            held = _Holds(keep, look, check, other, other_look)
+            if held.covers < COVERS or abs(math.log(held.resolution)) > SAME_RESOLUTION or held.fills >= COVERS:
+                continue
+            if _flat_around(look.gray, other_look.gray.shape, check.matrix):
+                picks[pid] = 1 - held.fills
+        if not picks:
+            return keep, found, {}
+        best = _keeper.rank([self.info[p] for p in found], self.rules)[0]
+        if best.id not in picks:  # the best of the others is not the picture alone (a crop of it is)
+            return keep, found, {}
+        best_look = self.looks.get(best.id)
+        checks = {keep.id: found[best.id]}
+        for pid in found:
+            if pid != best.id and _pair(best.id, pid) not in self.vetoed:  # "not duplicates" of it: left out
+                other_look = self.looks.get(pid)
+                check = None if other_look is None else verify(best_look, other_look)
+                if check is None or not check.same:
+                    return keep, found, {}  # not a copy of the picture alone: the framed keeper stays
+                checks[pid] = check
+        return best, checks, {keep.id: picks[best.id]}
 
     # -- 4. stacks ----------------------------------------------------------------
     def _stacks(self, cands, verified, in_group) -> list[DuplicateGroup]:
@@ -572,13 +641,22 @@ class _Run:
             groups.append(self._group("similar", photos, members, compare=False))
         return groups
 
-    def _group(self, tier, photos, why, compare: bool = True) -> DuplicateGroup:
-        keep = photos[0]
-        reasons = [["keeper: " + (_keeper.reasons(keep, photos[1], self.rules) if compare else "the best photo")]]
+    def _group(self, tier, photos, why, compare: bool = True, framed=None) -> DuplicateGroup:
+        """``framed``: {photo id: share of it that is frame} of the copies that only add a
+        frame round the keeper's picture (:meth:`_unframed`)."""
+        keep, framed = photos[0], framed or {}
+
+        def better(p) -> str:
+            if p.id in framed:
+                return (f"the same picture without the frame {os.path.basename(p.path)} adds "
+                        f"({framed[p.id]:.0%} of it)")
+            return _keeper.reasons(keep, p, self.rules)
+
+        reasons = [["keeper: " + (better(photos[1]) if compare else "the best photo")]]
         for p in photos[1:]:
             r = list(why.get(p.id, []))
             if compare:
-                r.append("keeper is " + _keeper.reasons(keep, p, self.rules))
+                r.append("keeper is " + better(p))
             reasons.append(r)
         scores = [self._cos(keep.id, p.id) if keep.id in self.row and p.id in self.row else 1.0 for p in photos]
         return DuplicateGroup(photos, scores, tier, reasons)

@@ -82,14 +82,18 @@ def check_rules(rules: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(rules) + tuple(r for r in DEFAULT_RULES if r not in rules)
 
 
+def deciding_rule(a, b, rules: Sequence[str] = DEFAULT_RULES) -> str | None:
+    """The first rule on which a and b differ (None: they tie on every rule)."""
+    return next((name for name in rules if RULES[name][0](a) != RULES[name][0](b)), None)
+
+
 def compare(a, b, rules: Sequence[str] = DEFAULT_RULES) -> tuple[int, str]:
     """(-1 when a is the better copy, 1 when b is, 0 for a tie) and the deciding rule's words."""
-    for name in rules:
-        key, words = RULES[name]
-        ka, kb = key(a), key(b)
-        if ka != kb:
-            return (-1, words(a, b)) if ka < kb else (1, words(b, a))
-    return (-1 if a.path < b.path else 1 if a.path > b.path else 0), "same on every rule; first by path"
+    name = deciding_rule(a, b, rules)
+    if name is None:
+        return (-1 if a.path < b.path else 1 if a.path > b.path else 0), "same on every rule; first by path"
+    key, words = RULES[name]
+    return (-1, words(a, b)) if key(a) < key(b) else (1, words(b, a))
 
 
 def rank(photos, rules: Sequence[str] = DEFAULT_RULES) -> list:
