@@ -200,6 +200,7 @@ def main() -> None:
         # a library holding one copy of each photo (``--copies 1`` builds one): the original
         # must then beat the other shot and every other photo.
         nn = {0: [], 1: []}
+        misses = {0: [], 1: []}  # (kind, copy, what came first) where the cosine's nearest is not the original
         t = time.perf_counter()
         for i, names in truth.items():
             same = {v for kk, v in names.items() if kk != "other"}
@@ -213,12 +214,17 @@ def main() -> None:
                 first = copies[0].photo.name if copies else best
                 nn[i % 2].append((best == names["original"], best in same, alone == names["original"],
                                   first == names["original"], first in same))
+                if alone != names["original"]:
+                    misses[i % 2].append((k, name, alone))
         per_query = (time.perf_counter() - t) / sum(map(len, nn.values()))
         for half, label in ((0, "validation"), (1, "test")):
             r = np.array(nn[half], dtype=float).mean(axis=0) if nn[half] else np.zeros(5)
             print(f"{label}: an edited copy's nearest neighbour is its original {r[0]:.1%} (or another copy of it "
                   f"{r[1]:.1%}; without its sibling copies: its original {r[2]:.1%}); its first verified copy "
                   f"is its original {r[3]:.1%} (or a copy {r[4]:.1%}) [{len(nn[half])} copies]")
+            if misses[half]:
+                print(f"  {label}, nearest not the original (siblings left out): "
+                      + ", ".join(f"{name} ({kind}) -> {alone}" for kind, name, alone in misses[half]))
         print(f"  (similar + copies_of: {per_query * 1000:.0f} ms per query, load {os.getloadavg()[0]:.1f})")
 
         # validation: sweep the residual bound on candidate pairs (original vs the others)
@@ -288,6 +294,14 @@ def main() -> None:
             print(f"{name}: pair precision {s['precision']:.3f}, pair recall {s['recall']:.3f}, "
                   f"other-shot pairs called duplicates {s['other_called_dup']:.1%} ({s['pairs']} pairs in groups)")
         print(f"largest group: {max((len(g.photos) for g in groups), default=0)} photos; groups: {len(groups)}")
+        # the keeper: every copy here is an edit of the original (smaller, cropped, re-encoded
+        # at a lower quality, or framed), so the original is the one to keep
+        for name, idx in (("validation", val), ("test", test)):
+            kept = [(truth[i]["original"], g.keeper.name) for i in idx for g in groups
+                    if truth[i]["original"] in {p.name for p in g.photos}]
+            wrong = [k for o, k in kept if k != o]
+            print(f"{name}: the keeper of an original's group is the original in {len(kept) - len(wrong)} of "
+                  f"{len(kept)} groups" + (f" (kept instead: {', '.join(wrong[:8])})" if wrong else ""))
 
         # costs, in CPU time of this thread (the machine's load does not count): a look
         # (decode at 512 px + ORB) and the verification of an unrelated pair
