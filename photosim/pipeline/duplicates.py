@@ -10,7 +10,9 @@
    features, a similarity alignment and the residual after it), never by the cosine alone.
 4. Groups are built around keepers: photos go best copy first (:mod:`.keeper`), and a
    keeper's group holds only photos *verified against that keeper*; nothing joins
-   through a third photo, so two different shots are never chained together.
+   through a third photo, so two different shots are never chained together. A keeper
+   that won on resolution only by a flat frame round the same picture gives way to the
+   copy that is that picture alone, if every other copy verifies against it too.
 5. *Stacks* ("similar"): candidate pairs that are not copies (other shots of one scene,
    bursts: same camera, seconds apart), grouped around their best photo the same way;
    offered to look at, never for the trash; RAW + JPEG of one shot and burst frames

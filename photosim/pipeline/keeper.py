@@ -4,6 +4,9 @@ Rules, in the default order: the original format (RAW first, then camera formats
 derived ones such as PNG/WebP exports), resolution, less compression (a larger file),
 richer metadata (date taken, camera), then the oldest file. The first rule on which two
 photos differ decides, and says so in words ("larger: 4032×3024 vs 2016×1512").
+These rules see only what the library knows of each file; the duplicate search corrects
+one of them from the photos: a copy larger only by a frame round the same picture is not
+kept over that picture (:meth:`photosim.pipeline.duplicates._Run._unframed`).
 """
 
 from __future__ import annotations
