@@ -300,8 +300,13 @@ def main() -> None:
             kept = [(truth[i]["original"], g.keeper.name) for i in idx for g in groups
                     if truth[i]["original"] in {p.name for p in g.photos}]
             wrong = [k for o, k in kept if k != o]
+            kinds = {}
+            for k in wrong:
+                kind = k.split("_copy_")[-1].removesuffix(".jpg") if "_copy_" in k else "other"
+                kinds[kind] = kinds.get(kind, 0) + 1
             print(f"{name}: the keeper of an original's group is the original in {len(kept) - len(wrong)} of "
-                  f"{len(kept)} groups" + (f" (kept instead: {', '.join(wrong[:8])})" if wrong else ""))
+                  f"{len(kept)} groups" + (f" (kept instead: {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))};"
+                                           f" {', '.join(wrong[:8])})" if wrong else ""))
 
         # costs, in CPU time of this thread (the machine's load does not count): a look
         # (decode at 512 px + ORB) and the verification of an unrelated pair
