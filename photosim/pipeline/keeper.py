@@ -94,7 +94,7 @@ def compare(a, b, rules: Sequence[str] = DEFAULT_RULES) -> tuple[int, str]:
     """(-1 when a is the better copy, 1 when b is, 0 for a tie) and the deciding rule's words."""
     name = deciding_rule(a, b, rules)
     if name is None:
-        return (-1 if a.path < b.path else 1 if a.path > b.path else 0), "same on every rule; first by path"
+        return (-1 if a.path < b.path else 1 if a.path > b.path else 0), "first by path (the same on every rule)"
     key, words = RULES[name]
     return (-1, words(a, b)) if key(a) < key(b) else (1, words(b, a))
 
