@@ -214,6 +214,24 @@ def test_calibration_times_standard_modes_blocks_and_their_validation(lib, tmp_p
     assert (rates.late_block_view, rates.late_val_photo) == (0.125, 0.0625) and rates.source == "calibrated"
 
 
+def test_an_estimate_right_after_calibrating_is_not_scaled_by_a_second_probe(lib, base, tmp_path, monkeypatch):
+    """The load probe compares this moment with the moment the rates were measured: right after
+    a calibration they are the same moment, and a second probe only added its noise (a first
+    probe taken while torch set itself up read as a slow machine, and CIFAR-10 fine-tunes were
+    told a quarter short). Later estimates are scaled by it."""
+    from photosim.training import estimate, thorough
+
+    monkeypatch.setenv("PHOTOSIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(thorough, "time_blocks", lambda encoder, mode="standard": (0.125, 0.0625))
+    probes = iter([0.01, 0.03])
+    monkeypatch.setattr(estimate, "probe", lambda *a, **k: next(probes))
+    _mark(lib, base, 25, 25)
+    first = estimate.estimate_finetune(lib)
+    assert first.source == "calibrated" and first.load == 1.0
+    again = estimate.estimate_finetune(lib)  # from the cached rates: the machine runs 3x slower now
+    assert again.load == pytest.approx(3.0) and again.finetune_s > first.finetune_s
+
+
 def test_rates_are_cached_per_device_and_corrected_by_real_runs(tmp_path, monkeypatch):
     from photosim.training.estimate import cache_file, default_rates, learn, load_rates, plan_stages, save_rates
 

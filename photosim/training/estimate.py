@@ -252,8 +252,10 @@ def calibrate(lib, photos: Sequence[str] = (), *, thorough: bool = False) -> Rat
     key = rates_key(lib)
     rates = default_rates(key)
     head_state = _parent_head_state(lib.model_dir(card.id), card)
-    rates.probe = probe(card, head_state, lib.device)
     rates.head_step = time_head_steps(card, head_state, 13, lib.device)
+    # after the steps above: the first head steps of a process also set torch up, and a
+    # probe taken then read as a slow machine, so that every estimate after it was told short
+    rates.probe = probe(card, head_state, lib.device)
     # Standard mode's blocks are timed (3-5 s: four steps of 80 views, the fastest of the last
     # three kept, and a validation of 48 photos, on synthetic taps). Scaled by the head steps' speed instead, they were told 28 %
     # short on CIFAR-10 (head steps are small matrix products, the blocks convolutions in
@@ -314,17 +316,19 @@ def _shipped_photos() -> list[str]:
     return sorted(str(p) for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:16]
 
 
-def rates_for(lib, photos: Sequence[str] = (), *, thorough: bool = False, calibrate_now: bool = True) -> Rates:
-    """The cached rates of the library's device, calibrated (and cached) at first use."""
+def rates_for(lib, photos: Sequence[str] = (), *, thorough: bool = False,
+              calibrate_now: bool = True) -> tuple[Rates, bool]:
+    """The cached rates of the library's device, calibrated (and cached) at first use, and
+    whether they were measured just now."""
     key = rates_key(lib)
     rates = load_rates(key)
     if rates is not None and (not thorough or rates.source != "default"):
-        return rates
+        return rates, False
     if not calibrate_now:
-        return default_rates(key)
+        return default_rates(key), False
     rates = calibrate(lib, photos, thorough=thorough)
     save_rates(rates)
-    return rates
+    return rates, True
 
 
 # -- the estimate ----------------------------------------------------------------------
@@ -518,9 +522,9 @@ def estimate_finetune(lib, albums: Sequence[str] | None = None, *, mode: str = "
         ids = data.photo_ids[:: max(1, len(data.photo_ids) // 16)][:16]
         sample = [p.path for p in lib.photos_by_id(ids).values()]
     thorough = mode == "thorough"
-    rates = rates_for(lib, sample, thorough=thorough, calibrate_now=calibrate_now)
+    rates, measured_now = rates_for(lib, sample, thorough=thorough, calibrate_now=calibrate_now)
     load = 1.0
-    if rates.probe and rates.key.startswith("cpu"):
+    if rates.probe and rates.key.startswith("cpu") and not measured_now:  # else: this moment's load already
         from .runner import _parent_head_state
 
         now = probe(lib.card, _parent_head_state(lib.model_dir(lib.card.id), lib.card), lib.device)
