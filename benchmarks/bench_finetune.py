@@ -201,7 +201,9 @@ def experiment(name: str, lib_path: Path, test_fraction: float, mode: str, epoch
             told = result.estimate.stages
             print(f"[{name}] told up front: fine-tune {result.estimate.finetune_s:.0f} s (real {train_s:.0f} s), "
                   f"accept {told.get('accept', 0):.0f} s (real {accept_s:.0f} s); stages "
-                  + ", ".join(f"{k} {v:.0f} s" for k, v in told.items()), flush=True)
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in told.items())
+                  + "; real stages " + ", ".join(f"{k} {v:.0f} s" for k, v in result.record.stage_seconds.items()),
+                  flush=True)
         return {"before": before, "after": after, "train_s": train_s, "accept_s": accept_s,
                 "validation": {"before": result.before, "after": result.after},
                 "encoder": result.based_on, "albums": len(result.albums)}
