@@ -554,18 +554,18 @@ class _Run:
             assigned.update(found)
             for pid in (keep.id, *found):  # never a keeper nor a candidate again
                 ahead.done_with(pid)
-            if len(found) + 1 > MAX_GROUP:
-                self.notices.append(f"a group of {len(found) + 1} copies of {keep.path} was refused: too many "
+            members = (keep.id, *found)
+            if len(members) > MAX_GROUP:
+                self.notices.append(f"a group of {len(members)} copies of {keep.path} was refused: too many "
                                     "for copies of one photo; look at them by hand")
-                for pid in (keep.id, *found):
-                    self.looks.forget(pid)
-                continue
-            keep, found, framed = self._unframed(keep, look, found)
-            verified.update(_pair(keep.id, p) for p in found)
-            for pid in (keep.id, *found):
+            else:
+                keep, found, framed = self._unframed(keep, look, found)
+                verified.update(_pair(keep.id, p) for p in found)
+                photos = [keep] + _keeper.rank([self.info[p] for p in found], self.rules)
+                groups.append(self._group("near", photos, {p: [c.describe()] for p, c in found.items()},
+                                          framed=framed))
+            for pid in members:  # a copy left out under a new keeper (a verdict) included
                 self.looks.forget(pid)
-            photos = [keep] + _keeper.rank([self.info[p] for p in found], self.rules)
-            groups.append(self._group("near", photos, {p: [c.describe()] for p, c in found.items()}, framed=framed))
         return groups, verified
 
     def _unframed(self, keep, look, found):
