@@ -65,8 +65,8 @@ class Library:
         self._active = ActiveModel(self.store, self.registry)
         self._index = IndexKeeper(self.path, lambda: (self.card.id, self.card.dim), self.store.vectors.chunks,
                                   self.store.vectors.count, lambda: self.store.generation, readonly=readonly)
-        self._search, self._folders = Search(self.store, self._index, self._active), folders.Folders(self.store, self._index)
         self._dups, self._bin = Duplicates(self.store, self._index, self._active), trash.TrashBin(self.store)
+        self._search, self._folders = Search(self.store, self._index, self._active, self._dups), folders.Folders(self.store, self._index)
         self._exchange = export.Exchange(self.store, self._index, self._active, self._writable)
         self._features = features.FeatureCache(self.store, self._active, self._writable, self.taps, self.registry)
         self.problems = problems.Problems(self.store, lambda paths, **kw: self.scan([], files=paths, **kw))
@@ -206,7 +206,7 @@ class Library:
         return trash.move_to_trash(self.store, self._index, photo_ids, merge_into=merge_into, sidecar=sidecar)
 
     # -- queries (photosim.search) and labels (photosim.store.labels) -------------
-    similar = _Part("_search")  # photos most like a library photo (itself excluded), best first
+    similar = _Part("_search")  # photos most like a library photo (itself excluded), best first (copies_first=True: verified ones first)
     embed_image = _Part("_search")  # the vector of any image; nothing is stored
     similar_to_image = _Part("_search")  # photos most like an image from anywhere, never added
     similar_to_images = _Part("_search")  # most like any of several images, each its best score

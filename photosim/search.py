@@ -17,12 +17,14 @@ ImageLike = str | os.PathLike | bytes | Image.Image
 
 class Search:
     """``store`` holds photos and vectors, ``index()`` gives the active model's index,
-    ``active`` is the :class:`photosim.models.active.ActiveModel`."""
+    ``active`` is the :class:`photosim.models.active.ActiveModel`; ``dups`` (a
+    :class:`photosim.pipeline.duplicates.Duplicates`) puts a photo's verified copies first."""
 
-    def __init__(self, store, index, active):
+    def __init__(self, store, index, active, dups=None):
         self._store = store
         self._index = index
         self._active = active
+        self._dups = dups
 
     def matches(self, vector: np.ndarray, k: int, min_score: float | None, exclude=()) -> list[Match]:
         hits = self._index.get().query(vector, k, exclude=exclude)
@@ -32,7 +34,10 @@ class Search:
         return [Match(by_id[pid], sc) for pid, sc in hits if pid in by_id]
 
     def similar(self, ref: int | str | os.PathLike | PhotoInfo, k: int = 10,
-                min_score: float | None = None) -> list[Match]:
+                min_score: float | None = None, *, copies_first: bool = False) -> list[Match]:
+        """``copies_first``: its verified copies among the nearest first (each a
+        :class:`CopyMatch` with its reasons), what it is most likely a copy of first, then
+        the rest by the cosine; verifying them reads those photos (tens of ms)."""
         photo = ref if isinstance(ref, PhotoInfo) else None
         if photo is None and not isinstance(ref, int):
             photo = self._store.photos.photo(ref)
@@ -47,7 +52,10 @@ class Search:
             if photo is None:
                 raise PhotosimError(f"not in the library: {ref}")
             raise PhotosimError(f"{photo.path} has no vector ({photo.error or 'not indexed yet'})")
-        return self.matches(vec, k, min_score, exclude={pid})
+        found = self.matches(vec, k, min_score, exclude={pid})
+        if copies_first and found and self._dups is not None:
+            found = self._dups.copies_first(photo or pid, found)
+        return found
 
     def embed_image(self, image: ImageLike) -> np.ndarray:
         if isinstance(image, Image.Image):
@@ -60,12 +68,14 @@ class Search:
             im = open_image(image)
         return self._active.encoder.embed([im])[0]
 
-    def similar_to_image(self, image: ImageLike, k: int = 10, min_score: float | None = None) -> list[Match]:
+    def similar_to_image(self, image: ImageLike, k: int = 10, min_score: float | None = None, *,
+                         copies_first: bool = False) -> list[Match]:
+        """``copies_first``: for a library photo, its verified copies first (see :meth:`similar`)."""
         if isinstance(image, str | os.PathLike):
             photo = self._store.photos.photo(image)
             if photo is not None and photo.ok:
                 try:
-                    return self.similar(photo, k, min_score)
+                    return self.similar(photo, k, min_score, copies_first=copies_first)
                 except PhotosimError:
                     pass  # no vector yet: embed the file below
         return self.matches(self.embed_image(image), k, min_score)
@@ -80,11 +90,12 @@ class Search:
         return sorted(best.values(), key=lambda m: -m.score)[:k]
 
     def query(self, queries: Sequence[str | os.PathLike], k: int = 10,
-              min_score: float | None = None) -> list[QueryResult]:
+              min_score: float | None = None, *, copies_first: bool = False) -> list[QueryResult]:
         out = []
         for q in queries:
             try:
-                out.append(QueryResult(os.fspath(q), self.similar_to_image(q, k, min_score)))
+                out.append(QueryResult(os.fspath(q), self.similar_to_image(q, k, min_score,
+                                                                           copies_first=copies_first)))
             except PhotosimError as exc:  # PhotoError is one
                 out.append(QueryResult(os.fspath(q), [], error=str(exc)))
         return out

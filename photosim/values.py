@@ -78,10 +78,18 @@ class QueryResult:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"query": self.query, "results": [{"path": m.photo.path, "score": round(m.score, 6)} for m in self.results]}
+        out = {"query": self.query, "results": [_result(m) for m in self.results]}
         if self.error:
             out["error"] = self.error
         return out
+
+
+def _result(m: Match) -> dict:
+    """A result as JSON; a verified copy (``copies_first``) says so, and how it holds the query."""
+    out = {"path": m.photo.path, "score": round(m.score, 6)}
+    if isinstance(m, CopyMatch):
+        out.update(copy=True, reasons=list(m.reasons))
+    return out
 
 
 @dataclass

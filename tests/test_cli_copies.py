@@ -93,3 +93,26 @@ def test_a_path_that_is_no_library_photo_is_one_sentence(capsys, copies, tmp_pat
     code, out, err = run(capsys, "copies-of", copies["photos"] / "small.jpg", "--library", tmp_path / "typo")
     assert code == 2 and out == "" and err.startswith(f"photosim: no library at {tmp_path / 'typo'}")
     assert not (tmp_path / "typo").exists()
+
+
+def test_similar_with_copies_first_lists_the_verified_copies_first(capsys, copies):
+    photos = copies["photos"]
+    code, out, err = run(capsys, "similar", photos / "crop80.jpg", "--copies-first", "-k", "4", *copies["lib"])
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == str(photos / "crop80.jpg") and len(lines) == 5
+    assert lines[1].endswith(f"  {photos / 'original.jpg'}  (verified copy)")
+    marked = [line for line in lines[1:] if line.endswith("(verified copy)")]
+    assert lines[1:1 + len(marked)] == marked and len(marked) == 2  # the original, the small copy
+    code, out, _ = run(capsys, "similar", photos / "crop80.jpg", "--copies-first", "-k", "4", "--json",
+                       *copies["lib"])
+    found = json.loads(out)[0]["results"]
+    assert code == 0 and [f.get("copy", False) for f in found] == [True, True, False, False]
+    assert found[0]["path"] == str(photos / "original.jpg") and found[0]["reasons"]
+    assert not any("reasons" in f for f in found[2:])
+    # without the option: the cosine's order, no copy marked
+    code, out, _ = run(capsys, "similar", photos / "crop80.jpg", "-k", "4", "--json", *copies["lib"])
+    plain = json.loads(out)[0]["results"]
+    assert not any("copy" in f for f in plain)
+    assert [f["score"] for f in plain] == sorted((f["score"] for f in plain), reverse=True)
+    assert {f["path"] for f in plain} == {f["path"] for f in found}

@@ -17,6 +17,8 @@ from conftest import draw_scene
 
 import photosim.pipeline.duplicates as D
 from photosim import Library
+from photosim.search import Search
+from photosim.values import CopyMatch
 from photosim.pipeline import verify as V
 
 
@@ -191,3 +193,33 @@ def test_an_edited_copy_finds_its_original_first(tmp_path, scene_photos):  # noq
                 assert set(names) <= truth[seed] and f"s{seed}_other.jpg" not in names
                 assert all(-1.0 <= m.score <= 1.0 for m in found)
         assert lib.copies_of(lib.photo(str(root / "s11_other.jpg"))) == []
+
+
+def test_similar_with_copies_first_puts_the_original_above_a_closer_other_shot(tmp_path, scene_photos, monkeypatch):  # noqa: F811
+    root, truth = scene_photos
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([root])
+        query = lib.photo(str(root / "s11_copy_crop.jpg"))
+        plain = lib.similar(query, k=6)
+        assert not any(isinstance(m, CopyMatch) for m in plain)
+        # the cosine's order turned round (the 6 nearest: all are verified), so that other photos
+        # come before the original:
+        # copies_first must still put the verified original first, then the copies
+        real = Search.matches
+        monkeypatch.setattr(Search, "matches", lambda self, *a, **kw: real(self, *a, **kw)[::-1])
+        turned = lib.similar(query, k=6)
+        assert turned[0].photo.name != "s11_original.jpg"
+        first = lib.similar(query, k=6, copies_first=True)
+        assert {m.photo.id for m in first} == {m.photo.id for m in plain}  # the same photos, reordered
+        copies = [m for m in first if isinstance(m, CopyMatch)]
+        assert copies and first[:len(copies)] == copies
+        assert copies[0].photo.name == "s11_original.jpg" and copies[0].source and copies[0].reasons
+        assert {m.photo.name for m in copies} <= truth[11] and "s11_other.jpg" not in {m.photo.name for m in copies}
+        rest = first[len(copies):]
+        assert rest == [m for m in turned if m.photo.id not in {c.photo.id for c in copies}]
+        # another shot has no verified copies: the order stays the cosine's
+        other = lib.photo(str(root / "s11_other.jpg"))
+        assert lib.similar(other, k=6, copies_first=True) == lib.similar(other, k=6)
+        # a query whose file is gone since the scan: the plain order, no error
+        (root / "s11_copy_crop.jpg").unlink()
+        assert lib.similar(query, k=6, copies_first=True) == turned

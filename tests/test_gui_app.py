@@ -74,8 +74,15 @@ def test_select_photo_shows_similar_with_scores(qtbot, window, gui_env):
     assert photos and target not in [p.path for p in photos]
     top = {p.name for p in photos[:2]}
     assert top == {"copy_of_003.jpg", "edited_003.jpg"}
+    # the verified copies first, badged, their tooltip saying how; the rest by similarity
+    copies = [p for p in photos if p.id in panel.model.notes]
+    assert {p.name for p in copies} == top and photos[:2] == copies
+    tip = panel.model.data(panel.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "Verified copy:" in tip
+    assert panel.status.text().startswith(f"{len(copies)} verified cop")
     scores = [panel.model.data(panel.model.index(i), Qt.ItemDataRole.UserRole + 2) for i in range(len(photos))]
-    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1.0001
+    rest = scores[len(copies):]
+    assert rest == sorted(rest, reverse=True) and all(0 < s <= 1.0001 for s in scores)
 
 
 def test_count_and_min_similarity_controls(qtbot, window, gui_env):

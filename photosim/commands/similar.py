@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from ..values import QueryResult
+from ..values import CopyMatch, QueryResult
 from ._common import ProgressBar, open_library, out, positive_int, require_photos, show, similarity
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -18,6 +18,9 @@ def register(sub, common) -> None:
     p.add_argument("-k", type=positive_int, default=10, help="number of results per query (default 10)")
     p.add_argument("--min-score", type=similarity, default=None,
                    help="minimum cosine similarity, from -1 to 1")
+    p.add_argument("--copies-first", action="store_true",
+                   help="for a photo in the library: its verified copies (the same photo edited) first, "
+                        "what it is most likely a copy of first (reads those photos)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -45,7 +48,7 @@ def run(args) -> int:
         finally:
             bar.close()
         readable = [q for q in args.queries if problems[q] is None]
-        found = iter(lib.query(readable, k=args.k, min_score=args.min_score) if readable else [])
+        found = iter(lib.query(readable, k=args.k, min_score=args.min_score, copies_first=args.copies_first) if readable else [])
         results = [QueryResult(q, [], error=problems[q]) if problems[q] else next(found) for q in args.queries]
     if args.json:
         out(json.dumps([r.to_dict() for r in results], indent=1))
@@ -57,5 +60,6 @@ def run(args) -> int:
             elif not r.results:
                 out("  no photo above the minimum score" if args.min_score is not None else "  no results")
             for m in r.results:
-                out(f"  {m.score:.3f}  {show(m.photo.path)}")
+                copy = "  (verified copy)" if isinstance(m, CopyMatch) else ""
+                out(f"  {m.score:.3f}  {show(m.photo.path)}{copy}")
     return 1 if any(r.error for r in results) else 0

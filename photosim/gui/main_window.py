@@ -802,7 +802,7 @@ class MainWindow(QMainWindow):
             if q.copies:  # its 10 nearest, verified: what it is most likely a copy of first
                 return lib.copies_of(q.photo.id, k=COPIES_K)
             if q.is_photo:
-                matches = lib.similar(q.photo.id, k)
+                matches = lib.similar(q.photo.id, k, copies_first=True)  # an edited copy is the most similar
                 marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
                 return matches, marks
             return lib.similar_to_images(q.images, k), {}

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..values import CopyMatch
 from .bands import Bands
 from .common import fitted_pixmap, read_image
 from .photo_model import PhotoListModel, PhotoRole
@@ -214,7 +215,10 @@ class SimilarPanel(QWidget):
         cut = self.min_similarity()
         shown = [m for m in matches if cut is None or m.score >= cut]
         below = len(matches) - len(shown)
-        self.model.marks, self.model.notes = dict(marks or {}), {}
+        # verified copies come first (Library.similar(copies_first=True)): a badge, and how
+        # each holds the query in its tooltip
+        copies = {m.photo.id: "Verified copy: " + "; ".join(m.reasons) for m in shown if isinstance(m, CopyMatch)}
+        self.model.marks, self.model.notes = dict(marks or {}), copies
         self.model.set_photos([m.photo for m in shown], [m.score for m in shown])
         self.results.scrollToTop()
         more = f" · {below} more below the cut-off" if below else ""
@@ -225,7 +229,8 @@ class SimilarPanel(QWidget):
             for m in shown:
                 band = self.bands.label(m.score) or "less similar"
                 counts[band] = counts.get(band, 0) + 1
-            self.status.setText(" · ".join(f"{n} {band}" for band, n in counts.items()) + more)
+            first = f"{len(copies)} verified cop{'y' if len(copies) == 1 else 'ies'} first · " if copies else ""
+            self.status.setText(first + " · ".join(f"{n} {band}" for band, n in counts.items()) + more)
         elif matches:
             self.status.setText(f"No photos at or above similarity {cut:.2f}: the closest scores "
                                 f"{matches[0].score:.2f}{more}.")

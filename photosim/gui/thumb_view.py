@@ -60,6 +60,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             self._badge(painter, img_rect, band or f"{score:.2f}",
                         Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
                         _BAND_COLOURS.get(band, QColor(0, 0, 0, 170)), QColor("white"))
+        if photo is not None and photo.id in getattr(index.model(), "notes", {}):  # a verified copy of the query
+            self._badge(painter, img_rect, "copy", Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
+                        QColor(40, 90, 170, 220), QColor("white"))
         if mark:
             good = mark > 0
             self._badge(painter, img_rect, "✓ similar" if good else "✗ not similar",

@@ -37,7 +37,7 @@ from PIL import Image
 from ..errors import PhotosimError
 from ..frames import PICTURE, TOLERANCE
 from ..progress import ProgressFn, as_token, emit
-from ..values import CopyMatch, DuplicateGroup, DuplicateGroups, PhotoInfo
+from ..values import CopyMatch, DuplicateGroup, DuplicateGroups, Match, PhotoInfo
 from . import keeper as _keeper
 from .calibration import Calibration, calibrate
 from .stacks import Shots
@@ -75,6 +75,10 @@ FLAT_SHARE = 0.85
 #: Threads that verify pairs (OpenCV and the JPEG decoder release the GIL); None: one per
 #: core this process may use. 1 verifies in the calling thread.
 VERIFY_WORKERS: int | None = None
+#: A photo's similar photos (``Library.similar(copies_first=True)``) put its verified copies
+#: first among this many of the nearest: an edited copy's nearest by the cosine is another
+#: photo 1-2 % of the time (another portrait of the same person, cropped; see the README).
+COPIES_FIRST = 6
 AHEAD_PER_WORKER = 4  # pairs queued ahead of the deciding loop, per thread
 
 
@@ -196,9 +200,7 @@ class Duplicates:
         or another shot, first. Scores are cosines; each :class:`CopyMatch` says how much of
         ``ref`` it holds, at what resolution, whether ``ref`` is most likely a copy of it
         (``source``), and in ``reasons`` the same and how it was verified. Photos are only read."""
-        photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
-        if photo is None:
-            raise PhotosimError(f"not in the library: {ref}")
+        photo = self._photo(ref)
         card = self._active.card
         vec = self.store.vectors.get(photo.id, card.id)
         if vec is None:
@@ -206,6 +208,35 @@ class Duplicates:
         near = self._index.get().query(vec, k, exclude={photo.id})
         if threshold is not None:
             near = [(pid, s) for pid, s in near if s >= float(threshold)]
+        return self._verified(photo, near, rules)
+
+    def copies_first(self, ref, matches: list[Match], n: int = COPIES_FIRST, *, rules=None) -> list[Match]:
+        """``matches`` (``ref``'s similar photos, best first) with its verified copies among
+        the first ``n`` at or above :meth:`candidate_bound` moved to the front, as
+        :class:`CopyMatch` in :meth:`copies_of`'s order (what ``ref`` is most likely a copy
+        of first); the others follow in their order. An edited copy is the most similar
+        photo there is, though the cosine sometimes ranks another shot of the same person or
+        place above it. ``ref`` that cannot be read: ``matches`` as they are."""
+        bound = self.candidate_bound()
+        near = [(m.photo.id, m.score) for m in matches[:n] if m.score >= bound]
+        if not near:
+            return matches
+        try:
+            held = self._verified(self._photo(ref), near, rules)
+        except PhotosimError:  # gone or unreadable since it was scanned: the plain order
+            return matches
+        first = {m.photo.id for m in held}
+        return held + [m for m in matches if m.photo.id not in first]
+
+    def _photo(self, ref) -> PhotoInfo:
+        photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
+        if photo is None:
+            raise PhotosimError(f"not in the library: {ref}")
+        return photo
+
+    def _verified(self, photo: PhotoInfo, near: list[tuple[int, float]], rules) -> list[CopyMatch]:
+        """Of ``near`` ((id, cosine) of ``photo``'s neighbours) those verified as copies of
+        ``photo``, what it is most likely a copy of first."""
         info = self.store.photos.photos_by_id([photo.id] + [pid for pid, _ in near])
         near = [(pid, s) for pid, s in near if pid in info]
         if not near:
