@@ -482,11 +482,16 @@ def read_photo(path: str | os.PathLike, max_side: int = DECODE_SIDE, *,
 def open_image(path: str | os.PathLike, max_side: int = DECODE_SIDE) -> Image.Image:
     """Decode any image file (e.g. a query from outside the library), reduced, from
     the file itself: only a regular file, only what the decoder needs of it."""
+    return open_image_meta(path, max_side)[0]
+
+
+def open_image_meta(path: str | os.PathLike, max_side: int = DECODE_SIDE) -> tuple[Image.Image, PhotoMeta]:
+    """:func:`open_image` and what the file says of itself (its full size, upright)."""
     fh, st = open_regular(path)
     with fh:
         if is_raw(path):
-            return decode_bytes(_read_raw(fh, st), max_side, name=path)[0]
-        return _decode_file(fh, st, max_side)[0]
+            return decode_bytes(_read_raw(fh, st), max_side, name=path)
+        return _decode_file(fh, st, max_side)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

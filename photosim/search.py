@@ -10,7 +10,7 @@ from PIL import Image
 
 from .errors import PhotosimError
 from .imageio import DECODE_SIDE, decode_bytes, open_image
-from .values import Match, PhotoInfo, QueryResult
+from .values import CopyMatch, Match, PhotoInfo, QueryResult
 
 ImageLike = str | os.PathLike | bytes | Image.Image
 
@@ -70,7 +70,8 @@ class Search:
 
     def similar_to_image(self, image: ImageLike, k: int = 10, min_score: float | None = None, *,
                          copies_first: bool = False) -> list[Match]:
-        """``copies_first``: for a library photo, its verified copies first (see :meth:`similar`)."""
+        """``copies_first``: its verified copies first (see :meth:`similar`), for an image
+        from outside the library too."""
         if isinstance(image, str | os.PathLike):
             photo = self._store.photos.photo(image)
             if photo is not None and photo.ok:
@@ -78,16 +79,24 @@ class Search:
                     return self.similar(photo, k, min_score, copies_first=copies_first)
                 except PhotosimError:
                     pass  # no vector yet: embed the file below
-        return self.matches(self.embed_image(image), k, min_score)
+        found = self.matches(self.embed_image(image), k, min_score)
+        if copies_first and found and self._dups is not None:
+            found = self._dups.copies_first_of_image(image, found)
+        return found
 
     def similar_to_images(self, images: Sequence[ImageLike], k: int = 10,
-                          min_score: float | None = None) -> list[Match]:
+                          min_score: float | None = None, *, copies_first: bool = False) -> list[Match]:
+        """Most like any of ``images``, each photo at its best score (``copies_first``: a
+        verified copy of any of them first)."""
+        if len(images) == 1:  # its own order (verified copies: what it is most likely a copy of first)
+            return self.similar_to_image(images[0], k, min_score, copies_first=copies_first)
         best: dict[int, Match] = {}
         for image in images:
-            for m in self.similar_to_image(image, k, min_score):
-                if m.photo.id not in best or m.score > best[m.photo.id].score:
+            for m in self.similar_to_image(image, k, min_score, copies_first=copies_first):
+                old = best.get(m.photo.id)
+                if old is None or (isinstance(m, CopyMatch), m.score) > (isinstance(old, CopyMatch), old.score):
                     best[m.photo.id] = m
-        return sorted(best.values(), key=lambda m: -m.score)[:k]
+        return sorted(best.values(), key=lambda m: (not isinstance(m, CopyMatch), -m.score))[:k]
 
     def query(self, queries: Sequence[str | os.PathLike], k: int = 10,
               min_score: float | None = None, *, copies_first: bool = False) -> list[QueryResult]:

@@ -116,3 +116,33 @@ def test_similar_with_copies_first_lists_the_verified_copies_first(capsys, copie
     assert not any("copy" in f for f in plain)
     assert [f["score"] for f in plain] == sorted((f["score"] for f in plain), reverse=True)
     assert {f["path"] for f in plain} == {f["path"] for f in found}
+
+
+def test_an_image_from_outside_gets_its_verified_copies_first_too(capsys, copies, tmp_path):
+    """A dropped or pasted copy (a file, its bytes, a PIL image): the photo it was made from
+    first, compared as it is, never added to the library."""
+    from PIL import Image
+
+    from photosim.values import CopyMatch
+
+    photos = copies["photos"]
+    with Image.open(photos / "original.jpg") as im:
+        crop = im.convert("RGB").crop((40, 30, 660, 495))  # 77 % of its sides, past crop80.jpg's
+    crop.save(tmp_path / "crop.jpg", quality=80)
+    code, out, err = run(capsys, "similar", tmp_path / "crop.jpg", "--copies-first", "-k", "4", *copies["lib"])
+    lines = out.splitlines()
+    assert code == 0 and err == "" and lines[0] == str(tmp_path / "crop.jpg")
+    assert lines[1].endswith(f"  {photos / 'original.jpg'}  (verified copy)")
+    assert not any("other" in line and "(verified copy)" in line for line in lines)
+    with Library(copies["base"] / "lib", readonly=True) as lib:
+        n = lib.count()
+        for image in ((tmp_path / "crop.jpg").read_bytes(), crop, [str(tmp_path / "crop.jpg")]):
+            found = (lib.similar_to_images(image, k=4, copies_first=True) if isinstance(image, list)
+                     else lib.similar_to_image(image, k=4, copies_first=True))
+            assert found[0].photo.name == "original.jpg" and isinstance(found[0], CopyMatch)
+            assert found[0].source and found[0].reasons[0].startswith("holds all of this photo")
+            assert not any(isinstance(m, CopyMatch) for m in found if m.photo.name.startswith("other"))
+            plain = lib.similar_to_image(crop, k=4)
+            assert {m.photo.id for m in plain} == {m.photo.id for m in found}
+            assert not any(isinstance(m, CopyMatch) for m in plain)
+        assert lib.count() == n  # nothing added

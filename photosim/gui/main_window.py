@@ -805,7 +805,7 @@ class MainWindow(QMainWindow):
                 matches = lib.similar(q.photo.id, k, copies_first=True)  # an edited copy is the most similar
                 marks = {m.result_id: m.label for m in lib.marks() if m.query_id == q.photo.id}
                 return matches, marks
-            return lib.similar_to_images(q.images, k), {}
+            return lib.similar_to_images(q.images, k, copies_first=True), {}
 
         def done(result=None, error=None):
             if serial != self._query_serial:

@@ -34,14 +34,16 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..errors import PhotosimError
+from ..errors import PhotoError, PhotosimError
 from ..frames import PICTURE, TOLERANCE
+from ..imageio import decode_bytes, open_image_meta
 from ..progress import ProgressFn, as_token, emit
 from ..values import CopyMatch, DuplicateGroup, DuplicateGroups, Match, PhotoInfo
 from . import keeper as _keeper
 from .calibration import Calibration, calibrate
 from .stacks import Shots
-from .verify import Looks, verify
+from .verify import SIDE as VERIFY_SIDE
+from .verify import Look, Looks, verify
 
 #: More photos than this in one group of copies is taken for a broken similarity scale.
 MAX_GROUP = 50
@@ -228,21 +230,46 @@ class Duplicates:
         first = {m.photo.id for m in held}
         return held + [m for m in matches if m.photo.id not in first]
 
+    def copies_first_of_image(self, image, matches: list[Match], n: int = COPIES_FIRST, *, rules=None) -> list[Match]:
+        """:meth:`copies_first` for an image from outside the library (a file's path, its
+        bytes, or a PIL image), compared as it is (it is never added)."""
+        bound = self.candidate_bound()
+        near = [(m.photo.id, m.score) for m in matches[:n] if m.score >= bound]
+        if not near:
+            return matches
+        try:
+            if isinstance(image, Image.Image):
+                size, small = image.size, image.copy()
+                small.thumbnail((VERIFY_SIDE, VERIFY_SIDE), Image.Resampling.BILINEAR)
+            else:
+                small, meta = (decode_bytes(bytes(image), VERIFY_SIDE) if isinstance(image, bytes | bytearray)
+                               else open_image_meta(image, VERIFY_SIDE))
+                size = (meta.width, meta.height)
+            look = Look.of_image(small)
+        except (PhotoError, OSError):  # it was embedded a moment ago: the plain order rather than an error
+            return matches
+        outside = PhotoInfo(id=-1, path="", size=0, mtime_ns=0, width=size[0], height=size[1], taken_at=None,
+                            camera=None, orientation=None, status="ok", error=None, content_hash=None)
+        held = self._verified(outside, near, rules, query=look)
+        first = {m.photo.id for m in held}
+        return held + [m for m in matches if m.photo.id not in first]
+
     def _photo(self, ref) -> PhotoInfo:
         photo = ref if isinstance(ref, PhotoInfo) else self.store.photos.photo(ref)
         if photo is None:
             raise PhotosimError(f"not in the library: {ref}")
         return photo
 
-    def _verified(self, photo: PhotoInfo, near: list[tuple[int, float]], rules) -> list[CopyMatch]:
+    def _verified(self, photo: PhotoInfo, near: list[tuple[int, float]], rules, query=None) -> list[CopyMatch]:
         """Of ``near`` ((id, cosine) of ``photo``'s neighbours) those verified as copies of
-        ``photo``, what it is most likely a copy of first."""
-        info = self.store.photos.photos_by_id([photo.id] + [pid for pid, _ in near])
+        ``photo``, what it is most likely a copy of first (``query``: ``photo``'s look, when
+        it is not a library photo)."""
+        info = self.store.photos.photos_by_id(([] if query is not None else [photo.id]) + [pid for pid, _ in near])
         near = [(pid, s) for pid, s in near if pid in info]
         if not near:
             return []
         looks = Looks({pid: p.path for pid, p in info.items()})
-        query = looks.get(photo.id)
+        query = query if query is not None else looks.get(photo.id)
         if query is None:
             raise PhotosimError(f"cannot read {photo.path} to compare it with its neighbours")
 
