@@ -110,8 +110,11 @@ def test_similar_with_copies_first_lists_the_verified_copies_first(capsys, copie
     assert code == 0 and [f.get("copy", False) for f in found] == [True, True, False, False]
     assert found[0]["path"] == str(photos / "original.jpg") and found[0]["reasons"]
     assert not any("reasons" in f for f in found[2:])
-    # without the option: the cosine's order, no copy marked
+    # the default is the same (as the app lists them); --no-copies-first: the cosine's order, no copy marked
     code, out, _ = run(capsys, "similar", photos / "crop80.jpg", "-k", "4", "--json", *copies["lib"])
+    assert code == 0 and json.loads(out)[0]["results"] == found
+    code, out, _ = run(capsys, "similar", photos / "crop80.jpg", "-k", "4", "--json", "--no-copies-first",
+                       *copies["lib"])
     plain = json.loads(out)[0]["results"]
     assert not any("copy" in f for f in plain)
     assert [f["score"] for f in plain] == sorted((f["score"] for f in plain), reverse=True)

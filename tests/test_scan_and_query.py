@@ -261,7 +261,9 @@ def test_cli_json_outputs(scanned, capsys):
         out = json.loads(capsys.readouterr().out)
         assert [o["query"] for o in out] == [str(q[0]), str(q[1])]
         assert all(len(o["results"]) == 3 for o in out)
-        assert all(set(r) == {"path", "score"} for o in out for r in o["results"])
+        # a verified copy (listed first) says so and how; every other result is a path and a score
+        assert all(set(r) == ({"path", "score", "copy", "reasons"} if r.get("copy") else {"path", "score"})
+                   for o in out for r in o["results"])
         assert str(q[0]) not in [r["path"] for r in out[0]["results"]]
         assert cli_main(["info", "--json", "--library", str(base / "lib")]) == 0
         info = json.loads(capsys.readouterr().out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -18,9 +19,10 @@ def register(sub, common) -> None:
     p.add_argument("-k", type=positive_int, default=10, help="number of results per query (default 10)")
     p.add_argument("--min-score", type=similarity, default=None,
                    help="minimum cosine similarity, from -1 to 1")
-    p.add_argument("--copies-first", action="store_true",
-                   help="for a photo in the library: its verified copies (the same photo edited) first, "
-                        "what it is most likely a copy of first (reads those photos)")
+    p.add_argument("--copies-first", action=argparse.BooleanOptionalAction, default=True,
+                   help="verified copies (the same photo edited) among the nearest first, what the query is "
+                        "most likely a copy of first, as the app lists them (default; reads those photos); "
+                        "--no-copies-first: by similarity alone")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
