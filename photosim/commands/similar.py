@@ -50,7 +50,8 @@ def run(args) -> int:
         finally:
             bar.close()
         readable = [q for q in args.queries if problems[q] is None]
-        found = iter(lib.query(readable, k=args.k, min_score=args.min_score, copies_first=args.copies_first) if readable else [])
+        found = iter(lib.query(readable, k=args.k, min_score=args.min_score, copies_first=args.copies_first)
+                     if readable else [])
         results = [QueryResult(q, [], error=problems[q]) if problems[q] else next(found) for q in args.queries]
     if args.json:
         out(json.dumps([r.to_dict() for r in results], indent=1))

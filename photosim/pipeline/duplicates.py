@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..errors import PhotoError, PhotosimError
+from ..errors import PhotosimError
 from ..frames import PICTURE, TOLERANCE
 from ..imageio import decode_bytes, open_image_meta
 from ..progress import ProgressFn, as_token, emit
@@ -219,38 +219,29 @@ class Duplicates:
         of first); the others follow in their order. An edited copy is the most similar
         photo there is, though the cosine sometimes ranks another shot of the same person or
         place above it. ``ref`` that cannot be read: ``matches`` as they are."""
-        bound = self.candidate_bound()
-        near = [(m.photo.id, m.score) for m in matches[:n] if m.score >= bound]
-        if not near:
-            return matches
-        try:
-            held = self._verified(self._photo(ref), near, rules)
-        except PhotosimError:  # gone or unreadable since it was scanned: the plain order
-            return matches
-        first = {m.photo.id for m in held}
-        return held + [m for m in matches if m.photo.id not in first]
+        return self._first(matches, n, lambda near: self._verified(self._photo(ref), near, rules))
 
     def copies_first_of_image(self, image, matches: list[Match], n: int = COPIES_FIRST, *, rules=None) -> list[Match]:
         """:meth:`copies_first` for an image from outside the library (a file's path, its
         bytes, or a PIL image), compared as it is (it is never added)."""
+        def verified(near):
+            photo, look = _outside(image)
+            return self._verified(photo, near, rules, query=look)
+
+        return self._first(matches, n, verified)
+
+    def _first(self, matches: list[Match], n: int, verified) -> list[Match]:
+        """``matches`` with ``verified(near)`` (the copies among ``near``, (id, cosine) of the
+        first ``n`` from the candidate bound) in front; when the query cannot be read (gone
+        since it was scanned or embedded), the plain order rather than an error."""
         bound = self.candidate_bound()
         near = [(m.photo.id, m.score) for m in matches[:n] if m.score >= bound]
         if not near:
             return matches
         try:
-            if isinstance(image, Image.Image):
-                size, small = image.size, image.copy()
-                small.thumbnail((VERIFY_SIDE, VERIFY_SIDE), Image.Resampling.BILINEAR)
-            else:
-                small, meta = (decode_bytes(bytes(image), VERIFY_SIDE) if isinstance(image, bytes | bytearray)
-                               else open_image_meta(image, VERIFY_SIDE))
-                size = (meta.width, meta.height)
-            look = Look.of_image(small)
-        except (PhotoError, OSError):  # it was embedded a moment ago: the plain order rather than an error
+            held = verified(near)
+        except (PhotosimError, OSError):
             return matches
-        outside = PhotoInfo(id=-1, path="", size=0, mtime_ns=0, width=size[0], height=size[1], taken_at=None,
-                            camera=None, orientation=None, status="ok", error=None, content_hash=None)
-        held = self._verified(outside, near, rules, query=look)
         first = {m.photo.id for m in held}
         return held + [m for m in matches if m.photo.id not in first]
 
@@ -260,7 +251,8 @@ class Duplicates:
             raise PhotosimError(f"not in the library: {ref}")
         return photo
 
-    def _verified(self, photo: PhotoInfo, near: list[tuple[int, float]], rules, query=None) -> list[CopyMatch]:
+    def _verified(self, photo: PhotoInfo, near: list[tuple[int, float]], rules, query: Look | None = None
+                  ) -> list[CopyMatch]:
         """Of ``near`` ((id, cosine) of ``photo``'s neighbours) those verified as copies of
         ``photo``, what it is most likely a copy of first (``query``: ``photo``'s look, when
         it is not a library photo)."""
@@ -309,6 +301,21 @@ class Duplicates:
             groups = [g for g in groups if g.tier == tier]
         groups.sort(key=lambda g: (g.tier != "exact", -len(g.photos), g.photos[0].path))
         return DuplicateGroups(groups, run.notices, threshold)
+
+
+def _outside(image) -> tuple[PhotoInfo, Look]:
+    """An image from outside the library (a path, bytes, a PIL image) as a stand-in photo
+    (its full size, upright) and its look, for :meth:`Duplicates._verified`."""
+    if isinstance(image, Image.Image):
+        size, small = image.size, image.copy()
+        small.thumbnail((VERIFY_SIDE, VERIFY_SIDE), Image.Resampling.BILINEAR)
+    else:
+        small, meta = (decode_bytes(bytes(image), VERIFY_SIDE) if isinstance(image, bytes | bytearray)
+                       else open_image_meta(image, VERIFY_SIDE))
+        size = (meta.width, meta.height)
+    photo = PhotoInfo(id=-1, path="", size=0, mtime_ns=0, width=size[0], height=size[1], taken_at=None,
+                      camera=None, orientation=None, status="ok", error=None, content_hash=None)
+    return photo, Look.of_image(small)
 
 
 def _full_per_look(photo, look) -> float:
